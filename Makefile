@@ -1,0 +1,53 @@
+# agentplane: `make serve` installs and starts the server; `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROTOS := $(shell find proto/agentplane -name "*.proto" | sort)
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test test-postgres gen gen-check lint typecheck check bench clean
+
+# (Re)install when the venv is missing or a project file changed.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e clients/python -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install
+	$(VENV)/bin/agentplane serve
+
+test: install
+	$(PY) -m pytest
+
+# The same suite against PostgreSQL (the local server unless told otherwise).
+test-postgres: install
+	AGENTPLANE_TEST_POSTGRES_URL=$${AGENTPLANE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest
+
+# Rebuild generated/ from proto/ (messages, gRPC stubs, typed .pyi, and a
+# descriptor set with comments that the gateway turns into API docs).
+gen: install
+	$(PY) proto/generate.py $(PROTOS)
+
+gen-check: gen
+	@git diff --exit-code --stat -- generated clients/python/src && \
+	  test -z "$$(git status --porcelain -- generated)" || \
+	  { echo "generated/ is stale: run 'make gen' and commit it"; exit 1; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+	cd clients/python && ../../$(VENV)/bin/mypy --strict src/agentplane_client
+
+check: gen-check lint typecheck test
+
+bench: install
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

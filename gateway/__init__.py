@@ -1,0 +1,1 @@
+"""The JSON gateway: a FastAPI app generated from the protos' HttpRule bindings."""

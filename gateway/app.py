@@ -1,0 +1,128 @@
+"""The FastAPI app: one route per HttpRule binding of every service in the
+contract, the WebSocket feeds, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import agentplane.v1
+import grpc
+from fastapi import FastAPI, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
+from google.protobuf.descriptor import ServiceDescriptor
+
+from gateway import live, openapi
+from gateway.families import Family, family_of
+from gateway.httprule import Binding, bindings
+from gateway.routes import json_response, make_endpoint
+from gateway.transport import ChannelTransport, InProcessTransport, Transport
+from service.app.assembly import Core
+from service.app.config import Settings
+
+log = logging.getLogger("agentplane")
+
+DESCRIPTION = (
+    "One control plane for coding-agent runtimes. Every route is a google.api.http binding on a gRPC "
+    "method of the agentplane.v1 protos; the same operations are served on gRPC."
+)
+
+
+def contract_services() -> list[ServiceDescriptor]:
+    """Every service of the agentplane.v1 contract (each generated module is imported)."""
+    found: list[ServiceDescriptor] = []
+    for mod in sorted(pkgutil.iter_modules(agentplane.v1.__path__), key=lambda m: m.name):
+        if mod.name.endswith("_pb2"):
+            module = importlib.import_module(f"agentplane.v1.{mod.name}")
+            found += list(module.DESCRIPTOR.services_by_name.values())
+    return found
+
+
+def routes() -> list[tuple[Binding, Family]]:
+    out: list[tuple[Binding, Family]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for sd in contract_services():
+        family = family_of(sd)
+        if family is None:
+            continue
+        for b in bindings([sd]):
+            key = (b.verb, b.route_path)
+            if key in seen:
+                raise ValueError(
+                    f"{b.verb} {b.template} is bound twice: {seen[key]} and {b.method.full_name}"
+                )
+            seen[key] = b.method.full_name
+            out.append((b, family))
+    return out
+
+
+def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
+    """The gateway. Without `upstream` it runs the service in the same process
+    (gRPC listener included); with it, it calls that gRPC server."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if upstream:
+            channel = grpc.aio.insecure_channel(upstream)
+            app.state.transport = ChannelTransport(channel)
+            try:
+                yield
+            finally:
+                await channel.close()
+            return
+        core = Core(settings)
+        await core.start()
+        app.state.core = core
+        app.state.transport = InProcessTransport(core.dispatcher)
+        try:
+            yield
+        finally:
+            await core.stop()
+
+    app = FastAPI(
+        title="agentplane",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
+
+    def transport() -> Transport:
+        t: Transport = app.state.transport
+        return t
+
+    table = routes()
+    for b, family in table:
+        app.add_api_route(
+            b.route_path,
+            make_endpoint(b, family, transport, settings.max_body_bytes),
+            methods=[b.verb],
+            name=f"{b.method.full_name}:{b.verb}",
+            include_in_schema=False,
+        )
+
+    @app.websocket("/ws")
+    async def runtime_ws(ws: WebSocket) -> None:
+        await live.runtime_feed(ws, transport())
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Any:
+        return json_response(200, {"status": "ok"})
+
+    def build_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.document(
+                table, title=app.title, version=app.version, description=DESCRIPTION
+            )
+        return app.openapi_schema
+
+    app.openapi = build_openapi  # type: ignore[method-assign]
+    return app

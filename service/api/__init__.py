@@ -1,0 +1,1 @@
+"""Servicers: translate proto <-> domain, nothing else."""

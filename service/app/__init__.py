@@ -1,0 +1,1 @@
+"""Assembly: configuration, the call chain, the gRPC server, the CLI."""

@@ -1,0 +1,105 @@
+"""The `agentplane` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from service.app.config import Settings
+from service.store.database import normalize_url, sqlite_path
+
+log = logging.getLogger("agentplane")
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the gRPC server and the JSON gateway")
+    p.add_argument("--http-host", help="gateway address (AGENTPLANE_HTTP_HOST, default 127.0.0.1)")
+    p.add_argument("--http-port", type=int, help="gateway port (AGENTPLANE_HTTP_PORT, default 8765)")
+    p.add_argument("--grpc-host", help="gRPC address (AGENTPLANE_GRPC_HOST, default 127.0.0.1)")
+    p.add_argument("--grpc-port", type=int, help="gRPC port (AGENTPLANE_GRPC_PORT, default 50051)")
+    p.add_argument("--database-url", help="SQLAlchemy URL (AGENTPLANE_DATABASE_URL, default a SQLite file)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--grpc-only", action="store_true", help="run only the gRPC server")
+    mode.add_argument("--gateway-only", action="store_true", help="run only the gateway, calling --upstream")
+    p.add_argument("--upstream", metavar="HOST:PORT", help="the gRPC server a --gateway-only gateway calls")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    s = Settings.from_env()
+    for name in ("http_host", "http_port", "grpc_host", "grpc_port", "database_url"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(s, name, value)
+    return s
+
+
+def _describe_database(url: str) -> str:
+    path = sqlite_path(normalize_url(url))
+    return f"SQLite file {path.resolve()}" if path else url.split("@")[-1]
+
+
+async def _grpc_only(settings: Settings) -> None:
+    from service.app.assembly import Core
+
+    core = Core(settings)
+    await core.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("gRPC server ready on %s:%s", settings.grpc_host, core.grpc_port)
+    await stop.wait()
+    log.info("shutting down")
+    await core.stop()
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.gateway_only and not args.upstream:
+        print("agentplane serve: --gateway-only needs --upstream HOST:PORT", file=sys.stderr)
+        return 2
+    if not args.gateway_only:
+        log.info("database: %s", _describe_database(settings.database_url))
+    if args.grpc_only:
+        asyncio.run(_grpc_only(settings))
+        return 0
+
+    import uvicorn
+
+    from gateway.app import create_app
+
+    app = create_app(settings, upstream=args.upstream if args.gateway_only else None)
+    log.info("HTTP gateway on http://%s:%s", settings.http_host, settings.http_port)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        lifespan="on",
+        log_level="debug" if settings.debug_logging else "info",
+        access_log=settings.debug_logging,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="agentplane", description="One control plane for coding-agent runtimes."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return serve(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Settings from the environment; the CLI's flags override them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from service.store.database import default_url
+
+MIB = 1024 * 1024
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    return default if raw is None else raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Settings:
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    database_url: str = field(default_factory=default_url)
+    # The largest request body the gateway reads (the largest any upstream allows).
+    max_body_bytes: int = 8 * MIB
+    # How long an idle watch stream waits before sending a heartbeat.
+    heartbeat_seconds: float = 15.0
+    # How long in-flight calls may take to finish on shutdown.
+    shutdown_grace_seconds: float = 10.0
+    cors_origins: list[str] = field(
+        default_factory=lambda: ["http://localhost:5173", "http://localhost:3000"]
+    )
+    debug_logging: bool = False
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        d = cls()
+        cors = os.environ.get("CORS_ORIGINS")
+        return cls(
+            http_host=os.environ.get("AGENTPLANE_HTTP_HOST", d.http_host),
+            http_port=_env_int("AGENTPLANE_HTTP_PORT", d.http_port),
+            grpc_host=os.environ.get("AGENTPLANE_GRPC_HOST", d.grpc_host),
+            grpc_port=_env_int("AGENTPLANE_GRPC_PORT", d.grpc_port),
+            database_url=os.environ.get("AGENTPLANE_DATABASE_URL") or d.database_url,
+            max_body_bytes=_env_int("AGENTPLANE_MAX_BODY_BYTES", d.max_body_bytes),
+            heartbeat_seconds=_env_float("AGENTPLANE_HEARTBEAT_SECONDS", d.heartbeat_seconds),
+            shutdown_grace_seconds=_env_float("AGENTPLANE_SHUTDOWN_GRACE_SECONDS", d.shutdown_grace_seconds),
+            cors_origins=[o.strip() for o in cors.split(",") if o.strip()] if cors else d.cors_origins,
+            debug_logging=_env_bool("DEBUG_LOGGING") or _env_bool("AGENTPLANE_DEBUG"),
+        )

@@ -1,0 +1,1 @@
+"""State machines and rules. Imports neither grpc nor fastapi."""

@@ -1,0 +1,86 @@
+"""Typed domain errors: the one vocabulary every layer maps from.
+
+The domain raises these; `service.app.status` turns them into a gRPC status
+with google.rpc details, and each gateway family renders that status in its
+own error body. `reason` is a stable machine-readable code (it becomes the
+google.rpc.ErrorInfo reason); `violations` name the offending fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field: its path in the request (dotted) and what is wrong."""
+
+    field: str
+    description: str
+
+
+@dataclass
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    message: str
+    reason: str = ""
+    violations: list[FieldViolation] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    # The gRPC status code name this error maps to.
+    code: ClassVar[str] = "UNKNOWN"
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(DomainError):
+    code = "INVALID_ARGUMENT"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    code = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    code = "FAILED_PRECONDITION"
+
+
+class Aborted(DomainError):
+    """A conflict with concurrent state (a lost lease, a stale token)."""
+
+    code = "ABORTED"
+
+
+class PermissionDenied(DomainError):
+    code = "PERMISSION_DENIED"
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class ResourceExhausted(DomainError):
+    code = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(DomainError):
+    code = "UNAVAILABLE"
+
+
+def invalid(field_path: str, description: str, message: str | None = None) -> InvalidArgument:
+    """An InvalidArgument naming one field."""
+    return InvalidArgument(
+        message or f"{field_path}: {description}",
+        reason="INVALID_ARGUMENT",
+        violations=[FieldViolation(field_path, description)],
+    )

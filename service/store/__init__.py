@@ -1,0 +1,1 @@
+"""Storage: SQLModel tables, the event log, queries and migrations."""

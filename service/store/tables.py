@@ -1,0 +1,61 @@
+"""SQLModel tables. The event log is the truth; the other tables are
+projections updated in the same transaction as the log entries that explain
+them (ARCHITECTURE principle 2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+# 64-bit on PostgreSQL; SQLite needs exactly INTEGER for a rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+DEFAULT_WORKSPACE = "default"
+
+
+class LogEntryRow(SQLModel, table=True):
+    """One committed fact. `seq` is the global order; AUTOINCREMENT keeps it
+    from being reused after deletes, so cursors held by clients stay valid."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (
+        Index("ix_log_session", "workspace", "session_id", "type", "occurred_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    event_id: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
+    workspace: str = Field(sa_column=Column(String(128), nullable=False))
+    type: str = Field(sa_column=Column(String(64), nullable=False))
+    # A finer kind inside `type` (a runtime event's event_type), for queries.
+    name: str | None = Field(default=None, sa_column=Column(String(128)))
+    session_id: str | None = Field(default=None, sa_column=Column(String(256)))
+    occurred_at: str | None = Field(default=None, sa_column=Column(String(64)))
+    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(Json, nullable=False))
+
+
+class SessionRow(SQLModel, table=True):
+    """The session projection every route family shares."""
+
+    __tablename__ = "sessions"
+
+    workspace: str = Field(sa_column=Column(String(128), primary_key=True))
+    session_id: str = Field(sa_column=Column(String(256), primary_key=True))
+    session_name: str = Field(sa_column=Column(String, nullable=False))
+    status: str = Field(sa_column=Column(String(32), nullable=False))
+    created_at: str = Field(sa_column=Column(String(64), nullable=False, index=True))
+    project_dir: str | None = Field(default=None, sa_column=Column(String))
+    agent_name: str | None = Field(default=None, sa_column=Column(String))
+    last_resumed_at: str | None = Field(default=None, sa_column=Column(String(64)))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+log_entries = LogEntryRow.__table__  # type: ignore[attr-defined]
+sessions = SessionRow.__table__  # type: ignore[attr-defined]
+metadata = SQLModel.metadata
