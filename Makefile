@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROTOS := $(shell find proto/agentplane -name "*.proto" | sort)
 STAMP := $(VENV)/.installed
+BUF := proto/node_modules/.bin/buf
 
-.PHONY: install serve test test-postgres gen gen-check lint typecheck check bench clean
+.PHONY: install serve test test-postgres gen gen-check lint lint-proto typecheck check bench clean
 
 # (Re)install when the venv is missing or a project file changed.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -40,14 +41,27 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# buf (pinned in proto/package.json, from npm): lint and format of the protos.
+$(BUF): proto/package.json proto/package-lock.json
+	npm ci --prefix proto --no-audit --no-fund --loglevel=error
+	touch $(BUF)
+
+lint-proto: $(BUF)
+	$(BUF) lint
+	$(BUF) format -d --exit-code --path proto/agentplane
+
+# Wire/JSON compatibility of the protos against main (run it on a branch).
+breaking: $(BUF)
+	$(BUF) breaking --against '.git#branch=main'
+
 typecheck: install
 	$(VENV)/bin/mypy
 	cd clients/python && ../../$(VENV)/bin/mypy --strict src/agentplane_client
 
-check: gen-check lint typecheck test
+check: gen-check lint lint-proto typecheck test
 
 bench: install
-	$(PY) tests/bench/run.py $(BENCH_ARGS)
+	$(PY) -m tests.bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) proto/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -101,7 +101,9 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
 
     table = routes()
     for b, family in table:
-        app.add_api_route(
+        # A plain Starlette route: the endpoint parses the request itself, so
+        # FastAPI's per-call dependency solving would be pure overhead.
+        app.add_route(
             b.route_path,
             make_endpoint(b, family, transport, settings.max_body_bytes),
             methods=[b.verb],

@@ -46,21 +46,18 @@ class LogServicer:
     async def WatchLog(self, req: pb.WatchLogRequest, ctx: CallContext) -> AsyncIterator[pb.WatchLogResponse]:
         notifier = self.store.notifier
         # `scanned`: every committed entry up to here has been looked at.
+        types, session_id = list(req.types), req.session_id or None
         scanned = notifier.head if req.after_seq < 0 else req.after_seq
         if req.after_seq < 0:
             yield _heartbeat(scanned)  # tells the caller where "now" is
         while True:
             # Everything up to `target` is committed, so one read sees all of it.
             target = notifier.head
-            async with self.store.read() as conn:
-                page = await log.read_after(
-                    conn,
-                    scanned,
-                    limit=PAGE,
-                    workspace=ctx.workspace,
-                    types=list(req.types),
-                    session_id=req.session_id or None,
+            page = await self.store.read(
+                lambda conn, after=scanned: log.read_after(  # type: ignore[misc]
+                    conn, after, limit=PAGE, workspace=ctx.workspace, types=types, session_id=session_id
                 )
+            )
             for entry in page:
                 yield pb.WatchLogResponse(entry=entry_pb(entry))
             if len(page) == PAGE:

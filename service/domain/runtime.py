@@ -4,12 +4,17 @@ Every change appends to the event log in the same transaction as the
 session projection it updates. The log entries are what live feeds replay:
 `session.created`, `session.updated`, `session.deleted` and `runtime.event`
 (whose data is the event exactly as the runtime sent it).
+
+Write operations are plain functions of a `Tx`, run by the group-commit
+writer; reads are plain functions of a connection, run by `Store.read`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from service.domain.errors import AlreadyExists, FailedPrecondition, NotFound, invalid
 from service.store import sessions as q
@@ -36,48 +41,42 @@ def _missing(session_id: str) -> NotFound:
     return NotFound("Session not found", reason="SESSION_NOT_FOUND", metadata={"session_id": session_id})
 
 
-async def _existing(tx: Tx, workspace: str, session_id: str) -> SessionRecord:
-    record = await q.get(tx.conn, workspace, session_id)
+def _existing(conn: Connection, workspace: str, session_id: str) -> SessionRecord:
+    record = q.get(conn, workspace, session_id)
     if record is None:
         raise _missing(session_id)
     return record
 
 
-async def _announce(tx: Tx, workspace: str, kind: str, record: SessionRecord) -> None:
-    await tx.append(kind, workspace, {"session": record.as_dict()}, session_id=record.session_id)
+def _announce(tx: Tx, workspace: str, kind: str, record: SessionRecord) -> None:
+    tx.append(kind, workspace, {"session": record.as_dict()}, session_id=record.session_id)
 
 
 async def list_sessions(store: Store, workspace: str) -> list[SessionRecord]:
-    async with store.read() as conn:
-        return await q.list_all(conn, workspace)
+    return await store.read(lambda conn: q.list_all(conn, workspace))
 
 
 async def get_session(store: Store, workspace: str, session_id: str) -> SessionRecord:
-    async with store.read() as conn:
-        record = await q.get(conn, workspace, session_id)
-    if record is None:
-        raise _missing(session_id)
-    return record
+    return await store.read(lambda conn: _existing(conn, workspace, session_id))
 
 
 async def session_status(store: Store, workspace: str, session_id: str) -> str:
-    async with store.read() as conn:
-        record = await q.get(conn, workspace, session_id)
+    record = await store.read(lambda conn: q.get(conn, workspace, session_id))
     return record.status if record else NOT_EXISTENT
 
 
 async def session_result(store: Store, workspace: str, session_id: str) -> str:
     """The first text block of the latest assistant message of a finished session."""
-    async with store.read() as conn:
-        record = await q.get(conn, workspace, session_id)
-        if record is None:
-            raise _missing(session_id)
-        if record.status != FINISHED:
+
+    def latest_assistant_message(conn: Connection) -> dict[str, Any] | None:
+        if _existing(conn, workspace, session_id).status != FINISHED:
             raise FailedPrecondition("Session not finished", reason="SESSION_NOT_FINISHED")
-        messages = await q.runtime_events(
-            conn, workspace, session_id, limit=1_000_000, newest_first=True, name="message"
-        )
-    latest = next((m.data for m in messages if m.data.get("role") == "assistant"), None)
+        for message in q.runtime_events(conn, workspace, session_id, newest_first=True, name="message"):
+            if message.data.get("role") == "assistant":
+                return message.data
+        return None
+
+    latest = await store.read(latest_assistant_message)
     content = (latest or {}).get("content")
     if not content or not isinstance(content[0], dict) or "text" not in content[0]:
         raise NotFound("No result found", reason="RESULT_NOT_FOUND")
@@ -92,12 +91,12 @@ async def create_session(
     project_dir: str | None = None,
     agent_name: str | None = None,
 ) -> SessionRecord:
-    async def op(tx: Tx) -> SessionRecord:
-        if await q.get(tx.conn, workspace, session_id) is not None:
+    def op(tx: Tx) -> SessionRecord:
+        if q.get(tx.conn, workspace, session_id) is not None:
             raise AlreadyExists("Session already exists", reason="SESSION_EXISTS")
         record = SessionRecord(session_id, session_name, RUNNING, _now(), project_dir, agent_name)
-        await q.insert_one(tx.conn, workspace, record)
-        await _announce(tx, workspace, "session.created", record)
+        q.insert_one(tx.conn, workspace, record)
+        _announce(tx, workspace, "session.created", record)
         return record
 
     return await store.write(op)
@@ -108,13 +107,13 @@ async def update_metadata(
 ) -> SessionRecord:
     """Apply the non-null `changes`; an empty change is accepted and announced."""
 
-    async def op(tx: Tx) -> SessionRecord:
-        record = await _existing(tx, workspace, session_id)
+    def op(tx: Tx) -> SessionRecord:
+        record = _existing(tx.conn, workspace, session_id)
         given = {k: v for k, v in changes.items() if v is not None}
         if given:
-            await q.update_fields(tx.conn, workspace, session_id, **given)
+            q.update_fields(tx.conn, workspace, session_id, **given)
             record = SessionRecord(**{**record.as_dict(), **given})
-        await _announce(tx, workspace, "session.updated", record)
+        _announce(tx, workspace, "session.updated", record)
         return record
 
     return await store.write(op)
@@ -123,10 +122,10 @@ async def update_metadata(
 async def delete_session(store: Store, workspace: str, session_id: str) -> int:
     """Delete a session and its events; returns how many events it had."""
 
-    async def op(tx: Tx) -> int:
-        await _existing(tx, workspace, session_id)
-        count = await q.delete_with_log(tx.conn, workspace, session_id)
-        await tx.append("session.deleted", workspace, {"session_id": session_id}, session_id=session_id)
+    def op(tx: Tx) -> int:
+        _existing(tx.conn, workspace, session_id)
+        count = q.delete_with_log(tx.conn, workspace, session_id)
+        tx.append("session.deleted", workspace, {"session_id": session_id}, session_id=session_id)
         return count
 
     return await store.write(op)
@@ -138,8 +137,8 @@ def _check_event(event: dict[str, Any]) -> None:
             raise invalid(f"content[{i}]", "must be a JSON object", "content blocks must be JSON objects")
 
 
-async def _append_event(tx: Tx, workspace: str, event: dict[str, Any]) -> None:
-    await tx.append(
+def _append_event(tx: Tx, workspace: str, event: dict[str, Any]) -> None:
+    tx.append(
         RUNTIME_EVENT,
         workspace,
         event,
@@ -153,8 +152,8 @@ async def add_event(store: Store, workspace: str, session_id: str, event: dict[s
     """Add an event to an existing session; `session_stop` finishes it."""
     _check_event(event)
 
-    async def op(tx: Tx) -> None:
-        record = await _existing(tx, workspace, session_id)
+    def op(tx: Tx) -> None:
+        record = _existing(tx.conn, workspace, session_id)
         if event["session_id"] != session_id:
             raise invalid(
                 "event.session_id",
@@ -162,10 +161,10 @@ async def add_event(store: Store, workspace: str, session_id: str, event: dict[s
                 "Event session_id must match URL session_id",
             )
         if event["event_type"] == SESSION_STOP:
-            await q.update_fields(tx.conn, workspace, session_id, status=FINISHED)
+            q.update_fields(tx.conn, workspace, session_id, status=FINISHED)
             record.status = FINISHED
-            await _announce(tx, workspace, "session.updated", record)
-        await _append_event(tx, workspace, event)
+            _announce(tx, workspace, "session.updated", record)
+        _append_event(tx, workspace, event)
 
     await store.write(op)
 
@@ -176,17 +175,17 @@ async def record_event(store: Store, workspace: str, event: dict[str, Any]) -> N
     _check_event(event)
     session_id = event["session_id"]
 
-    async def op(tx: Tx) -> None:
+    def op(tx: Tx) -> None:
         kind = event["event_type"]
         if kind == SESSION_START:
-            if await q.get(tx.conn, workspace, session_id) is None:
+            if q.get(tx.conn, workspace, session_id) is None:
                 record = SessionRecord(session_id, event["session_name"], RUNNING, event["timestamp"])
-                await q.insert_one(tx.conn, workspace, record)
+                q.insert_one(tx.conn, workspace, record)
             else:
-                await q.update_fields(tx.conn, workspace, session_id, status=RUNNING)
+                q.update_fields(tx.conn, workspace, session_id, status=RUNNING)
         elif kind == SESSION_STOP:
-            await q.update_fields(tx.conn, workspace, session_id, status=FINISHED)
-        await _append_event(tx, workspace, event)
+            q.update_fields(tx.conn, workspace, session_id, status=FINISHED)
+        _append_event(tx, workspace, event)
 
     await store.write(op)
 
@@ -195,10 +194,13 @@ async def list_events(
     store: Store, workspace: str, session_id: str, *, require_session: bool
 ) -> list[LogEntry]:
     """A session's oldest events (at most EVENT_LIST_CAP), ordered by timestamp text."""
-    async with store.read() as conn:
-        if require_session and await q.get(conn, workspace, session_id) is None:
-            raise _missing(session_id)
-        return await q.runtime_events(conn, workspace, session_id, limit=EVENT_LIST_CAP)
+
+    def events(conn: Connection) -> list[LogEntry]:
+        if require_session:
+            _existing(conn, workspace, session_id)
+        return list(q.runtime_events(conn, workspace, session_id, limit=EVENT_LIST_CAP))
+
+    return await store.read(events)
 
 
 def stored_view(entry: LogEntry) -> dict[str, Any]:

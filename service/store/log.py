@@ -7,12 +7,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection, Dialect, bindparam, func, insert, select
 
 from service.store.tables import log_entries
+
+
+def _json(data: dict[str, Any]) -> str:
+    return orjson.dumps(data).decode()
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,30 @@ class LogEntry:
     name: str | None = None
 
 
+_SEEN = select(log_entries.c.seq).where(log_entries.c.event_id == bindparam("event_id"))
+_APPEND_COLUMNS = (
+    "event_id",
+    "workspace",
+    "type",
+    "name",
+    "session_id",
+    "occurred_at",
+    "recorded_at",
+    "data",
+)
+
+
+@cache
+def _append_sql(dialect: Dialect) -> str:
+    """The log insert, compiled once for the dialect, run on the driver's cursor:
+    it is the hottest statement of every family, and SQLAlchemy's per-execute
+    work costs several times the insert itself."""
+    stmt = insert(log_entries)
+    if dialect.name == "postgresql":
+        stmt = stmt.returning(log_entries.c.seq)
+    return str(stmt.compile(dialect=dialect, column_keys=list(_APPEND_COLUMNS)))
+
+
 @dataclass
 class Tx:
     """A write transaction handed to domain operations by the writer.
@@ -35,10 +65,16 @@ class Tx:
     `appended` collects the entries written, so the writer can wake watchers
     with the right position once the transaction has committed."""
 
-    conn: AsyncConnection
+    conn: Connection
     appended: list[int] = field(default_factory=list)
 
-    async def append(
+    def __post_init__(self) -> None:
+        dialect = self.conn.dialect
+        self.cursor: Any = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self._sql = _append_sql(dialect)
+        self._sqlite = dialect.name == "sqlite"
+
+    def append(
         self,
         type: str,
         workspace: str,
@@ -50,26 +86,22 @@ class Tx:
         event_id: str | None = None,
     ) -> int:
         """Append one entry and return its `seq`."""
-        result = await self.conn.execute(
-            insert(log_entries).returning(log_entries.c.seq),
-            {
-                "event_id": event_id or uuid.uuid4().hex,
-                "workspace": workspace,
-                "type": type,
-                "name": name,
-                "session_id": session_id,
-                "occurred_at": occurred_at,
-                "recorded_at": datetime.now(UTC),
-                "data": data,
-            },
-        )
-        seq = int(result.scalar_one())
+        now = datetime.now(UTC)
+        row = [event_id or uuid.uuid4().hex, workspace, type, name, session_id, occurred_at]
+        if self._sqlite:
+            # SQLAlchemy's own SQLite forms for DateTime and JSON, so reads decode them.
+            self.cursor.execute(self._sql, (*row, now.strftime("%Y-%m-%d %H:%M:%S.%f"), _json(data)))
+            seq = int(self.cursor.lastrowid)
+        else:
+            params = dict(zip(_APPEND_COLUMNS, (*row, now, Jsonb(data)), strict=True))
+            self.cursor.execute(self._sql, params)
+            seq = int(self.cursor.fetchone()[0])
         self.appended.append(seq)
         return seq
 
-    async def seen(self, event_id: str) -> bool:
+    def seen(self, event_id: str) -> bool:
         """True if an entry with this id is already in the log (a resend)."""
-        found = await self.conn.execute(select(log_entries.c.seq).where(log_entries.c.event_id == event_id))
+        found = self.conn.execute(_SEEN, {"event_id": event_id})
         return found.first() is not None
 
 
@@ -87,13 +119,13 @@ def entry_from_row(row: Any) -> LogEntry:
     )
 
 
-async def head(conn: AsyncConnection) -> int:
+def head(conn: Connection) -> int:
     """The highest `seq` committed so far (0 for an empty log)."""
-    return int((await conn.execute(select(func.coalesce(func.max(log_entries.c.seq), 0)))).scalar_one())
+    return int(conn.execute(select(func.coalesce(func.max(log_entries.c.seq), 0))).scalar_one())
 
 
-async def read_after(
-    conn: AsyncConnection,
+def read_after(
+    conn: Connection,
     after: int,
     *,
     limit: int,
@@ -109,5 +141,5 @@ async def read_after(
         q = q.where(log_entries.c.type.in_(list(types)))
     if session_id:
         q = q.where(log_entries.c.session_id == session_id)
-    rows = await conn.execute(q.order_by(log_entries.c.seq).limit(limit))
+    rows = conn.execute(q.order_by(log_entries.c.seq).limit(limit))
     return [entry_from_row(r) for r in rows]

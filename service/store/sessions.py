@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from service.store.log import LogEntry, entry_from_row
 from service.store.tables import log_entries, sessions
@@ -36,17 +36,20 @@ def _record(row: Any) -> SessionRecord:
     return SessionRecord(**{f: getattr(row, f) for f in SessionRecord.__dataclass_fields__})
 
 
-async def get(conn: AsyncConnection, workspace: str, session_id: str) -> SessionRecord | None:
-    row = (
-        await conn.execute(
-            select(*_COLUMNS).where(sessions.c.workspace == workspace, sessions.c.session_id == session_id)
-        )
-    ).first()
+# Built once: constructing a statement costs far more than running it.
+_GET = select(*_COLUMNS).where(
+    sessions.c.workspace == bindparam("workspace"), sessions.c.session_id == bindparam("session_id")
+)
+_INSERT = insert(sessions)
+
+
+def get(conn: Connection, workspace: str, session_id: str) -> SessionRecord | None:
+    row = conn.execute(_GET, {"workspace": workspace, "session_id": session_id}).first()
     return _record(row) if row else None
 
 
-async def list_all(conn: AsyncConnection, workspace: str) -> list[SessionRecord]:
-    rows = await conn.execute(
+def list_all(conn: Connection, workspace: str) -> list[SessionRecord]:
+    rows = conn.execute(
         select(*_COLUMNS)
         .where(sessions.c.workspace == workspace)
         .order_by(sessions.c.created_at.desc(), sessions.c.session_id)
@@ -54,43 +57,43 @@ async def list_all(conn: AsyncConnection, workspace: str) -> list[SessionRecord]
     return [_record(r) for r in rows]
 
 
-async def insert_one(conn: AsyncConnection, workspace: str, record: SessionRecord) -> None:
-    await conn.execute(
+def insert_one(conn: Connection, workspace: str, record: SessionRecord) -> None:
+    conn.execute(
         insert(sessions), {**record.as_dict(), "workspace": workspace, "updated_at": datetime.now(UTC)}
     )
 
 
-async def update_fields(conn: AsyncConnection, workspace: str, session_id: str, **values: Any) -> None:
-    await conn.execute(
+def update_fields(conn: Connection, workspace: str, session_id: str, **values: Any) -> None:
+    conn.execute(
         update(sessions)
         .where(sessions.c.workspace == workspace, sessions.c.session_id == session_id)
         .values(**values, updated_at=datetime.now(UTC))
     )
 
 
-async def delete_with_log(conn: AsyncConnection, workspace: str, session_id: str) -> int:
+def delete_with_log(conn: Connection, workspace: str, session_id: str) -> int:
     """Delete a session and every log entry of it; returns its runtime event count."""
     where = (log_entries.c.workspace == workspace, log_entries.c.session_id == session_id)
     count = (
-        await conn.execute(select(func.count()).where(*where, log_entries.c.type == RUNTIME_EVENT))
+        conn.execute(select(func.count()).where(*where, log_entries.c.type == RUNTIME_EVENT))
     ).scalar_one()
-    await conn.execute(delete(log_entries).where(*where))
-    await conn.execute(
+    conn.execute(delete(log_entries).where(*where))
+    conn.execute(
         delete(sessions).where(sessions.c.workspace == workspace, sessions.c.session_id == session_id)
     )
     return int(count)
 
 
-async def runtime_events(
-    conn: AsyncConnection,
+def runtime_events(
+    conn: Connection,
     workspace: str,
     session_id: str,
     *,
-    limit: int,
+    limit: int | None = None,
     newest_first: bool = False,
     name: str | None = None,
-) -> list[LogEntry]:
-    """A session's runtime events ordered by their own timestamp (as text)."""
+) -> Iterator[LogEntry]:
+    """A session's runtime events ordered by their own timestamp (as text), lazily."""
     q = select(log_entries).where(
         log_entries.c.workspace == workspace,
         log_entries.c.session_id == session_id,
@@ -103,4 +106,7 @@ async def runtime_events(
         if newest_first
         else (log_entries.c.occurred_at, log_entries.c.seq)
     )
-    return [entry_from_row(r) for r in await conn.execute(q.order_by(*order).limit(limit))]
+    q = q.order_by(*order)
+    if limit is not None:
+        q = q.limit(limit)
+    return (entry_from_row(r) for r in conn.execute(q))

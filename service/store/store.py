@@ -1,18 +1,26 @@
-"""The store a running server holds: engines, the writer and the notifier."""
+"""The store a running server holds: engines, the writer and the notifier.
+
+Writes go through the group-commit writer (`write`); reads run a function on
+a pooled connection in a worker thread (`read`). Both take plain synchronous
+functions over SQLAlchemy Core connections, so the SQL is written once and
+the event loop makes one hop per write batch or read, not one per statement.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from service.store import log
-from service.store.database import Engines, create_engines, migrate, normalize_url
+from service.store.database import READ_THREADS, Engines, create_engines, libpq_dsn, migrate, normalize_url
 from service.store.notifier import Notifier, PostgresListener
-from service.store.writer import Operation, T, Writer
+from service.store.writer import Operation, Writer
+
+T = TypeVar("T")
 
 
 class Store:
@@ -21,30 +29,33 @@ class Store:
         self.engines: Engines = create_engines(self.url)
         self.notifier = Notifier()
         self.writer = Writer(self.engines.write, self.notifier)
+        self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="agentplane-read")
         self._listener: PostgresListener | None = None
 
     async def open(self, *, run_migrations: bool = True) -> None:
         if run_migrations:
             await asyncio.to_thread(migrate, self.url)
-        async with self.read() as conn:
-            self.notifier.publish(await log.head(conn))
+        self.notifier.publish(await self.read(log.head))
         self.writer.start()
         if self.engines.dialect == "postgresql":
-            dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-            self._listener = PostgresListener(dsn, self.notifier)
+            self._listener = PostgresListener(libpq_dsn(self.url), self.notifier)
             self._listener.start()
 
     async def close(self) -> None:
         await self.writer.stop()
         if self._listener:
             await self._listener.stop()
-        await self.engines.dispose()
+        self._readers.shutdown(wait=True)
+        self.engines.dispose()
 
     async def write(self, op: Operation[T]) -> T:
         """Run a write operation in the next group commit; returns after commit."""
         return await self.writer.submit(op)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engines.read.connect() as conn:
-            yield conn
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` on a read connection (one consistent snapshot)."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        with self.engines.read.connect() as conn, conn.begin():
+            return fn(conn)

@@ -1,10 +1,11 @@
-"""Group commit: one writer task runs every write operation.
+"""Group commit: one writer runs every write operation.
 
-Callers submit an operation (a coroutine function taking a `Tx`); the writer
-runs the operations that are waiting in one transaction, each inside its own
-SAVEPOINT so that one failing operation undoes only itself, commits once,
-and only then answers each caller. So every acknowledged write is durable,
-many small writes share one fsync, and SQLite never sees two writers.
+Callers submit an operation (a function taking a `Tx`, run in the writer's
+thread); the writer runs the operations that are waiting in one
+transaction, each inside its own SAVEPOINT so that one failing operation
+undoes only itself, commits once, and only then answers each caller. So
+every acknowledged write is durable, many small writes share one fsync, and
+SQLite never sees two writers.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Engine, text
 
 from service.domain.errors import DomainError, Unavailable
 from service.store.log import Tx
@@ -25,7 +26,8 @@ from service.store.notifier import CHANNEL, Notifier
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Operation = Callable[[Tx], Awaitable[T]]
+Operation = Callable[[Tx], T]
+Outcome = tuple[Any, BaseException | None]
 
 # Serialises log appends across PostgreSQL replicas, so commit order is `seq`
 # order and a reader at cursor N never sees N+2 before N+1.
@@ -33,11 +35,12 @@ _LOG_LOCK_KEY = 0x6167656E74  # "agent"
 
 
 class Writer:
-    def __init__(self, engine: AsyncEngine, notifier: Notifier, *, max_batch: int = 256) -> None:
+    def __init__(self, engine: Engine, notifier: Notifier, *, max_batch: int = 512) -> None:
         self._engine = engine
         self._notifier = notifier
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Operation[Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentplane-writer")
         self._task: asyncio.Task[None] | None = None
         self._postgres = engine.dialect.name == "postgresql"
         self._closing = False
@@ -48,12 +51,12 @@ class Writer:
     async def stop(self) -> None:
         """Finish every operation already submitted, then stop."""
         self._closing = True
-        if self._task is None:
-            return
-        await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._thread.shutdown(wait=True)
 
     async def submit(self, op: Operation[T]) -> T:
         if self._closing:
@@ -63,55 +66,56 @@ class Writer:
         return await fut
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            live = [(op, fut) for op, fut in batch if not fut.cancelled()]
+            ops = [op for op, _ in live]
             try:
-                await self._commit(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                outcomes, last_seq = await loop.run_in_executor(self._thread, self._commit, ops)
+            except Exception as exc:
+                log.exception("commit failed")
+                failure = Unavailable("the write could not be committed; retry", reason="COMMIT_FAILED")
+                failure.__cause__ = exc
+                outcomes, last_seq = [(None, failure)] * len(live), 0
+            for (_, fut), (result, error) in zip(live, outcomes, strict=True):
+                if fut.done():
+                    continue
+                if error is None:
+                    fut.set_result(result)
+                else:
+                    fut.set_exception(error)
+            if last_seq:
+                self._notifier.publish(last_seq)
+            for _ in batch:
+                self._queue.task_done()
 
-    async def _commit(self, batch: list[tuple[Operation[Any], asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        tx: Tx | None = None
-        try:
-            async with self._engine.begin() as conn:
-                tx = Tx(conn)
-                if self._postgres:
-                    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK_KEY})
-                for op, fut in batch:
-                    if fut.cancelled():
-                        continue
-                    mark = len(tx.appended)
-                    try:
-                        async with conn.begin_nested():
-                            result = await op(tx)
-                        outcomes.append((fut, result, None))
-                    except Exception as exc:
-                        del tx.appended[mark:]
-                        if not isinstance(exc, DomainError):
-                            log.exception("write operation failed")
-                        outcomes.append((fut, None, exc))
-                if self._postgres and tx.appended:
-                    await conn.execute(
-                        text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(tx.appended[-1])}
-                    )
-        except Exception as exc:
-            log.exception("commit failed")
-            failure = Unavailable("the write could not be committed; retry", reason="COMMIT_FAILED")
-            failure.__cause__ = exc
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(failure)
-            return
-        for fut, result, error in outcomes:
-            if fut.done():
-                continue
-            if error is None:
-                fut.set_result(result)
-            else:
-                fut.set_exception(error)
-        if tx is not None and tx.appended:
-            self._notifier.publish(max(tx.appended))
+    def _commit(self, ops: list[Operation[Any]]) -> tuple[list[Outcome], int]:
+        """Run `ops` in one transaction (in the writer thread); commit once."""
+        outcomes: list[Outcome] = []
+        with self._engine.begin() as conn:
+            tx = Tx(conn)
+            if self._postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK_KEY})
+            # Savepoints straight on the driver's cursor: through SQLAlchemy
+            # (begin_nested) they cost more than the operation itself.
+            cursor = tx.cursor
+            for op in ops:
+                mark = len(tx.appended)
+                cursor.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((op(tx), None))
+                    cursor.execute("RELEASE SAVEPOINT op")
+                except Exception as exc:
+                    cursor.execute("ROLLBACK TO SAVEPOINT op")
+                    cursor.execute("RELEASE SAVEPOINT op")
+                    del tx.appended[mark:]
+                    if not isinstance(exc, DomainError):
+                        log.exception("write operation failed")
+                    outcomes.append((None, exc))
+            last_seq = max(tx.appended, default=0)
+            if self._postgres and last_seq:
+                conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(last_seq)})
+        return outcomes, last_seq

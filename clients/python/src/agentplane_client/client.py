@@ -1,0 +1,67 @@
+"""The blocking client: `Client`."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import grpc
+from agentplane.v1 import log_pb2_grpc, runtime_pb2_grpc
+
+from agentplane_client._calls import SyncCalls, auth_metadata
+from agentplane_client._events import Events
+from agentplane_client._log import Log
+from agentplane_client._sessions import Sessions
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+class Client:
+    """A blocking agentplane client over one gRPC channel.
+
+    Args:
+        target: The server's gRPC address, "host:port".
+        api_key: Sent as `authorization: Bearer <api_key>` on every call.
+        timeout: Deadline in seconds of each unary call (None: no deadline).
+            Log watches have no deadline.
+        credentials: TLS channel credentials (e.g. `grpc.ssl_channel_credentials()`);
+            None connects without TLS.
+
+    Every failed call raises `AgentplaneError` (or a subclass for its code).
+    Services are attributes: `sessions`, `events`, `log`.
+
+    Example:
+        with Client("127.0.0.1:50051") as client:
+            client.sessions.create("s1", "my session")
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        api_key: str | None = None,
+        *,
+        timeout: float | None = 10.0,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.target = target
+        self._channel = (
+            grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+        )
+        calls = SyncCalls(auth_metadata(api_key), timeout)
+        self.sessions = Sessions(runtime_pb2_grpc.SessionServiceStub(self._channel), calls)
+        """Agent sessions: list, create, get, status, result, update_metadata, delete."""
+        self.events = Events(runtime_pb2_grpc.EventServiceStub(self._channel), calls)
+        """Session events: add, record, list, list_legacy."""
+        self.log = Log(log_pb2_grpc.LogServiceStub(self._channel), calls)
+        """The event log: watch."""
+
+    def close(self) -> None:
+        """Close the channel; calls in flight (and log watches) are cancelled."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

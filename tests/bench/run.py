@@ -1,0 +1,182 @@
+"""`make bench`: start `agentplane serve` as a real process and measure it.
+
+Each scenario runs several times on a fresh SQLite database; the report gives
+the median of the runs, with the machine's core count. After each run the
+database is read directly to check that every acknowledged write is there.
+
+    make bench                                  # every scenario
+    make bench BENCH_ARGS="--runs 5 --scenario runtime-events"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.bench import loadgen
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    http_port: int
+    grpc_port: int
+    db_path: Path
+
+    def post(self, path: str, body: object) -> int:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req) as resp:
+            return int(resp.status)
+
+
+@contextmanager
+def server_process(workdir: Path) -> Iterator[ServerProcess]:
+    http_port, grpc_port = free_port(), free_port()
+    db = workdir / "bench.db"
+    env = {**os.environ, "AGENTPLANE_DATABASE_URL": f"sqlite:///{db}"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service.app.cli",
+            "serve",
+            "--http-port",
+            str(http_port),
+            "--grpc-port",
+            str(grpc_port),
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(f"server did not start: {err}") from None
+                time.sleep(0.1)
+        yield ServerProcess(http_port, grpc_port, db)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def count_rows(db: Path, where: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM log_entries WHERE {where}").fetchone()[0])
+
+
+@dataclass
+class Figures:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    unit: str
+
+
+def runtime_events(srv: ServerProcess, total: int, concurrency: int) -> Figures:
+    """Single-event POST /sessions/{id}/events, one session per connection."""
+    sessions = [f"bench-{i}" for i in range(concurrency)]
+    for sid in sessions:
+        srv.post("/sessions", {"session_id": sid, "session_name": "bench"})
+    bodies = []
+    for i in range(total):
+        sid = sessions[i % concurrency]
+        event = {
+            "event_type": "post_tool",
+            "session_id": sid,
+            "session_name": "bench",
+            "timestamp": f"2026-01-01T00:00:{i % 60:02d}.{i:06d}Z",
+            "tool_name": "Read",
+            "tool_input": {"file_path": "/src/app.py"},
+            "tool_output": "x" * 200,
+        }
+        bodies.append(loadgen.request_bytes("POST", f"/sessions/{sid}/events", json.dumps(event).encode()))
+    result = asyncio.run(loadgen.run("127.0.0.1", srv.http_port, concurrency, total, bodies.__getitem__))
+    if result.failed:
+        raise RuntimeError(f"{result.failed} requests failed: {result.statuses}")
+    stored = count_rows(srv.db_path, "type = 'runtime.event'")
+    if stored != result.ok:
+        raise RuntimeError(f"{result.ok} events acknowledged but {stored} stored")
+    return Figures(result.rate, result.percentile(50) * 1e3, result.percentile(99) * 1e3, "events/s")
+
+
+@dataclass
+class Scenario:
+    name: str
+    run: Callable[[ServerProcess, int, int], Figures]
+    total: int
+    concurrency: int
+    target: str
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario("runtime-events", runtime_events, 20_000, 16, ">= 2,500 events/s, p99 < 15 ms"),
+    ]
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument("--total", type=int, help="requests per run (default: the scenario's)")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    for name in args.scenario or sorted(SCENARIOS):
+        sc = SCENARIOS[name]
+        runs: list[Figures] = []
+        for i in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp, server_process(Path(tmp)) as srv:
+                fig = sc.run(srv, args.total or sc.total, sc.concurrency)
+            runs.append(fig)
+            print(f"  {name} run {i + 1}: {fig.rate:,.0f} {fig.unit}, ", end="")
+            print(f"p50 {fig.p50_ms:.2f} ms, p99 {fig.p99_ms:.2f} ms")
+        print(
+            f"{name} (concurrency {sc.concurrency}, median of {len(runs)}): "
+            f"{statistics.median(f.rate for f in runs):,.0f} {runs[0].unit}, "
+            f"p50 {statistics.median(f.p50_ms for f in runs):.2f} ms, "
+            f"p99 {statistics.median(f.p99_ms for f in runs):.2f} ms   [target {sc.target}]"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Shared fixtures: every server-backed test runs on SQLite, and on PostgreSQL
+too when AGENTPLANE_TEST_POSTGRES_URL is set (a set but unreachable URL fails
+the run rather than skipping it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from gateway.app import create_app
+from service.app.assembly import Core
+from service.app.config import Settings
+
+POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def reset_postgres(url: str) -> None:
+    """Give the test an empty database (synchronously, before the server starts)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        reset_postgres(POSTGRES_URL)
+        return POSTGRES_URL
+    return f"sqlite+aiosqlite:///{tmp_path / 'agentplane.db'}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        grpc_port=0, http_port=0, database_url=database_url, heartbeat_seconds=0.5, shutdown_grace_seconds=2
+    )
+
+
+@dataclass
+class Server:
+    """A running agentplane: the gateway over HTTP (in-process ASGI) and gRPC."""
+
+    app: FastAPI
+    http: httpx.AsyncClient
+    grpc_target: str
+    core: Core
+
+    def channel(self) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(self.grpc_target)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        core: Core = app.state.core
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://agentplane"
+        ) as http:
+            yield Server(app, http, f"127.0.0.1:{core.grpc_port}", core)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """The gateway on a real socket (for WebSockets and streaming over the wire)."""
+
+    base_url: str
+    ws_url: str
+    grpc_target: str
+    app: FastAPI
+
+
+@pytest.fixture
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    port = free_port()
+    settings.http_port = port
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    core: Core = app.state.core
+    try:
+        yield LiveServer(
+            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", f"127.0.0.1:{core.grpc_port}", app
+        )
+    finally:
+        srv.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
