@@ -13,13 +13,14 @@ from typing import Any
 import agentplane.v1
 import grpc
 from fastapi import FastAPI, WebSocket
-from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf.descriptor import ServiceDescriptor
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from gateway import live, openapi
 from gateway.families import Family, family_of
 from gateway.httprule import Binding, bindings
-from gateway.routes import json_response, make_endpoint
+from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
 from service.app.assembly import Core
 from service.app.config import Settings
@@ -60,6 +61,15 @@ def routes() -> list[tuple[Binding, Family]]:
     return out
 
 
+class BrowserCORS(CORSMiddleware):
+    """CORS for browsers; requests without an Origin (hooks, CLIs) pass straight through."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(k == b"origin" for k, _ in scope["headers"]):
+            return await self.app(scope, receive, send)
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
     """The gateway. Without `upstream` it runs the service in the same process
     (gRPC listener included); with it, it calls that gRPC server."""
@@ -90,25 +100,19 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
         lifespan=lifespan,
         redoc_url=None,
     )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
-        )
 
     def transport() -> Transport:
         t: Transport = app.state.transport
         return t
 
     table = routes()
-    for b, family in table:
-        # A plain Starlette route: the endpoint parses the request itself, so
-        # FastAPI's per-call dependency solving would be pure overhead.
-        app.add_route(
-            b.route_path,
-            make_endpoint(b, family, transport, settings.max_body_bytes),
-            methods=[b.verb],
-            name=f"{b.method.full_name}:{b.verb}",
-            include_in_schema=False,
+    app.add_middleware(
+        BindingRouter,
+        endpoints=[Endpoint(b, family, transport, settings.max_body_bytes) for b, family in table],
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            BrowserCORS, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
         )
 
     @app.websocket("/ws")
@@ -116,8 +120,8 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
         await live.runtime_feed(ws, transport())
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> Any:
-        return json_response(200, {"status": "ok"})
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
 
     def build_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -50,7 +50,7 @@ async def _drain_client(ws: WebSocket) -> None:
 
 async def runtime_feed(ws: WebSocket, transport: Transport) -> None:
     await ws.accept()
-    metadata = forwarded_metadata(ws.headers)
+    metadata = forwarded_metadata(ws.headers.items())
     raw_cursor = ws.query_params.get("cursor")
     try:
         after = int(raw_cursor) if raw_cursor is not None else -1

@@ -1,69 +1,102 @@
-"""One generic endpoint per HttpRule binding: parse, call, render.
+"""The generated routes: one generic endpoint per HttpRule binding, served by
+a lean ASGI dispatcher inside the FastAPI app.
 
 Nothing here knows a particular RPC: the binding says where each request
 field comes from, the transport makes the call, and the service's family
-renders the body or the error.
+renders the body or the error. The dispatcher sits in the app's middleware
+stack and answers the generated routes itself (a dict lookup for fixed
+paths, one regex per templated path), passing everything else on to FastAPI
+(/docs, /openapi.json, WebSockets): FastAPI's per-route machinery (request
+objects, dependency solving, its inner middleware) measured ~95 µs per
+request, a third of the whole budget of a single-event write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
+import grpc
 import orjson
-from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from starlette.responses import StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.transport import Transport
 from service.api.protojson import ParseError, encoder
-from service.app.status import RpcError, from_domain
+from service.app.status import RpcError, from_domain, simple
 from service.domain.errors import InvalidArgument
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
-FORWARDED_HEADERS = ("authorization", "x-api-key", "x-agh-session-id", "x-agh-agent", "x-request-id")
+FORWARDED_HEADERS = frozenset(
+    {"authorization", "x-api-key", "x-agh-session-id", "x-agh-agent", "x-request-id"}
+)
+_GRPC_METADATA = "grpc-metadata-"
 # How long a streaming route waits for the first message before it commits to
 # a 200: errors found before it (bad input, auth) still get their own status.
 FIRST_MESSAGE_WAIT = 0.25
+_JSON = [(b"content-type", b"application/json")]
+
+TransportRef = Callable[[], Transport]
 
 
-def forwarded_metadata(headers: Any) -> dict[str, str]:
-    md = {h: headers[h] for h in FORWARDED_HEADERS if h in headers}
-    for key, value in headers.items():
-        if key.startswith("grpc-metadata-"):
-            md[key[len("grpc-metadata-") :]] = value
+def forwarded_metadata(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Call metadata from HTTP headers (lower-case names)."""
+    md: dict[str, str] = {}
+    for key, value in headers:
+        if key in FORWARDED_HEADERS:
+            md[key] = value
+        elif key.startswith(_GRPC_METADATA):
+            md[key[len(_GRPC_METADATA) :]] = value
     return md
+
+
+def _header_pairs(scope: Scope) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+
+
+async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    payload = orjson.dumps(body)
+    raw = [*_JSON, (b"content-length", str(len(payload)).encode())]
+    if headers:
+        raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def send_error(send: Send, family: Family, err: RpcError, status: int | None = None) -> None:
+    code, body, headers = family.error(err)
+    await send_json(send, status or code, body, headers)
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
-
-
-def error_response(family: Family, err: RpcError, status: int | None = None) -> Response:
-    code, body, headers = family.error(err)
-    return json_response(status or code, body, headers)
-
-
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
     """The body as JSON (an empty body is `{}`); BodyTooLarge past `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
+        if not message.get("more_body"):
+            break
     raw = b"".join(chunks)
     if not raw.strip():
         return {}
@@ -77,55 +110,66 @@ def _bad_input(message: str) -> RpcError:
     return from_domain(InvalidArgument(message, reason="INVALID_JSON"))
 
 
-def make_endpoint(
-    b: Binding, family: Family, transport: Callable[[], Transport], max_body: int
-) -> Callable[[Request], Any]:
-    encode = encoder(b.output.DESCRIPTOR, family.proto_names)
-    if b.response_body:
-        fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
-        key = fd.name if family.proto_names else fd.json_name
-        render: Callable[[Message], Any] = lambda msg: encode(msg)[key]  # noqa: E731
-    else:
-        render = encode
+class Endpoint:
+    """Parse, call, render: the one handler every binding uses."""
 
-    async def parse(request: Request) -> Message:
-        body = await read_json(request, max_body) if b.body else None
-        return build_request(b, request.path_params, request.query_params.multi_items(), body)
+    def __init__(self, b: Binding, family: Family, transport: TransportRef, max_body: int) -> None:
+        self.binding = b
+        self.family = family
+        self.transport = transport
+        self.max_body = max_body
+        encode = encoder(b.output.DESCRIPTOR, family.proto_names)
+        if b.response_body:
+            fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
+            key = fd.name if family.proto_names else fd.json_name
+            self.render: Callable[[Message], Any] = lambda msg: encode(msg)[key]
+        else:
+            self.render = encode
 
-    async def unary(request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, str]) -> None:
+        b, family = self.binding, self.family
         try:
-            msg = await parse(request)
-            reply = await transport().unary(b.path, msg, b.output, forwarded_metadata(request.headers))
+            body = await read_json(scope, receive, self.max_body) if b.body else None
+            query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            request = build_request(b, path_params, query, body)
         except BodyTooLarge:
-            return error_response(family, _bad_input(f"request body is larger than {max_body} bytes"), 413)
+            return await send_error(
+                send, family, _bad_input(f"request body is larger than {self.max_body} bytes"), 413
+            )
         except ParseError as exc:
-            return error_response(family, _bad_input(str(exc)))
-        except RpcError as err:
-            return error_response(family, err)
-        return json_response(200, family.success(render(reply)))
-
-    async def stream(request: Request) -> Response:
+            return await send_error(send, family, _bad_input(str(exc)))
+        metadata = forwarded_metadata(_header_pairs(scope))
+        if b.streaming:
+            return await self._stream(scope, receive, send, request, metadata)
         try:
-            msg = await parse(request)
-        except ParseError as exc:
-            return error_response(family, _bad_input(str(exc)))
-        messages = transport().stream(b.path, msg, b.output, forwarded_metadata(request.headers))
+            reply = await self.transport().unary(b.path, request, b.output, metadata)
+        except RpcError as err:
+            return await send_error(send, family, err)
+        await send_json(send, 200, family.success(self.render(reply)))
+
+    async def _stream(
+        self, scope: Scope, receive: Receive, send: Send, request: Message, metadata: dict[str, str]
+    ) -> None:
+        b = self.binding
+        messages = self.transport().stream(b.path, request, b.output, metadata)
         first = asyncio.ensure_future(anext(messages, None))
         done, _ = await asyncio.wait([first], timeout=FIRST_MESSAGE_WAIT)
         if done and isinstance(first.exception(), RpcError):
-            return error_response(family, first.exception())  # type: ignore[arg-type]
-        return StreamingResponse(_ndjson(first, messages), media_type="application/x-ndjson")
+            return await send_error(send, self.family, first.exception())  # type: ignore[arg-type]
+        response = StreamingResponse(self._ndjson(first, messages), media_type="application/x-ndjson")
+        await response(scope, receive, send)
 
     async def _ndjson(
-        first: asyncio.Future[Message | None], rest: AsyncIterator[Message]
+        self, first: asyncio.Future[Message | None], rest: AsyncIterator[Message]
     ) -> AsyncIterator[bytes]:
+        """grpc-gateway's stream body: one {"result": …} per line, {"error": …} if it fails."""
         try:
             item = await first
             if item is None:
                 return
-            yield orjson.dumps({"result": render(item)}) + b"\n"
+            yield orjson.dumps({"result": self.render(item)}) + b"\n"
             async for item in rest:
-                yield orjson.dumps({"result": render(item)}) + b"\n"
+                yield orjson.dumps({"result": self.render(item)}) + b"\n"
         except RpcError as err:
             status = json_format.MessageToDict(err.status, preserving_proto_field_name=True)
             yield orjson.dumps({"error": status}) + b"\n"
@@ -135,4 +179,54 @@ def make_endpoint(
             with contextlib.suppress(Exception):
                 await rest.aclose()  # type: ignore[attr-defined]
 
-    return stream if b.streaming else unary
+
+_VARIABLE = re.compile(r"\{([a-zA-Z0-9_]+)(:path)?\}")
+
+
+def _path_regex(route_path: str) -> re.Pattern[str]:
+    out, last = [], 0
+    for m in _VARIABLE.finditer(route_path):
+        out.append(re.escape(route_path[last : m.start()]))
+        out.append(f"(?P<{m.group(1)}>{'.+' if m.group(2) else '[^/]+'})")
+        last = m.end()
+    out.append(re.escape(route_path[last:]))
+    return re.compile("".join(out) + "$")
+
+
+class BindingRouter:
+    """ASGI middleware answering the generated routes; the rest goes to `app`."""
+
+    def __init__(self, app: ASGIApp, endpoints: list[Endpoint]) -> None:
+        self.app = app
+        self.fixed: dict[str, dict[str, Endpoint]] = {}
+        self.templated: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = []
+        patterns: dict[str, dict[str, Endpoint]] = {}
+        for ep in endpoints:
+            path = ep.binding.route_path
+            table = self.fixed if "{" not in path else patterns
+            table.setdefault(path, {})[ep.binding.verb] = ep
+        self.templated = [(_path_regex(path), verbs) for path, verbs in patterns.items()]
+
+    def match(self, path: str) -> tuple[dict[str, Endpoint], dict[str, str]] | None:
+        verbs = self.fixed.get(path)
+        if verbs is not None:
+            return verbs, {}
+        for pattern, verbs in self.templated:
+            m = pattern.match(path)
+            if m:
+                return verbs, m.groupdict()
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.match(scope["path"]) if scope["type"] == "http" else None
+        if found is None:
+            return await self.app(scope, receive, send)
+        verbs, params = found
+        endpoint = verbs.get(scope["method"])
+        if endpoint is None:
+            any_endpoint = next(iter(verbs.values()))
+            err = simple(
+                grpc.StatusCode.UNIMPLEMENTED, f"{scope['method']} is not allowed on {scope['path']}"
+            )
+            return await send_error(send, any_endpoint.family, err, 405)
+        await endpoint(scope, receive, send, params)

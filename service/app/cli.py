@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from service.app.config import Settings
 from service.store.database import normalize_url, sqlite_path
@@ -57,6 +58,25 @@ async def _grpc_only(settings: Settings) -> None:
     await core.stop()
 
 
+def _graceful_server_class() -> type:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT once it has shut down, so the
+        process would end "killed by signal". After a clean shutdown we exit 0."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return GracefulServer
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.gateway_only and not args.upstream:
@@ -83,7 +103,7 @@ def serve(args: argparse.Namespace) -> int:
         access_log=settings.debug_logging,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
-    uvicorn.Server(config).run()
+    _graceful_server_class()(config).run()
     return 0
 
 

@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Dialect, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
+from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import log_entries
 
 
@@ -47,15 +47,12 @@ _APPEND_COLUMNS = (
 )
 
 
-@cache
-def _append_sql(dialect: Dialect) -> str:
-    """The log insert, compiled once for the dialect, run on the driver's cursor:
-    it is the hottest statement of every family, and SQLAlchemy's per-execute
-    work costs several times the insert itself."""
-    stmt = insert(log_entries)
-    if dialect.name == "postgresql":
-        stmt = stmt.returning(log_entries.c.seq)
-    return str(stmt.compile(dialect=dialect, column_keys=list(_APPEND_COLUMNS)))
+# The hottest statement of every family (see service.store.raw).
+_APPEND = RawStatement(
+    insert(log_entries)
+    .values({name: bindparam(name) for name in _APPEND_COLUMNS})
+    .returning(log_entries.c.seq)
+)
 
 
 @dataclass
@@ -69,10 +66,8 @@ class Tx:
     appended: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        dialect = self.conn.dialect
-        self.cursor: Any = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        self._sql = _append_sql(dialect)
-        self._sqlite = dialect.name == "sqlite"
+        self.cursor: Any = driver_cursor(self.conn)
+        self._sqlite = self.conn.dialect.name == "sqlite"
 
     def append(
         self,
@@ -87,15 +82,18 @@ class Tx:
     ) -> int:
         """Append one entry and return its `seq`."""
         now = datetime.now(UTC)
-        row = [event_id or uuid.uuid4().hex, workspace, type, name, session_id, occurred_at]
-        if self._sqlite:
+        params = {
+            "event_id": event_id or uuid.uuid4().hex,
+            "workspace": workspace,
+            "type": type,
+            "name": name,
+            "session_id": session_id,
+            "occurred_at": occurred_at,
             # SQLAlchemy's own SQLite forms for DateTime and JSON, so reads decode them.
-            self.cursor.execute(self._sql, (*row, now.strftime("%Y-%m-%d %H:%M:%S.%f"), _json(data)))
-            seq = int(self.cursor.lastrowid)
-        else:
-            params = dict(zip(_APPEND_COLUMNS, (*row, now, Jsonb(data)), strict=True))
-            self.cursor.execute(self._sql, params)
-            seq = int(self.cursor.fetchone()[0])
+            "recorded_at": now.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else now,
+            "data": _json(data) if self._sqlite else Jsonb(data),
+        }
+        seq = int(_APPEND.execute(self.cursor, self.conn.dialect, params).fetchone()[0])
         self.appended.append(seq)
         return seq
 

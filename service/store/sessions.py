@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from service.store.log import LogEntry, entry_from_row
+from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import log_entries, sessions
 
 RUNTIME_EVENT = "runtime.event"
@@ -43,9 +44,15 @@ _GET = select(*_COLUMNS).where(
 _INSERT = insert(sessions)
 
 
+_GET_RAW = RawStatement(_GET)  # every write of an event looks its session up
+
+
 def get(conn: Connection, workspace: str, session_id: str) -> SessionRecord | None:
-    row = conn.execute(_GET, {"workspace": workspace, "session_id": session_id}).first()
-    return _record(row) if row else None
+    cursor = _GET_RAW.execute(
+        driver_cursor(conn), conn.dialect, {"workspace": workspace, "session_id": session_id}
+    )
+    row = cursor.fetchone()
+    return SessionRecord(*row) if row else None
 
 
 def list_all(conn: Connection, workspace: str) -> list[SessionRecord]:

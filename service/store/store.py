@@ -1,9 +1,12 @@
 """The store a running server holds: engines, the writer and the notifier.
 
 Writes go through the group-commit writer (`write`); reads run a function on
-a pooled connection in a worker thread (`read`). Both take plain synchronous
-functions over SQLAlchemy Core connections, so the SQL is written once and
-the event loop makes one hop per write batch or read, not one per statement.
+a connection (`read`). Both take plain synchronous functions over SQLAlchemy
+Core connections, so the SQL is written once. On PostgreSQL they run in
+worker threads (one hop per write batch or read, not per statement). On
+SQLite they run on the event loop thread: in WAL mode a read never waits for
+the writer and takes tens of microseconds, less than a thread hand-over
+(measured: 1,700 reads/s through a thread pool, 8,800/s inline).
 """
 
 from __future__ import annotations
@@ -28,13 +31,17 @@ class Store:
         self.url = normalize_url(url)
         self.engines: Engines = create_engines(self.url)
         self.notifier = Notifier()
-        self.writer = Writer(self.engines.write, self.notifier)
+        self._inline = self.engines.dialect == "sqlite"
+        self.writer = Writer(self.engines.write, self.notifier, inline=self._inline)
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="agentplane-read")
+        self._read_conn: Connection | None = None
         self._listener: PostgresListener | None = None
 
     async def open(self, *, run_migrations: bool = True) -> None:
         if run_migrations:
             await asyncio.to_thread(migrate, self.url)
+        if self._inline:
+            self._read_conn = self.engines.read.connect()
         self.notifier.publish(await self.read(log.head))
         self.writer.start()
         if self.engines.dialect == "postgresql":
@@ -46,6 +53,8 @@ class Store:
         if self._listener:
             await self._listener.stop()
         self._readers.shutdown(wait=True)
+        if self._read_conn is not None:
+            self._read_conn.close()
         self.engines.dispose()
 
     async def write(self, op: Operation[T]) -> T:
@@ -54,6 +63,9 @@ class Store:
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` on a read connection (one consistent snapshot)."""
+        if self._read_conn is not None:
+            with self._read_conn.begin():
+                return fn(self._read_conn)
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:

@@ -1,8 +1,8 @@
 """Group commit: one writer runs every write operation.
 
-Callers submit an operation (a function taking a `Tx`, run in the writer's
-thread); the writer runs the operations that are waiting in one
-transaction, each inside its own SAVEPOINT so that one failing operation
+Callers submit an operation (a plain function taking a `Tx`); the writer
+runs the operations that are waiting in one transaction, each inside its own
+SAVEPOINT so that one failing operation
 undoes only itself, commits once, and only then answers each caller. So
 every acknowledged write is durable, many small writes share one fsync, and
 SQLite never sees two writers.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from service.domain.errors import DomainError, Unavailable
 from service.store.log import Tx
@@ -35,8 +35,12 @@ _LOG_LOCK_KEY = 0x6167656E74  # "agent"
 
 
 class Writer:
-    def __init__(self, engine: Engine, notifier: Notifier, *, max_batch: int = 512) -> None:
+    def __init__(self, engine: Engine, notifier: Notifier, *, inline: bool, max_batch: int = 512) -> None:
+        """`inline`: run each batch on the event loop thread (SQLite, where a
+        batch takes a few milliseconds and thread hand-overs cost more than
+        the work); otherwise on a writer thread (PostgreSQL's round trips)."""
         self._engine = engine
+        self._inline = inline
         self._notifier = notifier
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[Operation[Any], asyncio.Future[Any]]] = asyncio.Queue()
@@ -74,7 +78,17 @@ class Writer:
             live = [(op, fut) for op, fut in batch if not fut.cancelled()]
             ops = [op for op, _ in live]
             try:
-                outcomes, last_seq = await loop.run_in_executor(self._thread, self._commit, ops)
+                if self._inline:
+                    # The operations run here; only the COMMIT (the fsync, which
+                    # releases the GIL) goes to the thread, so the loop keeps
+                    # serving requests, which then form the next batch.
+                    conn, outcomes, last_seq = self._apply(ops)
+                    try:
+                        await loop.run_in_executor(self._thread, conn.commit)
+                    finally:
+                        conn.close()
+                else:
+                    outcomes, last_seq = await loop.run_in_executor(self._thread, self._commit, ops)
             except Exception as exc:
                 log.exception("commit failed")
                 failure = Unavailable("the write could not be committed; retry", reason="COMMIT_FAILED")
@@ -93,9 +107,21 @@ class Writer:
                 self._queue.task_done()
 
     def _commit(self, ops: list[Operation[Any]]) -> tuple[list[Outcome], int]:
-        """Run `ops` in one transaction (in the writer thread); commit once."""
+        """Run `ops` in one transaction and commit it (in the writer thread)."""
+        conn, outcomes, last_seq = self._apply(ops)
+        try:
+            conn.commit()
+        finally:
+            conn.close()
+        return outcomes, last_seq
+
+    def _apply(self, ops: list[Operation[Any]]) -> tuple[Connection, list[Outcome], int]:
+        """Run `ops` in a new transaction, each in its own savepoint; the caller
+        commits the returned connection (or closes it, which rolls back)."""
         outcomes: list[Outcome] = []
-        with self._engine.begin() as conn:
+        conn = self._engine.connect()
+        try:
+            conn.begin()
             tx = Tx(conn)
             if self._postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK_KEY})
@@ -118,4 +144,7 @@ class Writer:
             last_seq = max(tx.appended, default=0)
             if self._postgres and last_seq:
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(last_seq)})
-        return outcomes, last_seq
+        except BaseException:
+            conn.close()
+            raise
+        return conn, outcomes, last_seq

@@ -1,0 +1,39 @@
+"""Hot statements run straight on the driver's cursor.
+
+A Core statement is compiled once per dialect; executing it then skips
+SQLAlchemy's per-execute work (context setup, result proxies, events), which
+costs several times a small SQLite statement. Only the statements every
+request runs use this: the log append and the session lookup of a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Dialect
+from sqlalchemy.sql import ClauseElement
+
+
+class RawStatement:
+    def __init__(self, stmt: ClauseElement) -> None:
+        self._stmt = stmt
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+    def _for(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled: Any = self._stmt.compile(dialect=dialect)  # an SQLCompiler
+            positional = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+            found = self._compiled[dialect.name] = (str(compiled), positional)
+        return found
+
+    def execute(self, cursor: Any, dialect: Dialect, params: Mapping[str, Any]) -> Any:
+        sql, order = self._for(dialect)
+        cursor.execute(sql, tuple(params[name] for name in order) if order else params)
+        return cursor
+
+
+def driver_cursor(conn: Connection) -> Any:
+    """A cursor of the DBAPI connection under `conn` (in its transaction)."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
