@@ -169,15 +169,14 @@ def document(
             "parameters": params,
         }
         if b.body:
-            body_schema = (
-                sb.message(md, family.proto_names)
-                if b.body == "*"
-                else sb.field(md.fields_by_name[b.body], family.proto_names)
-            )
-            op["requestBody"] = {
-                "required": b.body != "*",
-                "content": {"application/json": {"schema": body_schema}},
-            }
+            body_fd = md.fields_by_name.get(b.body)
+            if body_fd is None:  # body "*": the request message
+                body_schema = sb.message(md, family.proto_names)
+            elif body_fd.message_type is not None and not body_fd.is_repeated:
+                body_schema = sb.message(body_fd.message_type, family.proto_names)
+            else:
+                body_schema = sb.field(body_fd, family.proto_names)
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
         out_md = b.output.DESCRIPTOR
         payload = (
             sb.field(out_md.fields_by_name[b.response_body], family.proto_names)

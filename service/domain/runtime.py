@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.domain.errors import AlreadyExists, FailedPrecondition, NotFound, invalid
+from service.domain.validation import reject_nul_characters
 from service.store import sessions as q
 from service.store.log import LogEntry, Tx
 from service.store.sessions import RUNTIME_EVENT, SessionRecord
@@ -65,8 +66,9 @@ async def session_status(store: Store, workspace: str, session_id: str) -> str:
     return record.status if record else NOT_EXISTENT
 
 
-async def session_result(store: Store, workspace: str, session_id: str) -> str:
-    """The first text block of the latest assistant message of a finished session."""
+async def session_result(store: Store, workspace: str, session_id: str) -> str | None:
+    """The first text block of the latest assistant message of a finished session
+    (None when that block's text is null, as upstream returns it)."""
 
     def latest_assistant_message(conn: Connection) -> dict[str, Any] | None:
         if _existing(conn, workspace, session_id).status != FINISHED:
@@ -80,7 +82,8 @@ async def session_result(store: Store, workspace: str, session_id: str) -> str:
     content = (latest or {}).get("content")
     if not content or not isinstance(content[0], dict) or "text" not in content[0]:
         raise NotFound("No result found", reason="RESULT_NOT_FOUND")
-    return str(content[0]["text"])
+    text = content[0]["text"]
+    return None if text is None else str(text)
 
 
 async def create_session(
@@ -91,6 +94,15 @@ async def create_session(
     project_dir: str | None = None,
     agent_name: str | None = None,
 ) -> SessionRecord:
+    reject_nul_characters(
+        {
+            "session_id": session_id,
+            "session_name": session_name,
+            "project_dir": project_dir,
+            "agent_name": agent_name,
+        }
+    )
+
     def op(tx: Tx) -> SessionRecord:
         if q.get(tx.conn, workspace, session_id) is not None:
             raise AlreadyExists("Session already exists", reason="SESSION_EXISTS")
@@ -106,6 +118,7 @@ async def update_metadata(
     store: Store, workspace: str, session_id: str, changes: dict[str, str]
 ) -> SessionRecord:
     """Apply the non-null `changes`; an empty change is accepted and announced."""
+    reject_nul_characters(changes)
 
     def op(tx: Tx) -> SessionRecord:
         record = _existing(tx.conn, workspace, session_id)
@@ -132,9 +145,13 @@ async def delete_session(store: Store, workspace: str, session_id: str) -> int:
 
 
 def _check_event(event: dict[str, Any]) -> None:
+    """What the message type cannot say. Field paths are the request's (`event.…`)."""
     for i, block in enumerate(event.get("content") or []):
         if not isinstance(block, dict):
-            raise invalid(f"content[{i}]", "must be a JSON object", "content blocks must be JSON objects")
+            raise invalid(
+                f"event.content[{i}]", "must be a JSON object", "content blocks must be JSON objects"
+            )
+    reject_nul_characters(event, "event")
 
 
 def _append_event(tx: Tx, workspace: str, event: dict[str, Any]) -> None:

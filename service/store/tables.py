@@ -7,13 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 # 64-bit on PostgreSQL; SQLite needs exactly INTEGER for a rowid alias.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
+# Caller-given text has no length limit (upstream stores any length). Columns
+# ordered as text compare bytewise on both backends, as upstream's SQLite
+# does, whatever the PostgreSQL database's collation.
+OrderedText = Text().with_variant(Text(collation="C"), "postgresql")
 
 DEFAULT_WORKSPACE = "default"
 
@@ -29,13 +33,13 @@ class LogEntryRow(SQLModel, table=True):
     )
 
     seq: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
-    event_id: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
-    workspace: str = Field(sa_column=Column(String(128), nullable=False))
-    type: str = Field(sa_column=Column(String(64), nullable=False))
+    event_id: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    workspace: str = Field(sa_column=Column(Text, nullable=False))
+    type: str = Field(sa_column=Column(Text, nullable=False))
     # A finer kind inside `type` (a runtime event's event_type), for queries.
-    name: str | None = Field(default=None, sa_column=Column(String(128)))
-    session_id: str | None = Field(default=None, sa_column=Column(String(256)))
-    occurred_at: str | None = Field(default=None, sa_column=Column(String(64)))
+    name: str | None = Field(default=None, sa_column=Column(Text))
+    session_id: str | None = Field(default=None, sa_column=Column(Text))
+    occurred_at: str | None = Field(default=None, sa_column=Column(OrderedText))
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(Json, nullable=False))
 
@@ -45,14 +49,14 @@ class SessionRow(SQLModel, table=True):
 
     __tablename__ = "sessions"
 
-    workspace: str = Field(sa_column=Column(String(128), primary_key=True))
-    session_id: str = Field(sa_column=Column(String(256), primary_key=True))
-    session_name: str = Field(sa_column=Column(String, nullable=False))
-    status: str = Field(sa_column=Column(String(32), nullable=False))
-    created_at: str = Field(sa_column=Column(String(64), nullable=False, index=True))
-    project_dir: str | None = Field(default=None, sa_column=Column(String))
-    agent_name: str | None = Field(default=None, sa_column=Column(String))
-    last_resumed_at: str | None = Field(default=None, sa_column=Column(String(64)))
+    workspace: str = Field(sa_column=Column(Text, primary_key=True))
+    session_id: str = Field(sa_column=Column(Text, primary_key=True))
+    session_name: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: str = Field(sa_column=Column(OrderedText, nullable=False, index=True))
+    project_dir: str | None = Field(default=None, sa_column=Column(Text))
+    agent_name: str | None = Field(default=None, sa_column=Column(Text))
+    last_resumed_at: str | None = Field(default=None, sa_column=Column(Text))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy import exc as sa_exc
 
-from service.domain.errors import DomainError, Unavailable
+from service.domain.errors import DomainError, InvalidArgument, Unavailable
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
 
@@ -32,6 +35,18 @@ Outcome = tuple[Any, BaseException | None]
 # Serialises log appends across PostgreSQL replicas, so commit order is `seq`
 # order and a reader at cursor N never sees N+2 before N+1.
 _LOG_LOCK_KEY = 0x6167656E74  # "agent"
+
+
+def _as_domain_error(exc: Exception) -> Exception:
+    """A value the database refuses is bad input, not a server fault."""
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, sa_exc.DataError | psycopg.DataError | sqlite3.DataError):
+        return InvalidArgument(
+            f"a value cannot be stored: {str(exc).splitlines()[0]}", reason="UNSTORABLE_VALUE"
+        )
+    log.error("write operation failed", exc_info=exc)
+    return exc
 
 
 class Writer:
@@ -138,9 +153,7 @@ class Writer:
                     cursor.execute("ROLLBACK TO SAVEPOINT op")
                     cursor.execute("RELEASE SAVEPOINT op")
                     del tx.appended[mark:]
-                    if not isinstance(exc, DomainError):
-                        log.exception("write operation failed")
-                    outcomes.append((None, exc))
+                    outcomes.append((None, _as_domain_error(exc)))
             last_seq = max(tx.appended, default=0)
             if self._postgres and last_seq:
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(last_seq)})

@@ -498,17 +498,21 @@ class GetSessionResultResponse(_message.Message):
 
     RESULT_FIELD_NUMBER: _builtins.int
     result: _builtins.str
-    """The first text block of the latest assistant message."""
+    """The first text block of the latest assistant message; null when that
+    block's `text` is null.
+    """
     def __init__(
         self,
         *,
-        result: _builtins.str = ...,
+        result: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_result", b"_result", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result", b"_result", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__result: _TypeAlias = _typing.Literal["result"]  # noqa: Y015
+    _WhichOneofArgType__result: _TypeAlias = _typing.Literal["_result", b"_result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__result) -> _WhichOneofReturnType__result | None: ...
 
 Global___GetSessionResultResponse: _TypeAlias = GetSessionResultResponse  # noqa: Y015
 

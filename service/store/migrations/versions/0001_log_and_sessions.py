@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:06:51.593960
+Create Date: 2026-11-23 18:35:33.913379
 """
 
 import sqlalchemy as sa
@@ -21,12 +21,12 @@ def upgrade() -> None:
         sa.Column(
             "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
-        sa.Column("event_id", sa.String(length=128), nullable=False),
-        sa.Column("workspace", sa.String(length=128), nullable=False),
-        sa.Column("type", sa.String(length=64), nullable=False),
-        sa.Column("name", sa.String(length=128), nullable=True),
-        sa.Column("session_id", sa.String(length=256), nullable=True),
-        sa.Column("occurred_at", sa.String(length=64), nullable=True),
+        sa.Column("event_id", sa.Text(), nullable=False),
+        sa.Column("workspace", sa.Text(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("session_id", sa.Text(), nullable=True),
+        sa.Column("occurred_at", sa.Text().with_variant(sa.Text(collation="C"), "postgresql"), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
             "data",
@@ -44,14 +44,14 @@ def upgrade() -> None:
 
     op.create_table(
         "sessions",
-        sa.Column("workspace", sa.String(length=128), nullable=False),
-        sa.Column("session_id", sa.String(length=256), nullable=False),
-        sa.Column("session_name", sa.String(), nullable=False),
-        sa.Column("status", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.String(length=64), nullable=False),
-        sa.Column("project_dir", sa.String(), nullable=True),
-        sa.Column("agent_name", sa.String(), nullable=True),
-        sa.Column("last_resumed_at", sa.String(length=64), nullable=True),
+        sa.Column("workspace", sa.Text(), nullable=False),
+        sa.Column("session_id", sa.Text(), nullable=False),
+        sa.Column("session_name", sa.Text(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Text().with_variant(sa.Text(collation="C"), "postgresql"), nullable=False),
+        sa.Column("project_dir", sa.Text(), nullable=True),
+        sa.Column("agent_name", sa.Text(), nullable=True),
+        sa.Column("last_resumed_at", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("workspace", "session_id"),
     )
