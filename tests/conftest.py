@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +26,33 @@ POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 
 
-def reset_postgres(url: str) -> None:
-    """Give the test an empty database (synchronously, before the server starts)."""
+def _dsn(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test run's own, created next to the one the URL names
+    (so that concurrent runs on one server never see each other), dropped at the end."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+    name = f"agentplane_test_{os.getpid()}"
+    with psycopg.connect(_dsn(POSTGRES_URL), autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(_dsn(POSTGRES_URL), autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def reset_postgres(url: str) -> None:
+    """Give the test an empty database (synchronously, before the server starts)."""
+    import psycopg
+
+    with psycopg.connect(_dsn(url), autocommit=True, connect_timeout=5) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
 
@@ -40,9 +60,10 @@ def reset_postgres(url: str) -> None:
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
-        reset_postgres(POSTGRES_URL)
-        return POSTGRES_URL
-    return f"sqlite+aiosqlite:///{tmp_path / 'agentplane.db'}"
+        url: str = request.getfixturevalue("postgres_url")
+        reset_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path / 'agentplane.db'}"
 
 
 @pytest.fixture
