@@ -94,6 +94,8 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
             await core.stop()
 
     app = FastAPI(
+        # No OpenTelemetry providers are set up: skip FastAPI's per-request check for them.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="agentplane",
         version="0.1.0",
         description=DESCRIPTION,

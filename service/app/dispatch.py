@@ -49,17 +49,37 @@ def method_path(md: MethodDescriptor) -> str:
     return f"/{md.containing_service.full_name}/{md.name}"
 
 
+def _is_required(fd: FieldDescriptor) -> bool:
+    return field_behavior_pb2.REQUIRED in fd.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+
+
 @cache
 def _required(md: Descriptor) -> tuple[tuple[FieldDescriptor, bool], ...]:
-    """(field, is required) for the fields worth checking: the REQUIRED ones
-    and every singular message field (whose own REQUIRED fields count)."""
-    out = []
-    for fd in md.fields:
-        behaviors = fd.GetOptions().Extensions[field_behavior_pb2.field_behavior]
-        required = field_behavior_pb2.REQUIRED in behaviors
-        if required or (fd.type == FieldDescriptor.TYPE_MESSAGE and not fd.is_repeated):
-            out.append((fd, required))
-    return tuple(out)
+    """(field, is required) for the fields worth checking: the REQUIRED ones,
+    and the singular message fields whose type has REQUIRED fields inside."""
+    return tuple(
+        (fd, _is_required(fd))
+        for fd in md.fields
+        if _is_required(fd)
+        or (fd.type == FieldDescriptor.TYPE_MESSAGE and not fd.is_repeated and _has_required(fd.message_type))
+    )
+
+
+def _has_required(md: Descriptor | None, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message type has REQUIRED fields, itself or in singular message
+    fields (recursive types are followed once)."""
+    if md is None or md.full_name in seen:
+        return False
+    seen = seen | {md.full_name}
+    return any(
+        _is_required(fd)
+        or (
+            fd.type == FieldDescriptor.TYPE_MESSAGE
+            and not fd.is_repeated
+            and _has_required(fd.message_type, seen)
+        )
+        for fd in md.fields
+    )
 
 
 def missing_required(msg: Message, prefix: str = "") -> list[FieldViolation]:

@@ -44,6 +44,12 @@ class ServerProcess:
     http_port: int
     grpc_port: int
     db_path: Path
+    pid: int = 0
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the server has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def post(self, path: str, body: object) -> int:
         req = urllib.request.Request(
@@ -88,7 +94,7 @@ def server_process(workdir: Path) -> Iterator[ServerProcess]:
                     err = proc.stderr.read().decode() if proc.stderr else ""
                     raise RuntimeError(f"server did not start: {err}") from None
                 time.sleep(0.1)
-        yield ServerProcess(http_port, grpc_port, db)
+        yield ServerProcess(http_port, grpc_port, db, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -105,6 +111,8 @@ class Figures:
     p50_ms: float
     p99_ms: float
     unit: str
+    # Server CPU per operation: steadier than the rate on a shared machine.
+    cpu_us: float = 0.0
 
 
 def runtime_events(srv: ServerProcess, total: int, concurrency: int) -> Figures:
@@ -125,13 +133,17 @@ def runtime_events(srv: ServerProcess, total: int, concurrency: int) -> Figures:
             "tool_output": "x" * 200,
         }
         bodies.append(loadgen.request_bytes("POST", f"/sessions/{sid}/events", json.dumps(event).encode()))
+    cpu = srv.cpu_seconds()
     result = asyncio.run(loadgen.run("127.0.0.1", srv.http_port, concurrency, total, bodies.__getitem__))
+    cpu = srv.cpu_seconds() - cpu
     if result.failed:
         raise RuntimeError(f"{result.failed} requests failed: {result.statuses}")
     stored = count_rows(srv.db_path, "type = 'runtime.event'")
     if stored != result.ok:
         raise RuntimeError(f"{result.ok} events acknowledged but {stored} stored")
-    return Figures(result.rate, result.percentile(50) * 1e3, result.percentile(99) * 1e3, "events/s")
+    return Figures(
+        result.rate, result.percentile(50) * 1e3, result.percentile(99) * 1e3, "events/s", cpu / total * 1e6
+    )
 
 
 @dataclass
@@ -159,7 +171,10 @@ def main() -> int:
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     parser.add_argument("--total", type=int, help="requests per run (default: the scenario's)")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    load = os.getloadavg()[0]
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load:.2f} at start"
+    )
     for name in args.scenario or sorted(SCENARIOS):
         sc = SCENARIOS[name]
         runs: list[Figures] = []
@@ -168,12 +183,13 @@ def main() -> int:
                 fig = sc.run(srv, args.total or sc.total, sc.concurrency)
             runs.append(fig)
             print(f"  {name} run {i + 1}: {fig.rate:,.0f} {fig.unit}, ", end="")
-            print(f"p50 {fig.p50_ms:.2f} ms, p99 {fig.p99_ms:.2f} ms")
+            print(f"p50 {fig.p50_ms:.2f} ms, p99 {fig.p99_ms:.2f} ms, server CPU {fig.cpu_us:.0f} µs/op")
         print(
             f"{name} (concurrency {sc.concurrency}, median of {len(runs)}): "
             f"{statistics.median(f.rate for f in runs):,.0f} {runs[0].unit}, "
             f"p50 {statistics.median(f.p50_ms for f in runs):.2f} ms, "
-            f"p99 {statistics.median(f.p99_ms for f in runs):.2f} ms   [target {sc.target}]"
+            f"p99 {statistics.median(f.p99_ms for f in runs):.2f} ms, "
+            f"server CPU {statistics.median(f.cpu_us for f in runs):.0f} µs/op   [target {sc.target}]"
         )
     return 0
 
