@@ -118,7 +118,7 @@ class Endpoint:
         self.family = family
         self.transport = transport
         self.max_body = max_body
-        encode = encoder(b.output.DESCRIPTOR, family.proto_names)
+        encode = encoder(b.output.DESCRIPTOR, family.proto_names, family.omit_unset)
         if b.response_body:
             fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
             key = fd.name if family.proto_names else fd.json_name
@@ -196,8 +196,8 @@ def _path_regex(route_path: str) -> re.Pattern[str]:
 class BindingRouter:
     """ASGI middleware answering the generated routes; the rest goes to `app`."""
 
-    def __init__(self, app: ASGIApp, endpoints: list[Endpoint]) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp | None, endpoints: list[Endpoint]) -> None:
+        self.app: Any = app
         self.fixed: dict[str, dict[str, Endpoint]] = {}
         self.templated: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = []
         patterns: dict[str, dict[str, Endpoint]] = {}
@@ -217,16 +217,21 @@ class BindingRouter:
                 return verbs, m.groupdict()
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer the request if it is for a generated route; False if it is not."""
         found = self.match(scope["path"]) if scope["type"] == "http" else None
         if found is None:
-            return await self.app(scope, receive, send)
+            return False
         verbs, params = found
         endpoint = verbs.get(scope["method"])
         if endpoint is None:
             any_endpoint = next(iter(verbs.values()))
-            err = simple(
-                grpc.StatusCode.UNIMPLEMENTED, f"{scope['method']} is not allowed on {scope['path']}"
-            )
-            return await send_error(send, any_endpoint.family, err, 405)
-        await endpoint(scope, receive, send, params)
+            message = f"{scope['method']} is not allowed on {scope['path']}"
+            await send_error(send, any_endpoint.family, simple(grpc.StatusCode.UNIMPLEMENTED, message), 405)
+        else:
+            await endpoint(scope, receive, send, params)
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self.dispatch(scope, receive, send):
+            await self.app(scope, receive, send)

@@ -101,6 +101,9 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="on",
         log_level="debug" if settings.debug_logging else "info",
         access_log=settings.debug_logging,
+        # Not behind a proxy by default; no "server: uvicorn" banner.
+        proxy_headers=False,
+        server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
     _graceful_server_class()(config).run()
