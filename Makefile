@@ -43,7 +43,9 @@ lint: install
 
 # buf (pinned in proto/package.json, from npm): lint and format of the protos.
 $(BUF): proto/package.json proto/package-lock.json
-	npm ci --prefix proto --no-audit --no-fund --loglevel=error
+	# `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages out of
+	# the lock file and `npm ci` then refuses it; the version is pinned exactly anyway.
+	npm install --prefix proto --no-save --no-audit --no-fund --loglevel=error
 	touch $(BUF)
 
 lint-proto: $(BUF)
