@@ -118,7 +118,7 @@ class Endpoint:
         self.family = family
         self.transport = transport
         self.max_body = max_body
-        encode = encoder(b.output.DESCRIPTOR, family.proto_names, family.omit_unset)
+        encode = encoder(b.output.DESCRIPTOR, family.proto_names)
         if b.response_body:
             fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
             key = fd.name if family.proto_names else fd.json_name
