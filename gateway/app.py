@@ -133,6 +133,10 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
     async def runtime_ws(ws: WebSocket) -> None:
         await live.runtime_feed(ws, transport())
 
+    @app.websocket("/api/v1/ws")
+    async def tracer_ws(ws: WebSocket) -> None:
+        await live.tracer_feed(ws, transport())
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -14,6 +14,7 @@ from agentplane.v1 import options_pb2
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
+from gateway import agh_errors, tracer_errors
 from service.app.status import RpcError
 
 # grpc-gateway's HTTPStatusFromCode, indexed by gRPC code.
@@ -70,6 +71,9 @@ class Family:
     name: str
     # snake_case (proto) names, or lowerCamelCase (JSON) names.
     proto_names: bool
+    # Leave unset `optional` fields and messages out of the JSON instead of
+    # writing them as null.
+    omit_unset: bool = False
 
     def success(self, payload: Any) -> Any:
         """The body of a successful response carrying `payload`."""
@@ -110,10 +114,127 @@ class NativeFamily(Family):
         return STATUS_SCHEMA
 
 
+class AgentTracerFamily(Family):
+    """Seed 000: {"ok": true, "data": …}; errors as {"ok": false, "error":
+    {"code", "message", "details"?}} with upstream's codes and statuses (see
+    gateway.tracer_errors); camelCase names, unset optional fields omitted."""
+
+    def success(self, payload: Any) -> Any:
+        return {"ok": True, "data": payload}
+
+    def error_body(self, err: RpcError) -> Any:
+        return {"ok": False, "error": tracer_errors.error_object(err)}
+
+    def error(self, err: RpcError) -> tuple[int, Any, dict[str, str]]:
+        return tracer_errors.classify(err)[0], self.error_body(err), error_headers(err)
+
+    def success_schema(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"ok": {"const": True}, "data": payload},
+            "required": ["ok", "data"],
+        }
+
+    def error_schema(self) -> dict[str, Any]:
+        error = {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"description": "validation errors: zod's format() tree"},
+            },
+            "required": ["code", "message"],
+        }
+        return {
+            "type": "object",
+            "properties": {"ok": {"const": False}, "error": error},
+            "required": ["ok", "error"],
+        }
+
+
+# Trenchcoat's error codes (upstream lib/api-response.ts), by ErrorInfo reason
+# first, then by gRPC code; anything else is INTERNAL_ERROR.
+TRENCHCOAT_REASON_CODES = {"BODY_TOO_LARGE": "PAYLOAD_TOO_LARGE"}
+TRENCHCOAT_CODES = {
+    3: "VALIDATION_ERROR",
+    5: "NOT_FOUND",
+    6: "CONFLICT",
+    7: "FORBIDDEN",
+    8: "RATE_LIMITED",
+    9: "BAD_REQUEST",
+    10: "CONFLICT",
+    11: "BAD_REQUEST",
+    12: "METHOD_NOT_ALLOWED",
+    14: "SERVICE_UNAVAILABLE",
+    16: "UNAUTHORIZED",
+}
+
+
+class TrenchcoatFamily(Family):
+    """Seed 002: {"data": …}; errors as {"error": {"code", "message",
+    "details"?: [{"field", "message"}]}} with upstream's codes; snake_case."""
+
+    def success(self, payload: Any) -> Any:
+        return {"data": payload}
+
+    def error_body(self, err: RpcError) -> Any:
+        info = err.error_info()
+        code = TRENCHCOAT_REASON_CODES.get(info.reason if info else "") or TRENCHCOAT_CODES.get(
+            err.code, "INTERNAL_ERROR"
+        )
+        error: dict[str, Any] = {"code": code, "message": err.status.message}
+        violations = err.field_violations()
+        if violations:
+            error["details"] = [{"field": v.field, "message": v.description} for v in violations]
+        return {"error": error}
+
+    def success_schema(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": {"data": payload}, "required": ["data"]}
+
+    def error_schema(self) -> dict[str, Any]:
+        detail = {
+            "type": "object",
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["field", "message"],
+        }
+        error = {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "VALIDATION_ERROR, UNAUTHORIZED, FORBIDDEN, …"},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": detail},
+            },
+            "required": ["code", "message"],
+        }
+        return {"type": "object", "properties": {"error": error}, "required": ["error"]}
+
+
+class AghFamily(Family):
+    """Seed 003 (AGH): the message itself; errors as {"error": text,
+    "diagnostic": {code, category, message, severity, suggested_command, …}}
+    with upstream's statuses and codes (see gateway.agh_errors); snake_case
+    names, unset optional fields omitted."""
+
+    def error_body(self, err: RpcError) -> Any:
+        return agh_errors.classify(err)[1]
+
+    def error(self, err: RpcError) -> tuple[int, Any, dict[str, str]]:
+        status, body = agh_errors.classify(err)
+        return status, body, error_headers(err)
+
+    def error_schema(self) -> dict[str, Any]:
+        return agh_errors.ERROR_SCHEMA
+
+
 FAMILIES: dict[int, Family] = {
     options_pb2.ROUTE_FAMILY_AGENT_RUNTIME: AgentRuntimeFamily("agent-runtime", proto_names=True),
     options_pb2.ROUTE_FAMILY_NATIVE: NativeFamily("native", proto_names=True),
+    options_pb2.ROUTE_FAMILY_AGENT_TRACER: AgentTracerFamily(
+        "agent-tracer", proto_names=False, omit_unset=True
+    ),
 }
+FAMILIES[options_pb2.ROUTE_FAMILY_TRENCHCOAT] = TrenchcoatFamily("trenchcoat", proto_names=True)
+FAMILIES[options_pb2.ROUTE_FAMILY_AGH] = AghFamily("agh", proto_names=True, omit_unset=True)
 
 
 def family_of(service: Any) -> Family | None:

@@ -5,22 +5,28 @@
 Every message after `init` carries `seq`, its position in the log; a client
 that reconnects with `/ws?cursor=<last seq>` gets what it missed, in order,
 with no gap and no duplicate.
+
+`/api/v1/ws` is the Agent Tracer's feed (seed 000): `snapshot`, then
+upstream's message types (see `tracer_feed`), resumable the same way. Both
+are `log_feed`s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from agentplane.v1 import log_pb2, runtime_pb2
+from agentplane.v1 import log_pb2, options_pb2, runtime_pb2, tracer_pb2
 from fastapi import WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 from google.protobuf.message import Message
 
+from gateway.families import FAMILIES, Family
 from gateway.routes import forwarded_metadata
 from gateway.transport import Transport
-from service.api.protojson import struct_to_python, to_dict
+from service.api.protojson import encoder, struct_to_python, to_dict
 from service.app.dispatch import method_path
 from service.app.status import RpcError
 
@@ -28,6 +34,8 @@ WATCH = method_path(log_pb2.DESCRIPTOR.services_by_name["LogService"].methods_by
 LIST_SESSIONS = method_path(
     runtime_pb2.DESCRIPTOR.services_by_name["SessionService"].methods_by_name["ListSessions"]
 )
+RUNTIME_FAMILY = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_RUNTIME]
+_UNAUTHENTICATED, _PERMISSION_DENIED = 16, 7  # gRPC status codes
 RUNTIME_TYPES = ("session.created", "session.updated", "session.deleted", "runtime.event")
 
 
@@ -48,33 +56,40 @@ async def _drain_client(ws: WebSocket) -> None:
             await ws.receive_text()
 
 
-async def runtime_feed(ws: WebSocket, transport: Transport) -> None:
-    await ws.accept()
+async def admitted(
+    ws: WebSocket, transport: Transport, family: Family, paths: Sequence[str]
+) -> dict[str, str] | None:
+    """The call metadata of a WebSocket whose feed makes calls to `paths`, if
+    the auth step admits them all. Otherwise the handshake is refused with
+    the family's error body and status (401, 403, 429) and None returned, so
+    a client without a valid key never gets an open socket."""
     metadata = forwarded_metadata(ws.headers.items())
-    raw_cursor = ws.query_params.get("cursor")
     try:
-        after = int(raw_cursor) if raw_cursor is not None else -1
-    except ValueError:
-        await ws.close(code=1008, reason="cursor must be an integer")
-        return
-    request = log_pb2.WatchLogRequest(after_seq=after if after >= 0 else -1, types=RUNTIME_TYPES)
-    stream = transport.stream(WATCH, request, log_pb2.WatchLogResponse, metadata)
-    reader = asyncio.create_task(_drain_client(ws))
-    try:
-        if after < 0:
-            await anext(stream)  # the opening heartbeat: the stream now follows from "now"
+        for path in paths:
+            await transport.admit(path, metadata)
+    except RpcError as err:
+        status, body, headers = family.error(err)
+        try:
+            await ws.send_denial_response(JSONResponse(body, status, headers))
+        except RuntimeError:  # the server cannot send an HTTP answer: a bare refusal (403)
+            await ws.close(code=1008)
+        return None
+    return metadata
+
+
+def close_code(err: RpcError) -> int:
+    """1008 (policy violation) when the feed's key is refused (revoked, expired), else 1011."""
+    return 1008 if err.code in (_UNAUTHENTICATED, _PERMISSION_DENIED) else 1011
+
+
+async def runtime_feed(ws: WebSocket, transport: Transport) -> None:
+    async def opening(metadata: dict[str, str]) -> dict[str, Any]:
         sessions: Message = await transport.unary(
             LIST_SESSIONS, runtime_pb2.ListSessionsRequest(), runtime_pb2.ListSessionsResponse, metadata
         )
-        await ws.send_json({"type": "init", **to_dict(sessions)})
-        await _pump(ws, stream, reader, runtime_message)
-    except RpcError as err:
-        with contextlib.suppress(Exception):
-            await ws.close(code=1011, reason=err.status.message[:120])
-    finally:
-        reader.cancel()
-        with contextlib.suppress(Exception):
-            await stream.aclose()  # type: ignore[attr-defined]
+        return {"type": "init", **to_dict(sessions)}
+
+    await log_feed(ws, transport, RUNTIME_FAMILY, RUNTIME_TYPES, (LIST_SESSIONS,), opening, runtime_message)
 
 
 async def _pump(
@@ -97,3 +112,88 @@ async def _pump(
             message = render(item.entry)
             if message is not None:
                 await ws.send_json(message)
+
+
+async def log_feed(
+    ws: WebSocket,
+    transport: Transport,
+    family: Family,
+    types: Sequence[str],
+    calls: Sequence[str],
+    opening: Callable[[dict[str, str]], Any],
+    render: Callable[[log_pb2.LogEntry], dict[str, Any] | None],
+) -> None:
+    """A WebSocket view of the log: `opening(metadata)` gives the first
+    message, then every committed entry of `types` is sent as `render` makes
+    it, each with its `seq`; `?cursor=<seq>` resumes after that entry."""
+    metadata = await admitted(ws, transport, family, (WATCH, *calls))
+    if metadata is None:
+        return
+    await ws.accept()
+    raw_cursor = ws.query_params.get("cursor")
+    try:
+        after = int(raw_cursor) if raw_cursor is not None else -1
+    except ValueError:
+        await ws.close(code=1008, reason="cursor must be an integer")
+        return
+    request = log_pb2.WatchLogRequest(after_seq=after if after >= 0 else -1, types=types)
+    stream = transport.stream(WATCH, request, log_pb2.WatchLogResponse, metadata)
+    reader = asyncio.create_task(_drain_client(ws))
+    try:
+        if after < 0:
+            await anext(stream)  # the opening heartbeat: the stream now follows from "now"
+        await ws.send_json(await opening(metadata))
+        await _pump(ws, stream, reader, render)
+    except RpcError as err:
+        with contextlib.suppress(Exception):
+            await ws.close(code=close_code(err), reason=err.status.message[:120])
+    finally:
+        reader.cancel()
+        with contextlib.suppress(Exception):
+            await stream.aclose()  # type: ignore[attr-defined]
+
+
+# The Agent Tracer feed (seed 000), `/api/v1/ws` (upstream serves it at `/ws`,
+# which is seed 004's here): `snapshot` {stats, tasks} on connect, then
+# `event.logged`, `event.updated`, `task.started`, `task.updated`,
+# `task.completed`, `session.started` and `session.ended`, each as
+# {"type", "payload", "seq"}.
+TRACER_FAMILY = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_TRACER]
+TRACER_SNAPSHOT = method_path(
+    tracer_pb2.DESCRIPTOR.services_by_name["TracerTaskService"].methods_by_name["GetTracerSnapshot"]
+)
+# log entry type -> (message type, the key of `data` that is the payload; None: all of it)
+TRACER_MESSAGES: dict[str, tuple[str, str | None]] = {
+    "tracer.event.logged": ("event.logged", None),
+    "tracer.event.updated": ("event.updated", None),
+    "tracer.task.started": ("task.started", "task"),
+    "tracer.task.updated": ("task.updated", "task"),
+    "tracer.task.completed": ("task.completed", "task"),
+    "tracer.session.started": ("session.started", "session"),
+    "tracer.session.ended": ("session.ended", "session"),
+}
+_encode_snapshot = encoder(tracer_pb2.GetTracerSnapshotResponse.DESCRIPTOR, False, True)
+
+
+def tracer_message(entry: log_pb2.LogEntry) -> dict[str, Any] | None:
+    found = TRACER_MESSAGES.get(entry.type)
+    if found is None:
+        return None
+    kind, key = found
+    data = struct_to_python(entry.data)
+    return {"type": kind, "payload": data if key is None else data[key], "seq": entry.seq}
+
+
+async def tracer_feed(ws: WebSocket, transport: Transport) -> None:
+    async def opening(metadata: dict[str, str]) -> dict[str, Any]:
+        snapshot = await transport.unary(
+            TRACER_SNAPSHOT,
+            tracer_pb2.GetTracerSnapshotRequest(),
+            tracer_pb2.GetTracerSnapshotResponse,
+            metadata,
+        )
+        return {"type": "snapshot", "payload": _encode_snapshot(snapshot)}
+
+    await log_feed(
+        ws, transport, TRACER_FAMILY, tuple(TRACER_MESSAGES), (TRACER_SNAPSHOT,), opening, tracer_message
+    )

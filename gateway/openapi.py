@@ -12,6 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from agentplane.v1 import options_pb2
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FieldDescriptor
@@ -195,8 +196,11 @@ def document(
             }
         else:
             content = {"application/json": {"schema": family.success_schema(payload)}}
+        # A success status other than 200 (agentplane.v1.http_success_code); 204: an empty reply.
+        success = b.method.GetOptions().Extensions[options_pb2.http_success_code] or 200
         op["responses"] = {
-            "200": {"description": "OK", "content": content},
+            str(200 if success == 204 else success): {"description": "OK", "content": content},
+            **({"204": {"description": "No Content: nothing to return"}} if success == 204 else {}),
             "default": {
                 "description": f"An error, in the {family.name} error body",
                 "content": {"application/json": {"schema": family.error_schema()}},

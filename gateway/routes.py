@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import grpc
 import orjson
+from agentplane.v1 import options_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from starlette.responses import StreamingResponse
@@ -71,6 +72,18 @@ async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] 
     await send({"type": "http.response.body", "body": payload})
 
 
+async def send_no_content(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def until_disconnect(receive: Receive) -> None:
+    """Return when the client has gone (the request body is already read)."""
+    with contextlib.suppress(Exception):  # a broken connection is a gone client
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
 async def send_error(send: Send, family: Family, err: RpcError, status: int | None = None) -> None:
     code, body, headers = family.error(err)
     await send_json(send, status or code, body, headers)
@@ -106,8 +119,8 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
         raise ParseError(f"malformed JSON: {exc}") from exc
 
 
-def _bad_input(message: str) -> RpcError:
-    return from_domain(InvalidArgument(message, reason="INVALID_JSON"))
+def _bad_input(message: str, reason: str = "INVALID_JSON") -> RpcError:
+    return from_domain(InvalidArgument(message, reason=reason))
 
 
 class Endpoint:
@@ -118,7 +131,12 @@ class Endpoint:
         self.family = family
         self.transport = transport
         self.max_body = max_body
-        encode = encoder(b.output.DESCRIPTOR, family.proto_names)
+        options = b.method.GetOptions()
+        # A success status other than 200 (agentplane.v1.http_success_code);
+        # 204 only for an empty reply.
+        self.success_code = options.Extensions[options_pb2.http_success_code] or 200
+        self.long_poll = options.Extensions[options_pb2.long_poll]
+        encode = encoder(b.output.DESCRIPTOR, family.proto_names, family.omit_unset)
         if b.response_body:
             fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
             key = fd.name if family.proto_names else fd.json_name
@@ -133,19 +151,49 @@ class Endpoint:
             query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
             request = build_request(b, path_params, query, body)
         except BodyTooLarge:
-            return await send_error(
-                send, family, _bad_input(f"request body is larger than {self.max_body} bytes"), 413
-            )
+            too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
+            return await self._refuse(scope, send, too_large, 413)
         except ParseError as exc:
-            return await send_error(send, family, _bad_input(str(exc)))
+            return await self._refuse(scope, send, _bad_input(str(exc)))
         metadata = forwarded_metadata(_header_pairs(scope))
         if b.streaming:
             return await self._stream(scope, receive, send, request, metadata)
+        call = self.transport().unary(b.path, request, b.output, metadata)
         try:
-            reply = await self.transport().unary(b.path, request, b.output, metadata)
+            reply = await (self._unless_disconnected(receive, call) if self.long_poll else call)
         except RpcError as err:
             return await send_error(send, family, err)
-        await send_json(send, 200, family.success(self.render(reply)))
+        if reply is None:
+            return None  # the client has gone
+        if self.success_code == 204 and reply.ByteSize() == 0:
+            return await send_no_content(send)
+        status = 200 if self.success_code == 204 else self.success_code
+        await send_json(send, status, family.success(self.render(reply)))
+
+    async def _unless_disconnected(self, receive: Receive, call: Awaitable[Message]) -> Message | None:
+        """The call's reply, or None (the call cancelled) if the client disconnects first."""
+        reply = asyncio.ensure_future(call)
+        gone = asyncio.ensure_future(until_disconnect(receive))
+        try:
+            await asyncio.wait([reply, gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not reply.done():
+                reply.cancel()
+        if reply.cancelled() or not reply.done():
+            with contextlib.suppress(asyncio.CancelledError, RpcError):
+                await reply
+            return None
+        return reply.result()
+
+    async def _refuse(self, scope: Scope, send: Send, err: RpcError, status: int | None = None) -> None:
+        """Answer a request whose body cannot be used; a caller the auth step
+        refuses hears that instead (401/403/429 before 400/413, as upstream)."""
+        try:
+            await self.transport().admit(self.binding.path, forwarded_metadata(_header_pairs(scope)))
+        except RpcError as refused:
+            return await send_error(send, self.family, refused)
+        await send_error(send, self.family, err, status)
 
     async def _stream(
         self, scope: Scope, receive: Receive, send: Send, request: Message, metadata: dict[str, str]

@@ -26,6 +26,10 @@ class Transport(Protocol):
         self, path: str, request: Message, output: type[Message], metadata: Mapping[str, str]
     ) -> AsyncIterator[Message]: ...
 
+    async def admit(self, path: str, metadata: Mapping[str, str]) -> None:
+        """Raise the RpcError a call to `path` with `metadata` would get from
+        the auth step (bad key, missing scope, rate), if any."""
+
 
 class InProcessTransport:
     def __init__(self, dispatcher: Dispatcher) -> None:
@@ -41,6 +45,9 @@ class InProcessTransport:
     ) -> AsyncIterator[Message]:
         return self.dispatcher.stream(path, request, CallContext(path, metadata))
 
+    async def admit(self, path: str, metadata: Mapping[str, str]) -> None:
+        await self.dispatcher.admit(path, CallContext(path, metadata))
+
 
 def _rpc_error(err: grpc.aio.AioRpcError) -> RpcError:
     status = rpc_status.from_call(err)  # type: ignore[arg-type]
@@ -52,6 +59,10 @@ def _rpc_error(err: grpc.aio.AioRpcError) -> RpcError:
 class ChannelTransport:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.channel = channel
+
+    async def admit(self, path: str, metadata: Mapping[str, str]) -> None:
+        """The upstream server checks keys on the call itself; a gateway run
+        apart cannot ask beforehand, so its bad-body errors come first."""
 
     async def unary(
         self, path: str, request: Message, output: type[Message], metadata: Mapping[str, str]

@@ -64,7 +64,7 @@ def struct_to_python(s: Any) -> dict[str, Any]:
     return {k: value_to_python(v) for k, v in s.fields.items()}
 
 
-def _message_encoder(md: Any, proto_names: bool) -> Callable[[Message], Any]:
+def _message_encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Callable[[Message], Any]:
     name = md.full_name
     if name == _WKT_STRUCT:
         return struct_to_python
@@ -76,7 +76,7 @@ def _message_encoder(md: Any, proto_names: bool) -> Callable[[Message], Any]:
         return lambda m: m.ToJsonString()  # type: ignore[attr-defined]
     if name in _WRAPPERS:
         return lambda m: m.value  # type: ignore[attr-defined]
-    return encoder(md, proto_names)
+    return encoder(md, proto_names, omit_unset)
 
 
 def _scalar_encoder(fd: Any) -> Callable[[Any], Any] | None:
@@ -94,8 +94,9 @@ def _is_proto3_optional(fd: FieldDescriptor) -> bool:
 
 
 @cache
-def encoder(md: Any, proto_names: bool) -> Encoder:
-    """A function turning messages of type `md` into dicts."""
+def encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Encoder:
+    """A function turning messages of type `md` into dicts. `omit_unset`: leave
+    unset messages and `optional` fields out instead of writing null."""
     plan: list[tuple[str, str, str, Callable[[Any], Any] | None]] = []
     for fd in md.fields:
         key = fd.name if proto_names else fd.json_name
@@ -103,7 +104,7 @@ def encoder(md: Any, proto_names: bool) -> Encoder:
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             value_fd = fd.message_type.fields_by_name["value"]
             conv = (
-                _message_encoder(value_fd.message_type, proto_names)
+                _message_encoder(value_fd.message_type, proto_names, omit_unset)
                 if value_fd.type == FieldDescriptor.TYPE_MESSAGE
                 else _scalar_encoder(value_fd)
             )
@@ -114,7 +115,9 @@ def encoder(md: Any, proto_names: bool) -> Encoder:
                     "list",
                     fd.name,
                     key,
-                    _message_encoder(fd.message_type, proto_names) if is_msg else _scalar_encoder(fd),
+                    _message_encoder(fd.message_type, proto_names, omit_unset)
+                    if is_msg
+                    else _scalar_encoder(fd),
                 )
             )
         elif fd.containing_oneof is not None and not _is_proto3_optional(fd):
@@ -123,12 +126,17 @@ def encoder(md: Any, proto_names: bool) -> Encoder:
                     "oneof",
                     fd.name,
                     key,
-                    _message_encoder(fd.message_type, proto_names) if is_msg else _scalar_encoder(fd),
+                    _message_encoder(fd.message_type, proto_names, omit_unset)
+                    if is_msg
+                    else _scalar_encoder(fd),
                 )
             )
         elif is_msg or _is_proto3_optional(fd):
-            conv = _message_encoder(fd.message_type, proto_names) if is_msg else _scalar_encoder(fd)
-            plan.append(("nullable", fd.name, key, conv))
+            conv = (
+                _message_encoder(fd.message_type, proto_names, omit_unset) if is_msg else _scalar_encoder(fd)
+            )
+            # omitted when unset, as a oneof member is
+            plan.append(("oneof" if omit_unset else "nullable", fd.name, key, conv))
         else:
             plan.append(("plain", fd.name, key, _scalar_encoder(fd)))
 
@@ -156,8 +164,8 @@ def encoder(md: Any, proto_names: bool) -> Encoder:
     return encode
 
 
-def to_dict(msg: Message, *, proto_names: bool = True) -> dict[str, Any]:
-    return encoder(msg.DESCRIPTOR, proto_names)(msg)
+def to_dict(msg: Message, *, proto_names: bool = True, omit_unset: bool = False) -> dict[str, Any]:
+    return encoder(msg.DESCRIPTOR, proto_names, omit_unset)(msg)
 
 
 class ParseError(ValueError):

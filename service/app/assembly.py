@@ -7,11 +7,19 @@ import logging
 import grpc
 from grpc_health.v1 import health_pb2
 
+from service.api.agh import AghAgentServicer, AghOperatorServicer, AghTaskServicer
+from service.api.apikeys import ApiKeyServicer
+from service.api.executions import AgentServicer, ExecutionServicer, ToolCallServicer
 from service.api.log import LogServicer
 from service.api.runtime import EventServicer, SessionServicer
+from service.api.tracer import TracerIngestServicer, TracerSessionServicer, TracerTaskServicer
+from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
+from service.app.auth import Auth
 from service.app.config import Settings
 from service.app.dispatch import Dispatcher
+from service.app.lease_sweeper import LeaseSweeper
+from service.app.reaper import StaleTaskReaper
 from service.store.store import Store
 
 log = logging.getLogger("agentplane")
@@ -23,18 +31,40 @@ class Core:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.database_url)
+        self.auth = Auth(settings, self.store)
         self.dispatcher = Dispatcher(
             [
                 SessionServicer(self.store),
                 EventServicer(self.store),
                 LogServicer(self.store, settings.heartbeat_seconds),
-            ]
+                ExecutionServicer(self.store),
+                AgentServicer(self.store),
+                ToolCallServicer(self.store, settings.max_tool_output_bytes),
+                TrenchcoatServicer(self.store),
+                TracerSessionServicer(self.store),
+                TracerTaskServicer(self.store),
+                TracerIngestServicer(self.store),
+                ApiKeyServicer(self.store, self.auth.keys),
+                AghAgentServicer(self.store),
+                AghTaskServicer(self.store),
+                AghOperatorServicer(self.store),
+            ],
+            self.auth.interceptors,
         )
+        self.auth.check(m.descriptor for m in self.dispatcher.methods.values())
         self.grpc_port: int | None = None
         self._grpc: grpc.aio.Server | None = None
+        self.reaper = StaleTaskReaper(
+            self.store,
+            interval_seconds=settings.tracer_reaper_interval_seconds,
+            stale_seconds=settings.tracer_stale_task_seconds,
+        )
+        self.lease_sweeper = LeaseSweeper(self.store, interval_seconds=settings.lease_sweep_seconds)
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()
+        self.reaper.start()
+        self.lease_sweeper.start()
         if not serve_grpc:
             return
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
@@ -48,4 +78,6 @@ class Core:
         which commits every write already accepted."""
         if self._grpc is not None:
             await self._grpc.stop(self.settings.shutdown_grace_seconds)
+        await self.reaper.stop()
+        await self.lease_sweeper.stop()
         await self.store.close()

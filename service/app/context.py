@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from service.store.tables import DEFAULT_WORKSPACE
@@ -18,3 +18,8 @@ class CallContext:
     workspace: str = DEFAULT_WORKSPACE
     # Seconds left before the caller gives up, when it said.
     time_remaining: float | None = None
+    # The API key the call was made with (set by the auth step; None when auth is off).
+    key_id: str | None = None
+    # Set by the auth step: raises if the call's key is no longer valid. A
+    # stream calls it before each message, so a revoked key's stream ends.
+    recheck: Callable[[], Awaitable[None]] | None = None

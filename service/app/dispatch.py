@@ -148,6 +148,18 @@ class Dispatcher:
                 violations=violations,
             )
 
+    async def admit(self, path: str, ctx: CallContext) -> None:
+        """Run only the interceptors (auth, limits) for a call to `path`, as a
+        transport does before it has a request: the gateway asks this when a
+        body cannot be read, so that a caller without a valid key learns that
+        first (401/403 before 400/413), as upstream servers check the key first."""
+        m = self.method(path)
+        try:
+            for interceptor in self.interceptors:
+                await interceptor(ctx, m.descriptor)
+        except Exception as exc:
+            raise _to_rpc_error(exc, path) from exc
+
     async def unary(self, path: str, request: Message, ctx: CallContext) -> Message:
         m = self.method(path)
         try:
@@ -162,6 +174,8 @@ class Dispatcher:
         try:
             await self._prepare(m, request, ctx)
             async for item in m.impl(request, ctx):
+                if ctx.recheck is not None:  # a stream outlives its check: the key may be revoked since
+                    await ctx.recheck()
                 yield item
         except Exception as exc:
             raise _to_rpc_error(exc, path) from exc

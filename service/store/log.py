@@ -4,7 +4,7 @@ them back from a cursor."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +55,18 @@ _APPEND = RawStatement(
 )
 
 
+_APPEND_MANY = RawStatement(insert(log_entries).values({name: bindparam(name) for name in _APPEND_COLUMNS}))
+_APPEND_MANY_SQLITE = (
+    f"INSERT INTO log_entries ({', '.join(_APPEND_COLUMNS)}) VALUES ({', '.join('?' * len(_APPEND_COLUMNS))})"
+)
+_LAST_SEQ = RawStatement(select(func.max(log_entries.c.seq)))
+
+
+def _as_is(text: str) -> str:
+    """psycopg's JSON `dumps` for data already serialised."""
+    return text
+
+
 @dataclass
 class Tx:
     """A write transaction handed to domain operations by the writer.
@@ -94,6 +106,55 @@ class Tx:
             "data": _json(data) if self._sqlite else Jsonb(data),
         }
         seq = int(_APPEND.execute(self.cursor, self.conn.dialect, params).fetchone()[0])
+        self.appended.append(seq)
+        return seq
+
+    def append_many(
+        self,
+        type: str,
+        workspace: str,
+        entries: Sequence[tuple[str | None, str | None, str | None, str]],
+    ) -> int:
+        """Append a batch of entries in one statement and return the last `seq`.
+
+        Each entry is (session_id, occurred_at, name, data as JSON text): the
+        caller serialises the data (with orjson, where it can also check it),
+        so a batch of a thousand costs one executemany. Ids are one random
+        prefix plus the entry's index in the batch."""
+        if not entries:
+            return 0
+        now = datetime.now(UTC)
+        recorded_at: Any = now.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else now
+        prefix = uuid.uuid4().hex
+        if self._sqlite:
+            # SQLite's parameters are positional: one tuple per row, in
+            # _APPEND_COLUMNS order, with no dict built (or reordered) per row.
+            self.cursor.executemany(
+                _APPEND_MANY_SQLITE,
+                [
+                    (f"{prefix}-{i}", workspace, type, name, session_id, occurred_at, recorded_at, data)
+                    for i, (session_id, occurred_at, name, data) in enumerate(entries)
+                ],
+            )
+        else:
+            rows: list[Mapping[str, Any]] = [
+                {
+                    "event_id": f"{prefix}-{i}",
+                    "workspace": workspace,
+                    "type": type,
+                    "name": name,
+                    "session_id": session_id,
+                    "occurred_at": occurred_at,
+                    "recorded_at": recorded_at,
+                    "data": Jsonb(data, dumps=_as_is),
+                }
+                for i, (session_id, occurred_at, name, data) in enumerate(entries)
+            ]
+            _APPEND_MANY.executemany(self.cursor, self.conn.dialect, rows)
+        # Appends are serialised (one writer; the advisory lock on PostgreSQL),
+        # so the highest seq is this batch's last. The writer only needs the
+        # highest appended seq, to wake watchers after the commit.
+        seq = int(_LAST_SEQ.execute(self.cursor, self.conn.dialect, {}).fetchone()[0])
         self.appended.append(seq)
         return seq
 

@@ -8,7 +8,7 @@ request runs use this: the log append and the session lookup of a write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
@@ -32,6 +32,11 @@ class RawStatement:
         sql, order = self._for(dialect)
         cursor.execute(sql, tuple(params[name] for name in order) if order else params)
         return cursor
+
+    def executemany(self, cursor: Any, dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row (one driver call for all of them)."""
+        sql, order = self._for(dialect)
+        cursor.executemany(sql, [tuple(r[name] for name in order) for r in rows] if order else rows)
 
 
 def driver_cursor(conn: Connection) -> Any:

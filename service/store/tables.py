@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKeyConstraint, Index, Integer, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -58,8 +58,144 @@ class SessionRow(SQLModel, table=True):
     agent_name: str | None = Field(default=None, sa_column=Column(Text))
     last_resumed_at: str | None = Field(default=None, sa_column=Column(Text))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # Activity from ingested telemetry (Trenchcoat, seed 002; migration 0004).
+    # First and last event time, as fixed-width UTC text so that text order is
+    # time order; duration between them in ms (null while not positive).
+    started_at: str | None = Field(default=None, sa_column=Column(OrderedText))
+    ended_at: str | None = Field(default=None, sa_column=Column(OrderedText))
+    duration_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    event_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # tool_use plus tool_result events, as upstream counts them.
+    tool_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # From the latest assistant_stop that carried them (overwritten, not summed).
+    input_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
+    output_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
+    cache_creation_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
+    cache_read_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
+    model: str | None = Field(default=None, sa_column=Column(Text))
+    stop_reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An API key: only the SHA-256 of the secret is kept (migration 0004)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_workspace", "workspace", "created_at"),)
+
+    key_id: str = Field(sa_column=Column(Text, primary_key=True))
+    workspace: str = Field(sa_column=Column(Text, nullable=False))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    # The first characters of the secret, to recognise a key in a list.
+    prefix: str = Field(sa_column=Column(Text, nullable=False))
+    # Lower-case hex SHA-256 of the whole secret: how a request finds its key.
+    key_hash: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    # Space-separated scope names.
+    scopes: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+# Executions, agents and tool calls (seed 001; migration 0003). Times are
+# microseconds since the Unix epoch (UTC): exact, the same on both backends,
+# and cheap to compare and subtract for `duration_ms`. `seq` is the log
+# position of the entry that created the row, so ordering by it is creation
+# order with no ties. JSON columns keep SQL NULL for "none".
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class ExecutionRow(SQLModel, table=True):
+    """An orchestrator run, with counters over its agents and tool calls."""
+
+    __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_seq", "workspace", "seq"),)
+
+    workspace: str = Field(sa_column=Column(Text, primary_key=True))
+    id: str = Field(sa_column=Column(Text, primary_key=True))
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    name: str | None = Field(default=None, sa_column=Column(Text))
+    file_path: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = Field(sa_column=Column(Text, nullable=False))
+    config: Any = Field(sa_column=Column(NullableJson, nullable=False))
+    result: Any = Field(default=None, sa_column=Column(NullableJson))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    started_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    completed_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_agents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    total_tool_calls: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    total_tokens_used: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    # The most recently started agent until it completes or fails.
+    current_agent_id: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class AgentRow(SQLModel, table=True):
+    """One Claude invocation inside an execution."""
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace", "execution_id"], ["executions.workspace", "executions.id"]),
+        Index("ix_agents_execution", "workspace", "execution_id", "seq"),
+    )
+
+    workspace: str = Field(sa_column=Column(Text, primary_key=True))
+    id: str = Field(sa_column=Column(Text, primary_key=True))
+    execution_id: str = Field(sa_column=Column(Text, nullable=False))
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    phase_id: str | None = Field(default=None, sa_column=Column(Text))
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    model: str = Field(sa_column=Column(Text, nullable=False))
+    system_prompt: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = Field(sa_column=Column(Text, nullable=False))
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    result_structured: Any = Field(default=None, sa_column=Column(NullableJson))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    tokens_input: int | None = Field(default=None, sa_column=Column(BigInteger))
+    tokens_output: int | None = Field(default=None, sa_column=Column(BigInteger))
+    tool_calls_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    started_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    completed_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    duration_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    log_path: str | None = Field(default=None, sa_column=Column(Text))
+    stream_summary: Any = Field(default=None, sa_column=Column(NullableJson))
+
+
+class ToolCallRow(SQLModel, table=True):
+    """One use of a tool by an agent. A large output's full text is kept in
+    `output_full` (last, so that reading the other columns skips it)."""
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace", "agent_id"], ["agents.workspace", "agents.id"]),
+        Index("ix_tool_calls_agent", "workspace", "agent_id", "seq"),
+    )
+
+    workspace: str = Field(sa_column=Column(Text, primary_key=True))
+    id: str = Field(sa_column=Column(Text, primary_key=True))
+    agent_id: str = Field(sa_column=Column(Text, nullable=False))
+    execution_id: str = Field(sa_column=Column(Text, nullable=False))
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tool_name: str = Field(sa_column=Column(Text, nullable=False))
+    input: Any = Field(sa_column=Column(NullableJson, nullable=False))
+    output_inline: str | None = Field(default=None, sa_column=Column(Text))
+    output_summary: str | None = Field(default=None, sa_column=Column(Text))
+    output_size_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
+    output_path: str | None = Field(default=None, sa_column=Column(Text))
+    output_git_hash: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = Field(sa_column=Column(Text, nullable=False))
+    started_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    completed_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    duration_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    output_full: str | None = Field(default=None, sa_column=Column(Text))
 
 
 log_entries = LogEntryRow.__table__  # type: ignore[attr-defined]
 sessions = SessionRow.__table__  # type: ignore[attr-defined]
+api_keys = ApiKeyRow.__table__  # type: ignore[attr-defined]
+executions = ExecutionRow.__table__  # type: ignore[attr-defined]
+agents = AgentRow.__table__  # type: ignore[attr-defined]
+tool_calls = ToolCallRow.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata

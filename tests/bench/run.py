@@ -29,6 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.bench import loadgen
+from tests.bench.queue import run as queue_cycles
+from tests.bench.tool_calls import run as tool_calls
+from tests.bench.tracer import tracer_events
+from tests.bench.trenchcoat import trenchcoat_events
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,6 +163,16 @@ SCENARIOS = {
     s.name: s
     for s in [
         Scenario("runtime-events", runtime_events, 20_000, 16, ">= 2,500 events/s, p99 < 15 ms"),
+        Scenario("trenchcoat", trenchcoat_events, 150, 4, ">= 25,000 events/s, p99 < 250 ms per batch"),
+        Scenario(
+            "queue",
+            queue_cycles,
+            6_000,
+            16,
+            ">= 1,000 cycles/s (claim, heartbeat, complete); wake p99 < 50 ms",
+        ),
+        Scenario("tool-calls", tool_calls, 20_000, 8, ">= 2,000 tool calls/s (start + complete pairs)"),
+        Scenario("tracer", tracer_events, 600, 4, ">= 15,000 events/s, p99 < 100 ms per batch"),
     ]
 }
 

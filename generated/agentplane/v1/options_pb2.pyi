@@ -78,5 +78,25 @@ JSON (grpc-gateway style), snake_case names.
 Global___RouteFamily: _TypeAlias = RouteFamily  # noqa: Y015
 
 ROUTE_FAMILY_FIELD_NUMBER: _builtins.int
+REQUIRED_SCOPE_FIELD_NUMBER: _builtins.int
+HTTP_SUCCESS_CODE_FIELD_NUMBER: _builtins.int
+LONG_POLL_FIELD_NUMBER: _builtins.int
 route_family: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.ServiceOptions, Global___RouteFamily.ValueType]
 """The JSON contract every HTTP binding of this service keeps."""
+required_scope: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.str]
+"""The API key scope a caller needs for this RPC when authentication is on
+(AGENTPLANE_AUTH=keys), for example `read:sessions`; a key with `admin`
+may call every RPC. Every RPC must declare one: while authentication is
+on, an RPC that declares none is refused to every key (fail closed).
+"""
+http_success_code: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.int]
+"""The HTTP status of a successful JSON response, when it is not 200: 201
+(created) or 202 (accepted). 204 means "No Content when there is nothing
+to say": a reply with no field set is sent as 204 without a body, and a
+reply with content as 200 with its body.
+"""
+long_poll: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""The RPC may wait for work (a long poll). The gateway cancels the call
+when the HTTP client disconnects, so that what it would return (a
+claimed task run) is not handed to a caller that is gone.
+"""

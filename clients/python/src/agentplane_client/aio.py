@@ -6,12 +6,16 @@ from types import TracebackType
 
 import grpc
 import grpc.aio
-from agentplane.v1 import log_pb2_grpc, runtime_pb2_grpc
+from agentplane.v1 import executions_pb2_grpc, log_pb2_grpc, runtime_pb2_grpc
 
+from agentplane_client._agents import AsyncAgents
 from agentplane_client._calls import AsyncCalls, auth_metadata
 from agentplane_client._events import AsyncEvents
+from agentplane_client._executions import AsyncExecutions
 from agentplane_client._log import AsyncLog
+from agentplane_client._records import CurrentExecution
 from agentplane_client._sessions import AsyncSessions
+from agentplane_client._tools import AsyncTools
 from agentplane_client.client import DEFAULT_TARGET
 
 
@@ -53,6 +57,15 @@ class AsyncClient:
         """Session events: add, record, list, list_legacy."""
         self.log = AsyncLog(log_pb2_grpc.LogServiceStub(self._channel), calls)
         """The event log: watch."""
+        current = CurrentExecution()
+        self.executions = AsyncExecutions(
+            executions_pb2_grpc.ExecutionServiceStub(self._channel), calls, current
+        )
+        """Orchestrator runs (seed 001): start (makes it current), current, get, list, complete, fail, cancel."""
+        self.agents = AsyncAgents(executions_pb2_grpc.AgentServiceStub(self._channel), calls, current)
+        """Agents of the current execution: start, complete, fail, current, list, get, set_stream_summary."""
+        self.tools = AsyncTools(executions_pb2_grpc.ToolCallServiceStub(self._channel), calls, current)
+        """Tool calls of agents: start, complete, fail, list, get, get_output."""
 
     async def close(self) -> None:
         """Close the channel; calls in flight (and log watches) are cancelled."""

@@ -5,12 +5,16 @@ from __future__ import annotations
 from types import TracebackType
 
 import grpc
-from agentplane.v1 import log_pb2_grpc, runtime_pb2_grpc
+from agentplane.v1 import executions_pb2_grpc, log_pb2_grpc, runtime_pb2_grpc
 
+from agentplane_client._agents import Agents
 from agentplane_client._calls import SyncCalls, auth_metadata
 from agentplane_client._events import Events
+from agentplane_client._executions import Executions
 from agentplane_client._log import Log
+from agentplane_client._records import CurrentExecution
 from agentplane_client._sessions import Sessions
+from agentplane_client._tools import Tools
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -27,7 +31,9 @@ class Client:
             None connects without TLS.
 
     Every failed call raises `AgentplaneError` (or a subclass for its code).
-    Services are attributes: `sessions`, `events`, `log`.
+    Services are attributes: `sessions`, `events`, `log`, and the agents API
+    (seed 001) `executions`, `agents`, `tools`, which share the client's
+    current execution.
 
     Example:
         with Client("127.0.0.1:50051") as client:
@@ -53,6 +59,13 @@ class Client:
         """Session events: add, record, list, list_legacy."""
         self.log = Log(log_pb2_grpc.LogServiceStub(self._channel), calls)
         """The event log: watch."""
+        current = CurrentExecution()
+        self.executions = Executions(executions_pb2_grpc.ExecutionServiceStub(self._channel), calls, current)
+        """Orchestrator runs (seed 001): start (makes it current), current, get, list, complete, fail, cancel."""
+        self.agents = Agents(executions_pb2_grpc.AgentServiceStub(self._channel), calls, current)
+        """Agents of the current execution: start, complete, fail, current, list, get, set_stream_summary."""
+        self.tools = Tools(executions_pb2_grpc.ToolCallServiceStub(self._channel), calls, current)
+        """Tool calls of agents: start, complete, fail, list, get, get_output."""
 
     def close(self) -> None:
         """Close the channel; calls in flight (and log watches) are cancelled."""

@@ -1,0 +1,348 @@
+"""The operator's side of the AGH task queue: tasks and their runs.
+
+A task is created with its first run queued (unless it is a draft); more
+runs are queued by the operator or, after a failure with attempts left, by
+the queue itself. A task's status is never set directly: it is derived from
+its runs after every change (upstream's `taskStatusFromPolicySnapshot`):
+
+- `draft` and `canceled` stay as they are (a queued run takes a task out of
+  draft);
+- a run `starting` or `running` makes it `in_progress`;
+- else a run `queued` or `claimed` makes it `ready`;
+- else the latest finished run decides: `completed`, `canceled`, or after a
+  failure `failed` once attempts are exhausted (max attempt + 1 >
+  `max_attempts`), `ready` otherwise.
+
+Every change appends to the event log (`task.*`, `task_run.*`) in the same
+transaction, indexed under the task for its context's recent events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from service.domain.agh.common import invalid_field, new_id, now_us, record
+from service.domain.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
+from service.domain.validation import reject_nul_characters
+from service.store import agh as q
+from service.store.agh import ACTIVE, QUEUED, RUNS, TASKS, TERMINAL, RunRecord, TaskRecord
+from service.store.log import Tx
+from service.store.rawdb import RawDb
+from service.store.store import Store
+
+DRAFT = "draft"
+READY = "ready"
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELED = "canceled"
+GLOBAL = "global"
+WORKSPACE = "workspace"
+SCOPES = (GLOBAL, WORKSPACE)
+PRIORITY_RANKS = {"low": 10, "medium": 20, "high": 30, "urgent": 40}
+DEFAULT_PRIORITY = "medium"
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_ATTEMPTS_LIMIT = 10
+# JSON payloads (a result, failure metadata, task metadata): at most 64 KiB.
+MAX_PAYLOAD_BYTES = 64 * 1024
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+_FIRST_PAGE = 2**62
+# Runs not yet finished: what a cancel ends and what blocks queueing another.
+UNFINISHED = (QUEUED, *ACTIVE)
+
+
+@dataclass
+class TaskWithRuns:
+    task: TaskRecord
+    runs: list[RunRecord]
+
+
+def not_found(task_id: str) -> NotFound:
+    return NotFound(f'task "{task_id}" not found', reason="TASK_NOT_FOUND", metadata={"task_id": task_id})
+
+
+def existing(db: RawDb, workspace: str, task_id: str) -> TaskRecord:
+    task = TASKS.get(db, workspace, task_id)
+    if task is None:
+        raise not_found(task_id)
+    return task
+
+
+def derive_status(task: TaskRecord, runs: list[RunRecord]) -> str:
+    """The task's status from its runs (see the module docstring)."""
+    if task.status in (DRAFT, CANCELED):
+        return task.status
+    statuses = {r.status for r in runs}
+    if statuses & {"starting", "running"}:
+        return IN_PROGRESS
+    if statuses & {QUEUED, "claimed"}:
+        return READY
+    finished = [r for r in runs if r.status in TERMINAL]
+    if not finished:
+        return task.status
+    latest = max(finished, key=lambda r: (r.attempt, r.queued_at, r.id))
+    if latest.status == FAILED:
+        return FAILED if attempts_exhausted(task, runs) else READY
+    return latest.status
+
+
+def attempts_exhausted(task: TaskRecord, runs: list[RunRecord]) -> bool:
+    return max((r.attempt for r in runs), default=0) + 1 > task.max_attempts
+
+
+def payload_size(field: str, value: Any) -> None:
+    """Refuse a JSON payload over 64 KiB (413 `payload_too_large`), as upstream."""
+    size = len(orjson.dumps(value))
+    if size > MAX_PAYLOAD_BYTES:
+        raise ResourceExhausted(
+            f"task: payload too large: {field} is {size} bytes, more than {MAX_PAYLOAD_BYTES}",
+            reason="PAYLOAD_TOO_LARGE",
+            metadata={"field": field, "limit_bytes": str(MAX_PAYLOAD_BYTES)},
+        )
+
+
+def new_run(
+    task: TaskRecord, attempt: int, now: int, *, origin: tuple[str, str], previous: str | None = None
+) -> RunRecord:
+    return RunRecord(
+        id=new_id(),
+        task_id=task.id,
+        attempt=attempt,
+        status=QUEUED,
+        priority_rank=PRIORITY_RANKS[task.priority],
+        previous_run_id=previous,
+        failure_kind=None,
+        session_id=None,
+        claimed_by_kind=None,
+        claimed_by_ref=None,
+        claim_token_hash=None,
+        origin_kind=origin[0],
+        origin_ref=origin[1],
+        queued_at=now,
+    )
+
+
+def queue_run(
+    tx: Tx,
+    db: RawDb,
+    workspace: str,
+    task: TaskRecord,
+    attempt: int,
+    now: int,
+    *,
+    actor: dict[str, str],
+    origin: tuple[str, str],
+    previous: str | None = None,
+) -> RunRecord:
+    """Insert a queued run and log it (the caller derives and saves the task)."""
+    run = new_run(task, attempt, now, origin=origin, previous=previous)
+    RUNS.insert(db, workspace, run)
+    record(tx, db, workspace, "task_run.queued", task, run, actor=actor, now=now)
+    return run
+
+
+def settle(db: RawDb, workspace: str, task: TaskRecord, runs: list[RunRecord] | None = None) -> None:
+    """Derive the task's status from its runs (the caller saves the task)."""
+    task.status = derive_status(task, runs if runs is not None else q.runs_of_task(db, workspace, task.id))
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """What the operator asks for (as received; checked by `create_task`)."""
+
+    title: str
+    description: str = ""
+    scope: str = ""
+    workspace: str = ""
+    priority: str = ""
+    max_attempts: int = 0
+    draft: bool = False
+    metadata: dict[str, Any] | None = None
+
+
+def _checked(spec: NewTask, caller_workspace: str) -> tuple[str, str | None, str, int]:
+    """(scope, scope workspace, priority, max attempts), or the first bad field."""
+    reject_nul_characters(spec.__dict__)
+    scope = spec.scope.strip() or GLOBAL
+    if scope not in SCOPES:
+        raise invalid_field("scope", "must be global or workspace")
+    if not spec.title.strip():
+        raise invalid_field("title", "is required")
+    priority = spec.priority.strip() or DEFAULT_PRIORITY
+    if priority not in PRIORITY_RANKS:
+        raise invalid_field("priority", "must be low, medium, high or urgent")
+    max_attempts = spec.max_attempts or DEFAULT_MAX_ATTEMPTS
+    if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise invalid_field("max_attempts", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+    if spec.metadata is not None:
+        payload_size("metadata", spec.metadata)
+    named = spec.workspace.strip()
+    if scope == GLOBAL:
+        if named:
+            raise invalid_field("workspace", "must be empty for a global task")
+        return scope, None, priority, max_attempts
+    if named and named != caller_workspace:
+        raise PermissionDenied(
+            f'task: workspace "{named}" is not the caller\'s workspace',
+            reason="WORKSPACE_MISMATCH",
+            metadata={"workspace": named},
+        )
+    return scope, caller_workspace, priority, max_attempts
+
+
+async def create_task(
+    store: Store, workspace: str, spec: NewTask, *, actor: dict[str, str]
+) -> tuple[TaskRecord, RunRecord | None]:
+    """Create a task and, unless it is a draft, queue its first run."""
+    scope, scope_workspace, priority, max_attempts = _checked(spec, workspace)
+
+    def op(tx: Tx) -> tuple[TaskRecord, RunRecord | None]:
+        db = RawDb.of_tx(tx)
+        now = now_us()
+        task = TaskRecord(
+            id=new_id(),
+            number=q.next_number(db, workspace),
+            title=spec.title.strip(),
+            description=spec.description,
+            scope=scope,
+            scope_workspace=scope_workspace,
+            priority=priority,
+            status=DRAFT if spec.draft else READY,
+            max_attempts=max_attempts,
+            paused=False,
+            metadata=spec.metadata,
+            latest_event_seq=0,
+            created_at=now,
+            updated_at=now,
+        )
+        TASKS.insert(db, workspace, task)
+        record(tx, db, workspace, "task.created", task, actor=actor, now=now)
+        run = None
+        if not spec.draft:
+            run = queue_run(tx, db, workspace, task, 1, now, actor=actor, origin=("daemon", "task_api"))
+        settle(db, workspace, task, [run] if run else [])
+        TASKS.save(db, workspace, task)
+        return task, run
+
+    return await store.write(op)
+
+
+def _page(page_size: int, page_token: str) -> tuple[int, int]:
+    size = page_size or DEFAULT_PAGE_SIZE
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise invalid_field("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+    if not page_token:
+        return size, _FIRST_PAGE
+    if not page_token.isdigit() or not 0 < int(page_token) < _FIRST_PAGE:
+        raise invalid_field("page_token", "is not a token this server gave")
+    return size, int(page_token)
+
+
+async def list_tasks(
+    store: Store, workspace: str, *, status: str, priority: str, scope: str, page_size: int, page_token: str
+) -> tuple[list[TaskRecord], str]:
+    """A page of tasks, newest first, and the token of the next page ("" at the end)."""
+    size, before = _page(page_size, page_token)
+    reject_nul_characters({"status": status, "priority": priority, "scope": scope})
+
+    def read(conn: Any) -> list[TaskRecord]:
+        db = RawDb.of(conn)
+        return q.list_tasks(
+            db, workspace, status=status, priority=priority, scope=scope, before=before, limit=size + 1
+        )
+
+    found = await store.read(read)
+    more = len(found) > size
+    page = found[:size]
+    return page, str(page[-1].number) if more else ""
+
+
+async def get_task(store: Store, workspace: str, task_id: str) -> TaskWithRuns:
+    def read(conn: Any) -> TaskWithRuns:
+        db = RawDb.of(conn)
+        task = existing(db, workspace, task_id)
+        return TaskWithRuns(task, q.runs_of_task(db, workspace, task_id))
+
+    return await store.read(read)
+
+
+async def queue_another_run(
+    store: Store, workspace: str, task_id: str, *, actor: dict[str, str]
+) -> tuple[TaskRecord, RunRecord]:
+    """Queue a run (attempt = highest + 1); a draft task leaves draft."""
+
+    def op(tx: Tx) -> tuple[TaskRecord, RunRecord]:
+        db = RawDb.of_tx(tx)
+        task = existing(db, workspace, task_id)
+        if task.status == CANCELED:
+            raise FailedPrecondition(
+                f'task "{task_id}" is canceled', reason="TASK_CANCELED", metadata={"task_id": task_id}
+            )
+        runs = q.runs_of_task(db, workspace, task_id)
+        busy = next((r for r in runs if r.status in UNFINISHED), None)
+        if busy is not None:
+            raise FailedPrecondition(
+                f'task "{task_id}" already has run "{busy.id}" {busy.status}',
+                reason="TASK_RUN_STILL_ACTIVE",
+                metadata={"task_id": task_id, "run_id": busy.id},
+            )
+        now = now_us()
+        if task.status == DRAFT:
+            task.status = READY
+        attempt = max((r.attempt for r in runs), default=0) + 1
+        run = queue_run(tx, db, workspace, task, attempt, now, actor=actor, origin=("daemon", "task_api"))
+        settle(db, workspace, task, [*runs, run])
+        TASKS.save(db, workspace, task)
+        return task, run
+
+    return await store.write(op)
+
+
+async def cancel_task(
+    store: Store, workspace: str, task_id: str, reason: str, *, actor: dict[str, str]
+) -> TaskRecord:
+    """Cancel a task and every run not yet finished (a no-op when already canceled)."""
+    reject_nul_characters({"reason": reason})
+
+    def op(tx: Tx) -> TaskRecord:
+        db = RawDb.of_tx(tx)
+        task = existing(db, workspace, task_id)
+        if task.status == CANCELED:
+            return task
+        now = now_us()
+        ended = []
+        for run in q.runs_of_task(db, workspace, task_id):
+            if run.status in UNFINISHED:
+                run.status, run.ended_at, run.lease_until, run.heartbeat_at = CANCELED, now, None, None
+                RUNS.save(db, workspace, run)
+                ended.append(run.id)
+        task.status = CANCELED
+        payload = {"reason": reason, "canceled_run_ids": ended}
+        record(tx, db, workspace, "task.canceled", task, actor=actor, payload=payload, now=now)
+        TASKS.save(db, workspace, task)
+        return task
+
+    return await store.write(op)
+
+
+async def set_paused(
+    store: Store, workspace: str, task_id: str, paused: bool, *, actor: dict[str, str]
+) -> TaskRecord:
+    """Pause or resume a task (a no-op when it already is)."""
+
+    def op(tx: Tx) -> TaskRecord:
+        db = RawDb.of_tx(tx)
+        task = existing(db, workspace, task_id)
+        if task.paused == paused:
+            return task
+        task.paused = paused
+        now = now_us()
+        record(tx, db, workspace, "task.paused" if paused else "task.resumed", task, actor=actor, now=now)
+        TASKS.save(db, workspace, task)
+        return task
+
+    return await store.write(op)
