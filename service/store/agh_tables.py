@@ -70,7 +70,13 @@ class AghTaskRunRow(SQLModel, table=True):
         ),
         Index("ix_agh_runs_task", "workspace", "task_id", "attempt"),
         # A session's held runs (one lease per session, its context).
-        Index("ix_agh_runs_held", "workspace", "session_id", sqlite_where=text(HELD), postgresql_where=text(HELD)),
+        Index(
+            "ix_agh_runs_held",
+            "workspace",
+            "session_id",
+            sqlite_where=text(HELD),
+            postgresql_where=text(HELD),
+        ),
         # The expiry sweep, across workspaces.
         Index("ix_agh_runs_lease", "lease_until", sqlite_where=text(HELD), postgresql_where=text(HELD)),
     )

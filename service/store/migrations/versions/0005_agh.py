@@ -78,9 +78,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_agh_runs_task", "agh_task_runs", ["workspace", "task_id", "attempt"])
     op.create_index(
-        "ix_agh_runs_held", "agh_task_runs", ["workspace", "session_id"], sqlite_where=held, postgresql_where=held
+        "ix_agh_runs_held",
+        "agh_task_runs",
+        ["workspace", "session_id"],
+        sqlite_where=held,
+        postgresql_where=held,
     )
-    op.create_index("ix_agh_runs_lease", "agh_task_runs", ["lease_until"], sqlite_where=held, postgresql_where=held)
+    op.create_index(
+        "ix_agh_runs_lease", "agh_task_runs", ["lease_until"], sqlite_where=held, postgresql_where=held
+    )
 
     op.create_table(
         "agh_task_events",
