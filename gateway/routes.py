@@ -241,28 +241,37 @@ def _path_regex(route_path: str) -> re.Pattern[str]:
     return re.compile("".join(out) + "$")
 
 
+def _first_segment(path: str) -> str:
+    return path.split("/", 2)[1] if path.count("/") >= 1 else path
+
+
 class BindingRouter:
     """ASGI middleware answering the generated routes; the rest goes to `app`."""
 
     def __init__(self, app: ASGIApp | None, endpoints: list[Endpoint]) -> None:
         self.app: Any = app
         self.fixed: dict[str, dict[str, Endpoint]] = {}
-        self.templated: list[tuple[re.Pattern[str], dict[str, Endpoint]]] = []
+        # Templated paths grouped by their first segment (when it is literal),
+        # so a request tries only the few regexes that can match it.
+        self.templated: dict[str, list[tuple[re.Pattern[str], dict[str, Endpoint]]]] = {}
         patterns: dict[str, dict[str, Endpoint]] = {}
         for ep in endpoints:
             path = ep.binding.route_path
             table = self.fixed if "{" not in path else patterns
             table.setdefault(path, {})[ep.binding.verb] = ep
-        self.templated = [(_path_regex(path), verbs) for path, verbs in patterns.items()]
+        for path, verbs in patterns.items():
+            first = _first_segment(path)
+            self.templated.setdefault("" if "{" in first else first, []).append((_path_regex(path), verbs))
 
     def match(self, path: str) -> tuple[dict[str, Endpoint], dict[str, str]] | None:
         verbs = self.fixed.get(path)
         if verbs is not None:
             return verbs, {}
-        for pattern, verbs in self.templated:
-            m = pattern.match(path)
-            if m:
-                return verbs, m.groupdict()
+        for bucket in (_first_segment(path), ""):
+            for pattern, verbs in self.templated.get(bucket, ()):
+                m = pattern.match(path)
+                if m:
+                    return verbs, m.groupdict()
         return None
 
     async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> bool:
