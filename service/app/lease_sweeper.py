@@ -12,33 +12,21 @@ one runs on schedule.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
+from service.app.periodic import PeriodicTask
 from service.domain.agh import leases, spawn
 from service.store.store import Store
 
 log = logging.getLogger("agentplane.lease_sweeper")
 
 
-class LeaseSweeper:
+class LeaseSweeper(PeriodicTask):
+    name = "agh-lease-sweeper"
+
     def __init__(self, store: Store, *, interval_seconds: float) -> None:
         self.store = store
-        self.interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start the periodic passes (none when the interval is 0 or less)."""
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="agh-lease-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        super().__init__(interval_seconds)
 
     async def run_once(self) -> tuple[int, int]:
         """(runs requeued, sessions stopped) by one pass."""
@@ -47,11 +35,3 @@ class LeaseSweeper:
         if requeued or stopped:
             log.info("requeued %d expired task run leases, stopped %d spawned sessions", requeued, stopped)
         return requeued, stopped
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("lease sweep failed")
