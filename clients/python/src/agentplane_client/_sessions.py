@@ -33,6 +33,11 @@ def _update_request(
     )
 
 
+def _result_text(reply: pb.GetSessionResultResponse) -> str | None:
+    """The result text; None when that content block's text is null."""
+    return reply.result if reply.HasField("result") else None
+
+
 class Sessions:
     """Agent sessions (`client.sessions`)."""
 
@@ -68,14 +73,14 @@ class Sessions:
         request = pb.GetSessionStatusRequest(session_id=session_id)
         return self._calls.unary(self._stub.GetSessionStatus, request).status
 
-    def result(self, session_id: str) -> str:
+    def result(self, session_id: str) -> str | None:
         """The text of the first content block of the latest assistant message.
 
         Raises FailedPreconditionError while the session is running and
         NotFoundError for an unknown session or when there is no such text.
         """
         request = pb.GetSessionResultRequest(session_id=session_id)
-        return self._calls.unary(self._stub.GetSessionResult, request).result
+        return _result_text(self._calls.unary(self._stub.GetSessionResult, request))
 
     def update_metadata(
         self,
@@ -128,10 +133,10 @@ class AsyncSessions:
         request = pb.GetSessionStatusRequest(session_id=session_id)
         return (await self._calls.unary(self._stub.GetSessionStatus, request)).status
 
-    async def result(self, session_id: str) -> str:
+    async def result(self, session_id: str) -> str | None:
         """The first text block of the latest assistant message (see `Sessions.result`)."""
         request = pb.GetSessionResultRequest(session_id=session_id)
-        return (await self._calls.unary(self._stub.GetSessionResult, request)).result
+        return _result_text(await self._calls.unary(self._stub.GetSessionResult, request))
 
     async def update_metadata(
         self,
