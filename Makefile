@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 PROTOS := $(shell find proto/agentplane -name "*.proto" | sort)
 STAMP := $(VENV)/.installed
 BUF := proto/node_modules/.bin/buf
+TS := clients/typescript
+PROTOC_GEN_ES := $(TS)/node_modules/.bin/protoc-gen-es
 
-.PHONY: install serve test test-postgres gen gen-check lint lint-proto typecheck check bench clean
+.PHONY: install serve test test-postgres test-ts gen gen-check lint lint-proto typecheck check bench clean
 
 # (Re)install when the venv is missing or a project file changed.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -28,13 +30,14 @@ test-postgres: install
 	AGENTPLANE_TEST_POSTGRES_URL=$${AGENTPLANE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest
 
 # Rebuild generated/ from proto/ (messages, gRPC stubs, typed .pyi, and a
-# descriptor set with comments that the gateway turns into API docs).
-gen: install
+# descriptor set with comments that the gateway turns into API docs), and the
+# TypeScript client's src/gen (protoc-gen-es).
+gen: install $(PROTOC_GEN_ES)
 	$(PY) proto/generate.py $(PROTOS)
 
 gen-check: gen
-	@git diff --exit-code --stat -- generated clients/python/src && \
-	  test -z "$$(git status --porcelain -- generated)" || \
+	@git diff --exit-code --stat -- generated clients/python/src $(TS)/src/gen && \
+	  test -z "$$(git status --porcelain -- generated $(TS)/src/gen)" || \
 	  { echo "generated/ is stale: run 'make gen' and commit it"; exit 1; }
 
 lint: install
@@ -48,6 +51,17 @@ $(BUF): proto/package.json proto/package-lock.json
 	npm install --prefix proto --no-save --no-audit --no-fund --loglevel=error
 	touch $(BUF)
 
+# The TypeScript client's tools and runtime (protoc-gen-es, tsc, Connect), pinned in
+# its package.json and lock file (no platform-specific packages, so `npm ci` works;
+# --prefer-offline installs from npm's cache when it has them).
+$(PROTOC_GEN_ES): $(TS)/package.json $(TS)/package-lock.json
+	npm ci --prefix $(TS) --prefer-offline --no-audit --no-fund --loglevel=error
+	touch $(PROTOC_GEN_ES)
+
+# The TypeScript client: tsc (strict) build, then Node tests against a real server.
+test-ts: install $(PROTOC_GEN_ES)
+	AGENTPLANE_BIN=$${AGENTPLANE_BIN:-$(abspath $(VENV))/bin/agentplane} npm test --prefix $(TS) --silent
+
 lint-proto: $(BUF)
 	$(BUF) lint
 	$(BUF) format -d --exit-code --path proto/agentplane
@@ -60,10 +74,10 @@ typecheck: install
 	$(VENV)/bin/mypy
 	cd clients/python && ../../$(VENV)/bin/mypy --strict src/agentplane_client
 
-check: gen-check lint lint-proto typecheck test
+check: gen-check lint lint-proto typecheck test-ts test
 
 bench: install
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) proto/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) proto/node_modules $(TS)/node_modules $(TS)/dist .pytest_cache .mypy_cache .ruff_cache
