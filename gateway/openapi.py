@@ -3,7 +3,11 @@
 Schemas follow the JSON the gateway writes (proto or JSON names per family,
 unset messages and `optional` fields as null, 64-bit integers as numbers);
 descriptions are the proto comments, read from the descriptor set that
-`make gen` writes beside the stubs.
+`make gen` writes beside the stubs. The families that leave unset fields out
+instead of writing null (`Family.omit_unset`) have their responses described
+so: such a field is optional and never null. Requests keep null, which the
+decoder takes as absent. Those response schemas are components of their own
+(suffix `.out`), since a message may be read in one form and written in the other.
 """
 
 from __future__ import annotations
@@ -75,17 +79,20 @@ class SchemaBuilder:
     def __init__(self) -> None:
         self.components: dict[str, Any] = {}
 
-    def message(self, md: Any, proto_names: bool) -> dict[str, Any]:
+    def message(self, md: Any, proto_names: bool, omit_unset: bool = False) -> dict[str, Any]:
+        """A message's schema; `omit_unset`: as written by a family that omits unset fields."""
         if md.full_name in _WKT:
             return dict(_WKT[md.full_name])
         name = md.full_name if proto_names else f"{md.full_name}.json"
+        if omit_unset:
+            name += ".out"
         if name not in self.components:
             self.components[name] = {}  # placeholder for recursive types
             props: dict[str, Any] = {}
             required: list[str] = []
             for fd in md.fields:
                 key = fd.name if proto_names else fd.json_name
-                schema = self.field(fd, proto_names)
+                schema = self.field(fd, proto_names, omit_unset)
                 doc = comments().get(f"{md.full_name}.{fd.name}")
                 if doc:
                     schema = {**schema, "description": doc}
@@ -103,22 +110,23 @@ class SchemaBuilder:
             self.components[name] = schema_obj
         return {"$ref": f"#/components/schemas/{name}"}
 
-    def _single(self, fd: Any, proto_names: bool) -> dict[str, Any]:
+    def _single(self, fd: Any, proto_names: bool, omit_unset: bool) -> dict[str, Any]:
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
-            return self.message(fd.message_type, proto_names)
+            return self.message(fd.message_type, proto_names, omit_unset)
         if fd.type == FieldDescriptor.TYPE_ENUM:
             return {"type": "string", "enum": [v.name for v in fd.enum_type.values]}
         return dict(_SCALARS.get(fd.type, {"type": "integer"}))
 
-    def field(self, fd: Any, proto_names: bool) -> dict[str, Any]:
+    def field(self, fd: Any, proto_names: bool, omit_unset: bool = False) -> dict[str, Any]:
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-            value = self._single(fd.message_type.fields_by_name["value"], proto_names)
+            value = self._single(fd.message_type.fields_by_name["value"], proto_names, omit_unset)
             return {"type": "object", "additionalProperties": value}
-        single = self._single(fd, proto_names)
+        single = self._single(fd, proto_names, omit_unset)
         if fd.is_repeated:
             return {"type": "array", "items": single}
         if (fd.has_presence and fd.message_type is None) or fd.type == FieldDescriptor.TYPE_MESSAGE:
-            return {"anyOf": [single, {"type": "null"}]}
+            # Unset: null, or left out (not in `required`) by the families that omit it.
+            return single if omit_unset else {"anyOf": [single, {"type": "null"}]}
         return single
 
 
@@ -180,9 +188,9 @@ def document(
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
         out_md = b.output.DESCRIPTOR
         payload = (
-            sb.field(out_md.fields_by_name[b.response_body], family.proto_names)
+            sb.field(out_md.fields_by_name[b.response_body], family.proto_names, family.omit_unset)
             if b.response_body
-            else sb.message(out_md, family.proto_names)
+            else sb.message(out_md, family.proto_names, family.omit_unset)
         )
         if b.streaming:
             content = {

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from service.api.protojson import from_dict, struct_to_python
 from service.app.context import CallContext
+from service.domain.secrets import Scrub, redact
 from service.domain.tracer import ingest, lifecycle, reads
 from service.domain.tracer.model import COMPLETED, ENDPOINT_KINDS, ERRORED
 from service.store.store import Store
@@ -182,25 +183,29 @@ class TracerTaskServicer:
         return from_dict(await reads.snapshot(self.store, ctx.workspace), pb.GetTracerSnapshotResponse)
 
 
-def event_in(e: pb.TracerEventInput) -> ingest.EventIn:
-    effects = e.task_effects if e.HasField("task_effects") else None
+def event_in(e: pb.TracerEventInput, scrub: Scrub) -> ingest.EventIn:
+    """The event as the domain takes it, secrets in its free-form fields redacted."""
+    # Runs for every event of a batch: optional fields are read inline, which
+    # costs a fifth of an `_opt` call each.
+    has = e.HasField
+    effects = e.task_effects if has("task_effects") else None
     return ingest.EventIn(
         kind=e.kind,
         task_id=e.task_id,
         lane=e.lane,
-        session_id=_opt(e, "session_id"),
-        title=_opt(e, "title"),
-        body=_opt(e, "body"),
+        session_id=e.session_id if has("session_id") else None,
+        title=scrub(e.title) if has("title") else None,
+        body=scrub(e.body) if has("body") else None,
         file_paths=list(e.file_paths),
-        metadata=_struct(e, "metadata"),
-        parent_event_id=_opt(e, "parent_event_id"),
+        metadata=scrub(struct_to_python(e.metadata)) if has("metadata") else None,
+        parent_event_id=e.parent_event_id if has("parent_event_id") else None,
         related_event_ids=list(e.related_event_ids),
-        relation_type=_opt(e, "relation_type"),
-        relation_label=_opt(e, "relation_label"),
-        relation_explanation=_opt(e, "relation_explanation"),
-        created_at=_opt(e, "created_at"),
+        relation_type=e.relation_type if has("relation_type") else None,
+        relation_label=e.relation_label if has("relation_label") else None,
+        relation_explanation=e.relation_explanation if has("relation_explanation") else None,
+        created_at=e.created_at if has("created_at") else None,
         task_status=_opt(effects, "task_status") if effects is not None else None,
-        event_id=_opt(e, "event_id"),
+        event_id=e.event_id if has("event_id") else None,
     )
 
 
@@ -243,7 +248,7 @@ def _ingest_rpc(endpoint: str, response: type[M]) -> Callable[[Any, Any, CallCon
             result = await ingest.ingest_telemetry(self.store, ctx.workspace, items)
         else:
             result = await ingest.ingest_events(
-                self.store, ctx.workspace, kinds, [event_in(e) for e in req.events]
+                self.store, ctx.workspace, kinds, [event_in(e, self.scrub) for e in req.events]
             )
         return response(
             accepted=[pb.TracerAcceptedEvent(event_id=i, kind=k, task_id=t) for i, k, t in result.accepted],
@@ -256,8 +261,9 @@ def _ingest_rpc(endpoint: str, response: type[M]) -> Callable[[Any, Any, CallCon
 class TracerIngestServicer:
     service = pb.DESCRIPTOR.services_by_name["TracerIngestService"]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, scrub: Scrub = redact) -> None:
         self.store = store
+        self.scrub = scrub
 
     IngestEvents = _ingest_rpc("events", pb.IngestEventsResponse)
     IngestConversation = _ingest_rpc("conversation", pb.IngestConversationResponse)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.domain.errors import AlreadyExists, FailedPrecondition, NotFound, invalid
+from service.domain.tracer.session_deletion import forget_session
 from service.domain.validation import reject_nul_characters
 from service.store import sessions as q
 from service.store.log import LogEntry, Tx
@@ -137,6 +138,7 @@ async def delete_session(store: Store, workspace: str, session_id: str) -> int:
 
     def op(tx: Tx) -> int:
         _existing(tx.conn, workspace, session_id)
+        forget_session(tx, workspace, session_id)  # a tracer monitor session's rows go too
         count = q.delete_with_log(tx.conn, workspace, session_id)
         tx.append("session.deleted", workspace, {"session_id": session_id}, session_id=session_id)
         return count

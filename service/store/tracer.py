@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal_column, select, update
 
 from service.store.log import Tx
 from service.store.raw import RawStatement, driver_cursor
@@ -385,20 +385,27 @@ def delete_binding(conn: Connection, workspace: str, source: str, runtime_sessio
 
 # ------------------------------------------------------------------- turns
 
-_OPEN_TURN = (
+_OPEN_TURN = RawStatement(
     select(*_TURN_COLUMNS)
     .where(
         tracer_turns.c.workspace == _WS,
         tracer_turns.c.session_id == _ID,
-        tracer_turns.c.status == "open",
+        tracer_turns.c.status == literal_column("'open'"),
     )
     .order_by(tracer_turns.c.turn_index.desc())
-    .limit(1)
+    # Literals: the driver gets no parameters but the two above.
+    .limit(literal_column("1"))
+    .offset(literal_column("0"))
 )
-_TURN_COUNT = (
+_TURN_COUNT = RawStatement(
     select(func.count())
     .select_from(tracer_turns)
     .where(tracer_turns.c.workspace == _WS, tracer_turns.c.session_id == _ID)
+)
+_TURN_INSERT = RawStatement(
+    insert(tracer_turns).values(
+        {c: bindparam(c) for c in ("workspace", *(f.name for f in fields(TurnRecord)))}
+    )
 )
 _TURN_UPDATE = update(tracer_turns).where(_where_id(tracer_turns))
 _TURN_EVENT_COUNTS = (
@@ -423,17 +430,20 @@ _TURN_EVENTS = (
 )
 
 
+# The turn statements every ingest runs go straight to the driver.
 def open_turn(conn: Connection, workspace: str, session_id: str) -> TurnRecord | None:
-    row = conn.execute(_OPEN_TURN, {"w_workspace": workspace, "w_id": session_id}).first()
+    params = {"w_workspace": workspace, "w_id": session_id}
+    row = _OPEN_TURN.execute(driver_cursor(conn), conn.dialect, params).fetchone()
     return TurnRecord(*row) if row else None
 
 
 def turn_count(conn: Connection, workspace: str, session_id: str) -> int:
-    return int(conn.execute(_TURN_COUNT, {"w_workspace": workspace, "w_id": session_id}).scalar_one())
+    params = {"w_workspace": workspace, "w_id": session_id}
+    return int(_TURN_COUNT.execute(driver_cursor(conn), conn.dialect, params).fetchone()[0])
 
 
 def insert_turn(conn: Connection, workspace: str, turn: TurnRecord) -> None:
-    conn.execute(insert(tracer_turns), {**asdict(turn), "workspace": workspace})
+    _TURN_INSERT.execute(driver_cursor(conn), conn.dialect, {**asdict(turn), "workspace": workspace})
 
 
 def update_turn(conn: Connection, workspace: str, turn_id: str, **values: Any) -> None:
@@ -522,3 +532,42 @@ def timeline(
         _TIMELINE, {"w_workspace": workspace, "w_id": task_id, "w_after": after_seq, "w_limit": limit}
     )
     return [(int(seq), override or logged) for seq, override, logged in rows]
+
+
+# --------------------------------------------------------- session deletion
+
+_SESSION_EVENT_VIEWS = select(log_entries.c.data).where(
+    log_entries.c.workspace == _WS,
+    log_entries.c.session_id == _ID,
+    log_entries.c.type == bindparam("w_type"),
+)
+_DELETE_EVENTS = delete(tracer_events).where(
+    tracer_events.c.workspace == _WS, tracer_events.c.id.in_(bindparam("w_ids", expanding=True))
+)
+_DELETE_TURNS = delete(tracer_turns).where(tracer_turns.c.workspace == _WS, tracer_turns.c.session_id == _ID)
+_DELETE_SESSION = delete(tracer_sessions).where(_where_id(tracer_sessions))
+_UNBIND_SESSION = (
+    update(tracer_bindings)
+    .where(tracer_bindings.c.workspace == _WS, tracer_bindings.c.monitor_session_id == _ID)
+    .values(monitor_session_id=None)
+)
+_IDS_PER_DELETE = 500  # well under SQLite's limit on parameters
+
+
+def session_event_views(conn: Connection, workspace: str, session_id: str, entry_type: str) -> list[Any]:
+    """The logged views of a session's timeline events (found through the
+    log's session index: the events table has none by session)."""
+    params = {"w_workspace": workspace, "w_id": session_id, "w_type": entry_type}
+    return [data for (data,) in conn.execute(_SESSION_EVENT_VIEWS, params)]
+
+
+def delete_session_rows(conn: Connection, workspace: str, session_id: str, event_ids: Sequence[str]) -> None:
+    """Delete a monitor session, its turns and the events `event_ids`; the
+    bindings that pointed at it become historical."""
+    key = {"w_workspace": workspace, "w_id": session_id}
+    for start in range(0, len(event_ids), _IDS_PER_DELETE):
+        ids = list(event_ids[start : start + _IDS_PER_DELETE])
+        conn.execute(_DELETE_EVENTS, {"w_workspace": workspace, "w_ids": ids})
+    conn.execute(_DELETE_TURNS, key)
+    conn.execute(_DELETE_SESSION, key)
+    conn.execute(_UNBIND_SESSION, key)

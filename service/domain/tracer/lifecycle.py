@@ -334,6 +334,7 @@ class Lifecycle:
                 body=body,
             )
         )
+        self.events.flush()  # the announcements that follow append directly
         return [{"id": event_id, "kind": k} for event_id, k in written]
 
     def descendants(self, task_id: str) -> Iterator[TaskRecord]:

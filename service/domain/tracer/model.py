@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -191,7 +190,9 @@ def new_id() -> str:
     ms = time.time_ns() // 1_000_000
     high = (ms << 16) | 0x7000 | (rand >> 68)  # 48-bit time, version 7, 12 random bits
     low = 0x8000000000000000 | (rand & 0x3FFFFFFFFFFFFFFF)  # variant 10, 62 random bits
-    return str(uuid.UUID(int=(high << 64) | low))
+    # Formatted by hand: a third of the cost of str(uuid.UUID(int=...)).
+    h = f"{high:016x}{low:016x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def now_iso() -> str:

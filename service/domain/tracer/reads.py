@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from service.domain.rules.reads import show_rule_lane
 from service.domain.tracer.model import (
     TASK_STATUSES,
     Violations,
@@ -174,7 +175,7 @@ async def timeline(store: Store, workspace: str, task_id: str, *, limit: int, cu
     def read(conn: Connection) -> Page:
         _existing(conn, workspace, task_id)
         rows = q.timeline(conn, workspace, task_id, after or 0, size + 1)
-        page = Page([data for _, data in rows[:size]])
+        page = Page(show_rule_lane(conn, workspace, [data for _, data in rows[:size]]))
         if len(rows) > size:
             page.next_cursor = encode_cursor(rows[size - 1][0])
         return page

@@ -2,9 +2,11 @@
 
 An event is one log entry (`tracer.event.logged`, whose data is the event's
 timeline view) and one small `tracer_events` row that indexes it (task,
-session, turn, kind, lane) without copying the view. Rows are buffered and
-inserted together (one driver call for a batch), and always before a
-turn-closed hook runs, so the hook sees the turn's events.
+session, turn, kind, lane) without copying the view. Entries (the turns'
+too) and rows are buffered and written together (one driver call each for
+a batch) by `flush`: at the end of the operation, before a turn-closed hook
+runs (so the hook sees the turn's events), and before anything else appends
+to the log directly (so the log keeps the order things happened in).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.domain.tracer.entries import PendingEntries
 from service.domain.tracer.model import (
     EVENT_LOGGED,
     EVENT_UPDATED,
     FILE_CHANGED,
     new_id,
 )
-from service.domain.tracer.turns import Turns
+from service.domain.tracer.turns import Turns, linked_hooks
 from service.store import tracer as q
 from service.store.log import Tx
 
@@ -115,8 +118,10 @@ class EventWriter:
     def __init__(self, tx: Tx, workspace: str) -> None:
         self.tx = tx
         self.workspace = workspace
-        self.turns = Turns(tx, workspace)
-        # Rows not inserted yet (by event id, in order).
+        self.entries = PendingEntries(tx, workspace)
+        self.turns = Turns(tx, workspace, self.entries)
+        # Rows not inserted yet (by event id, in order); a row's `seq` holds
+        # the index of its entry in `entries` until the flush.
         self._pending: dict[str, dict[str, Any]] = {}
         # The views of this operation's events by id, and their ids by dedupe key.
         self._views: dict[str, dict[str, Any]] = {}
@@ -154,9 +159,8 @@ class EventWriter:
             else None
         )
         view = event_view(event_id, ev, turn_id)
-        seq = self.tx.append(
+        seq = self.entries.add(
             EVENT_LOGGED,
-            self.workspace,
             view,
             session_id=ev.session_id,
             occurred_at=ev.created_at,
@@ -207,18 +211,25 @@ class EventWriter:
             event_id, stored = found
             view = merged_view(stored, metadata, source)
             q.override_event_view(self.tx.conn, self.workspace, event_id, view)
-        self.tx.append(
-            EVENT_UPDATED, self.workspace, view, session_id=view.get("sessionId"), name=view["kind"]
-        )
+        self.entries.add(EVENT_UPDATED, view, session_id=view.get("sessionId"), name=view["kind"])
         return event_id
 
     def flush(self) -> None:
-        """Insert the buffered rows."""
+        """Append the buffered log entries, then write the turns' and events' rows."""
+        seqs = self.entries.flush()
+        self.turns.flush(seqs)
         if self._pending:
             conn = self.tx.conn
             rows = [
-                r if r["data"] is None else {**r, "data": q.json_param(conn, r["data"])}
+                {
+                    **r,
+                    "seq": seqs[r["seq"]],
+                    "data": None if r["data"] is None else q.json_param(conn, r["data"]),
+                }
                 for r in self._pending.values()
             ]
             q.insert_events(self.tx, rows)
+            linked = [self._views[i] for i, r in self._pending.items() if r["turn_id"]]
             self._pending = {}
+            for hook in list(linked_hooks) if linked else ():
+                hook(self.tx, self.workspace, linked)

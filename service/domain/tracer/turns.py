@@ -15,8 +15,10 @@ commits or rolls back with them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from service.domain.tracer.entries import PendingEntries
 from service.domain.tracer.model import (
     ASSISTANT_RESPONSE,
     SESSION_ENDED,
@@ -49,15 +51,35 @@ def on_turn_closed(hook: TurnClosedHook) -> Callable[[], None]:
     return lambda: _hooks.remove(hook)
 
 
+# hook(tx, workspace, views): events just stored that belong to a turn (each
+# view carries `turnId`), called once per batch of rows, before the hooks of
+# a turn those events closed (verification rules record enforcements here).
+EventsLinkedHook = Callable[[Tx, str, list[dict[str, Any]]], None]
+linked_hooks: list[EventsLinkedHook] = []
+
+
+def on_events_linked(hook: EventsLinkedHook) -> Callable[[], None]:
+    """Call `hook` with the events stored into a turn; returns a function that unregisters it."""
+    linked_hooks.append(hook)
+    return lambda: linked_hooks.remove(hook)
+
+
 class Turns:
     """The open turn of each session one write operation touches, loaded on
-    first use and kept up to date in memory for the rest of the operation."""
+    first use and kept up to date in memory for the rest of the operation.
+    Their log entries go to `entries`; their rows are written by `flush`,
+    right after the entries (a new turn's seq is its opening entry's)."""
 
-    def __init__(self, tx: Tx, workspace: str) -> None:
+    def __init__(self, tx: Tx, workspace: str, entries: PendingEntries) -> None:
         self.tx = tx
         self.workspace = workspace
+        self.entries = entries
         self._open: dict[str, TurnRecord | None] = {}
         self._next_index: dict[str, int] = {}
+        # Rows to write: turns opened since the last flush (with the index of
+        # their opening entry), and stored turns closed since.
+        self._new: dict[str, tuple[TurnRecord, int]] = {}
+        self._closed_stored: dict[str, TurnRecord] = {}
         # Closed turns whose hooks have not run yet.
         self.closed: list[tuple[TurnRecord, str]] = []
 
@@ -102,29 +124,33 @@ class Turns:
         if index is None:
             index = q.turn_count(self.tx.conn, self.workspace, session_id)
         turn = TurnRecord(new_id(), session_id, task_id, index, OPEN, at, asked_text=asked)
-        turn.seq = self.tx.append(
-            TURN_OPENED, self.workspace, {"turn": turn_view(turn)}, session_id=session_id
-        )
-        q.insert_turn(self.tx.conn, self.workspace, turn)
+        opened = self.entries.add(TURN_OPENED, {"turn": turn_view(turn)}, session_id=session_id)
+        self._new[turn.id] = (turn, opened)
         self._open[session_id] = turn
         self._next_index[session_id] = index + 1
         return turn
 
     def _close(self, turn: TurnRecord, at: str, reason: str) -> None:
         turn.status, turn.ended_at = CLOSED, at
-        q.update_turn(
-            self.tx.conn,
-            self.workspace,
-            turn.id,
-            status=CLOSED,
-            ended_at=at,
-            assistant_text=turn.assistant_text,
-        )
-        self.tx.append(
-            TURN_CLOSED,
-            self.workspace,
-            {"turn": turn_view(turn), "reason": reason},
-            session_id=turn.session_id,
-        )
+        if turn.id not in self._new:  # a new turn's row is inserted as it is at the flush
+            self._closed_stored[turn.id] = turn
+        self.entries.add(TURN_CLOSED, {"turn": turn_view(turn), "reason": reason}, session_id=turn.session_id)
         self._open[turn.session_id] = None
         self.closed.append((turn, reason))
+
+    def flush(self, seqs: Sequence[int]) -> None:
+        """Write the turns' rows, once `entries` is flushed (`seqs`: its result)."""
+        conn = self.tx.conn
+        for turn, opened in self._new.values():
+            turn.seq = seqs[opened]
+            q.insert_turn(conn, self.workspace, turn)
+        for turn in self._closed_stored.values():
+            q.update_turn(
+                conn,
+                self.workspace,
+                turn.id,
+                status=CLOSED,
+                ended_at=turn.ended_at,
+                assistant_text=turn.assistant_text,
+            )
+        self._new, self._closed_stored = {}, {}
