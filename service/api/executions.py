@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import Any, TypeVar
 
@@ -10,10 +11,17 @@ from agentplane.v1 import executions_pb2 as pb
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
+from service.api.ordered_stream import answer_in_order
 from service.api.protojson import merge_dict, value_to_python
 from service.app.context import CallContext
+from service.app.dispatch import check_required
+from service.app.status import from_domain
 from service.domain import agents, executions, tool_calls
+from service.domain.errors import DomainError, FieldViolation, InvalidArgument
+from service.domain.secrets import Scrub, redact
+from service.store.executions import ToolCallRecord
 from service.store.store import Store
+from service.store.writer import Operation
 
 M = TypeVar("M", bound=Message)
 _TIMESTAMP = "google.protobuf.Timestamp"
@@ -43,8 +51,12 @@ def _setters(md: Descriptor) -> dict[str, Callable[[Any, str, Any], None]]:
 
 def to_pb(record: Any, cls: type[M]) -> M:
     """A record as its message; None values stay unset (null in JSON)."""
-    msg = cls()
-    setters = _setters(cls.DESCRIPTOR)
+    return fill(cls(), record)
+
+
+def fill(msg: M, record: Any) -> M:
+    """Set `msg`'s fields from a record (see `to_pb`); returns `msg`."""
+    setters = _setters(msg.DESCRIPTOR)
     for name, value in record.__dict__.items():
         if value is not None:
             setters[name](msg, name, value)
@@ -169,14 +181,32 @@ class AgentServicer:
 class ToolCallServicer:
     service = pb.DESCRIPTOR.services_by_name["ToolCallService"]
 
-    def __init__(self, store: Store, max_output_bytes: int) -> None:
+    def __init__(self, store: Store, max_output_bytes: int, scrub: Scrub = redact) -> None:
         self.store = store
         self.max_output_bytes = max_output_bytes
+        self.scrub = scrub  # secrets in a tool's input and output
+
+    # The writes, as operations checked before they are queued: the unary
+    # RPCs run one each, RecordToolCalls queues many in order.
+    def _start(self, req: pb.StartToolCallRequest, ctx: CallContext) -> Operation[ToolCallRecord]:
+        return tool_calls.start_op(
+            ctx.workspace, req.agent_id, req.tool_name, self.scrub(_json(req, "input"))
+        )
+
+    def _complete(self, req: pb.CompleteToolCallRequest, ctx: CallContext) -> Operation[ToolCallRecord]:
+        return tool_calls.complete_op(
+            ctx.workspace,
+            req.tool_call_id,
+            self.scrub(req.output),
+            _optional(req, "summary"),
+            max_output_bytes=self.max_output_bytes,
+        )
+
+    def _fail(self, req: pb.FailToolCallRequest, ctx: CallContext) -> Operation[ToolCallRecord]:
+        return tool_calls.fail_op(ctx.workspace, req.tool_call_id, req.error)
 
     async def StartToolCall(self, req: pb.StartToolCallRequest, ctx: CallContext) -> pb.StartToolCallResponse:
-        record = await tool_calls.start_tool_call(
-            self.store, ctx.workspace, req.agent_id, req.tool_name, _json(req, "input")
-        )
+        record = await self.store.write(self._start(req, ctx))
         return pb.StartToolCallResponse(tool_call=to_pb(record, pb.ToolCall))
 
     async def ListToolCalls(self, req: pb.ListToolCallsRequest, ctx: CallContext) -> pb.ListToolCallsResponse:
@@ -190,18 +220,11 @@ class ToolCallServicer:
     async def CompleteToolCall(
         self, req: pb.CompleteToolCallRequest, ctx: CallContext
     ) -> pb.CompleteToolCallResponse:
-        record = await tool_calls.complete_tool_call(
-            self.store,
-            ctx.workspace,
-            req.tool_call_id,
-            req.output,
-            _optional(req, "summary"),
-            max_output_bytes=self.max_output_bytes,
-        )
+        record = await self.store.write(self._complete(req, ctx))
         return pb.CompleteToolCallResponse(tool_call=to_pb(record, pb.ToolCall))
 
     async def FailToolCall(self, req: pb.FailToolCallRequest, ctx: CallContext) -> pb.FailToolCallResponse:
-        record = await tool_calls.fail_tool_call(self.store, ctx.workspace, req.tool_call_id, req.error)
+        record = await self.store.write(self._fail(req, ctx))
         return pb.FailToolCallResponse(tool_call=to_pb(record, pb.ToolCall))
 
     async def GetToolCallOutput(
@@ -209,3 +232,56 @@ class ToolCallServicer:
     ) -> pb.GetToolCallOutputResponse:
         output = await tool_calls.get_output(self.store, ctx.workspace, req.tool_call_id)
         return pb.GetToolCallOutputResponse(output=output)
+
+    def RecordToolCalls(
+        self, requests: AsyncIterator[pb.RecordToolCallsRequest], ctx: CallContext
+    ) -> AsyncIterator[pb.RecordToolCallsResponse]:
+        def queue(req: pb.RecordToolCallsRequest) -> Awaitable[pb.RecordToolCallsResponse]:
+            if len(req.changes) > MAX_CHANGES:
+                raise InvalidArgument(
+                    f"changes: {len(req.changes)} in one message, more than the {MAX_CHANGES} allowed",
+                    reason="TOO_MANY_CHANGES",
+                    violations=[FieldViolation("changes", f"must be at most {MAX_CHANGES}")],
+                )
+            return _outcomes([self._queue_change(change, ctx) for change in req.changes])
+
+        return answer_in_order(requests, queue)
+
+    def _queue_change(self, change: pb.ToolCallChange, ctx: CallContext) -> asyncio.Future[ToolCallRecord]:
+        """The change's write, queued; or, if it is refused before, its error."""
+        try:
+            check_required(change)
+            action = change.WhichOneof("action")
+            if action == "start":
+                op = self._start(change.start, ctx)
+            elif action == "complete":
+                op = self._complete(change.complete, ctx)
+            elif action == "fail":
+                op = self._fail(change.fail, ctx)
+            else:
+                raise InvalidArgument(
+                    "one of start, complete or fail is required",
+                    reason="MISSING_FIELD",
+                    violations=[FieldViolation("action", "one of start, complete or fail is required")],
+                )
+            return self.store.enqueue(op)
+        except DomainError as err:
+            refused: asyncio.Future[ToolCallRecord] = asyncio.get_running_loop().create_future()
+            refused.set_exception(err)
+            return refused
+
+
+# Changes in one RecordToolCalls message: bounds the writes one stream queues.
+MAX_CHANGES = 500
+
+
+async def _outcomes(queued: list[asyncio.Future[ToolCallRecord]]) -> pb.RecordToolCallsResponse:
+    """The response to one RecordToolCalls message, once its writes have committed."""
+    response = pb.RecordToolCallsResponse()
+    for write in queued:
+        outcome = response.outcomes.add()
+        try:
+            fill(outcome.tool_call, await write)
+        except DomainError as err:
+            outcome.error.CopyFrom(from_domain(err).status)
+    return response

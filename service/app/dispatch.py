@@ -44,6 +44,10 @@ class Method:
     def server_streaming(self) -> bool:
         return bool(self.descriptor.server_streaming)
 
+    @property
+    def client_streaming(self) -> bool:
+        return bool(self.descriptor.client_streaming)
+
 
 def method_path(md: MethodDescriptor) -> str:
     return f"/{md.containing_service.full_name}/{md.name}"
@@ -100,6 +104,20 @@ def missing_required(msg: Message, prefix: str = "") -> list[FieldViolation]:
     return found
 
 
+def check_required(msg: Message) -> None:
+    """INVALID_ARGUMENT (reason MISSING_FIELD) if `msg` lacks a REQUIRED field;
+    a bidirectional stream's servicer calls it on each message it takes."""
+    violations = missing_required(msg)
+    if violations:
+        raise InvalidArgument(
+            "missing required field"
+            + ("s: " if len(violations) > 1 else ": ")
+            + ", ".join(v.field for v in violations),
+            reason="MISSING_FIELD",
+            violations=violations,
+        )
+
+
 def _to_rpc_error(exc: BaseException, path: str) -> RpcError:
     if isinstance(exc, RpcError):
         return exc
@@ -138,15 +156,7 @@ class Dispatcher:
     async def _prepare(self, m: Method, request: Message, ctx: CallContext) -> None:
         for interceptor in self.interceptors:
             await interceptor(ctx, m.descriptor)
-        violations = missing_required(request)
-        if violations:
-            raise InvalidArgument(
-                "missing required field"
-                + ("s: " if len(violations) > 1 else ": ")
-                + ", ".join(v.field for v in violations),
-                reason="MISSING_FIELD",
-                violations=violations,
-            )
+        check_required(request)
 
     async def admit(self, path: str, ctx: CallContext) -> None:
         """Run only the interceptors (auth, limits) for a call to `path`, as a
@@ -166,6 +176,22 @@ class Dispatcher:
             await self._prepare(m, request, ctx)
             result: Message = await m.impl(request, ctx)
             return result
+        except Exception as exc:
+            raise _to_rpc_error(exc, path) from exc
+
+    async def duplex(
+        self, path: str, requests: AsyncIterator[Message], ctx: CallContext
+    ) -> AsyncIterator[Message]:
+        """A bidirectional stream: the interceptors run when it opens; the
+        servicer checks each message it takes (check_required)."""
+        m = self.method(path)
+        try:
+            for interceptor in self.interceptors:
+                await interceptor(ctx, m.descriptor)
+            async for item in m.impl(requests, ctx):
+                if ctx.recheck is not None:
+                    await ctx.recheck()
+                yield item
         except Exception as exc:
             raise _to_rpc_error(exc, path) from exc
 

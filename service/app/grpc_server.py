@@ -23,6 +23,20 @@ def _context(m: Method, context: grpc.aio.ServicerContext[Any, Any]) -> CallCont
 
 
 def _handler(dispatcher: Dispatcher, m: Method) -> grpc.RpcMethodHandler[Any, Any]:
+    if m.client_streaming:
+
+        async def duplex(
+            requests: AsyncIterator[Message], context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Message]:
+            try:
+                async for item in dispatcher.duplex(m.path, requests, _context(m, context)):
+                    yield item
+            except RpcError as err:
+                await context.abort_with_status(rpc_status.to_status(err.status))
+
+        return grpc.stream_stream_rpc_method_handler(
+            duplex, request_deserializer=m.input.FromString, response_serializer=m.output.SerializeToString
+        )
     if m.server_streaming:
 
         async def stream(

@@ -41,6 +41,7 @@ from service.store.executions import TOOL_CALLS, ToolCallRecord
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.store import Store
+from service.store.writer import Operation
 
 # Outputs of fewer UTF-8 bytes than this are stored inline (1,023 is, 1,024 is not).
 INLINE_LIMIT_BYTES = 1024
@@ -62,10 +63,9 @@ def _running(db: RawDb, workspace: str, tool_call_id: str) -> ToolCallRecord:
     return record
 
 
-async def start_tool_call(
-    store: Store, workspace: str, agent_id: str, tool_name: str, input: Any = None
-) -> ToolCallRecord:
-    """A new running tool call of a running agent; `input` is a JSON object (None for {})."""
+def start_op(workspace: str, agent_id: str, tool_name: str, input: Any = None) -> Operation[ToolCallRecord]:
+    """The write starting a tool call of a running agent (checked here, before
+    it is queued); `input` is a JSON object (None for {})."""
     reject(json_object("input", input))
     reject_nul_characters({"tool_name": tool_name, "input": input})
 
@@ -103,19 +103,21 @@ async def start_tool_call(
         q.count_tool_call_start(db, workspace, execution_id, agent_id)
         return record
 
-    return await store.write(op)
+    return op
 
 
-async def complete_tool_call(
-    store: Store,
-    workspace: str,
-    tool_call_id: str,
-    output: str,
-    summary: str | None = None,
-    *,
-    max_output_bytes: int,
+async def start_tool_call(
+    store: Store, workspace: str, agent_id: str, tool_name: str, input: Any = None
 ) -> ToolCallRecord:
-    """Complete a running tool call with its output (see the module's notes)."""
+    """A new running tool call of a running agent; `input` is a JSON object (None for {})."""
+    return await store.write(start_op(workspace, agent_id, tool_name, input))
+
+
+def complete_op(
+    workspace: str, tool_call_id: str, output: str, summary: str | None = None, *, max_output_bytes: int
+) -> Operation[ToolCallRecord]:
+    """The write completing a running tool call with its output (see the
+    module's notes; checked here, before it is queued)."""
     size = len(output.encode())
     if size > max_output_bytes:
         raise InvalidArgument(
@@ -141,11 +143,26 @@ async def complete_tool_call(
         announce(tx, workspace, "tool_call.completed", record, now)
         return record
 
-    return await store.write(op)
+    return op
 
 
-async def fail_tool_call(store: Store, workspace: str, tool_call_id: str, error: str) -> ToolCallRecord:
-    """Fail a running tool call: no duration."""
+async def complete_tool_call(
+    store: Store,
+    workspace: str,
+    tool_call_id: str,
+    output: str,
+    summary: str | None = None,
+    *,
+    max_output_bytes: int,
+) -> ToolCallRecord:
+    """Complete a running tool call with its output (see the module's notes)."""
+    return await store.write(
+        complete_op(workspace, tool_call_id, output, summary, max_output_bytes=max_output_bytes)
+    )
+
+
+def fail_op(workspace: str, tool_call_id: str, error: str) -> Operation[ToolCallRecord]:
+    """The write failing a running tool call: no duration."""
     reject_nul_characters({"error": error})
 
     def op(tx: Tx) -> ToolCallRecord:
@@ -157,7 +174,12 @@ async def fail_tool_call(store: Store, workspace: str, tool_call_id: str, error:
         announce(tx, workspace, "tool_call.failed", record, now)
         return record
 
-    return await store.write(op)
+    return op
+
+
+async def fail_tool_call(store: Store, workspace: str, tool_call_id: str, error: str) -> ToolCallRecord:
+    """Fail a running tool call: no duration."""
+    return await store.write(fail_op(workspace, tool_call_id, error))
 
 
 async def get_tool_call(store: Store, workspace: str, tool_call_id: str) -> ToolCallRecord:

@@ -61,6 +61,11 @@ class Store:
         """Run a write operation in the next group commit; returns after commit."""
         return await self.writer.submit(op)
 
+    def enqueue(self, op: Operation[T]) -> asyncio.Future[T]:
+        """Queue a write operation now, in order, for the next group commit;
+        the future is done after commit (for callers with many in flight)."""
+        return self.writer.enqueue(op)
+
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` on a read connection (one consistent snapshot)."""
         if self._read_conn is not None:

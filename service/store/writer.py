@@ -78,11 +78,16 @@ class Writer:
         self._thread.shutdown(wait=True)
 
     async def submit(self, op: Operation[T]) -> T:
+        return await self.enqueue(op)
+
+    def enqueue(self, op: Operation[T]) -> asyncio.Future[T]:
+        """Queue `op` now (operations run in the order queued); the future is
+        done once its transaction has committed."""
         if self._closing:
             raise Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((op, fut))
-        return await fut
+        return fut
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1440,3 +1441,123 @@ class GetToolCallOutputResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__output) -> _WhichOneofReturnType__output | None: ...
 
 Global___GetToolCallOutputResponse: _TypeAlias = GetToolCallOutputResponse  # noqa: Y015
+
+@_typing.final
+class RecordToolCallsRequest(_message.Message):
+    """Changes to tool calls, in a RecordToolCalls stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolCallChange]:
+        """Applied in order, each on its own (at most 500)."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___ToolCallChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordToolCallsRequest: _TypeAlias = RecordToolCallsRequest  # noqa: Y015
+
+@_typing.final
+class ToolCallChange(_message.Message):
+    """One change to a tool call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    FAIL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start(self) -> Global___StartToolCallRequest:
+        """Start a tool call, as StartToolCall."""
+
+    @_builtins.property
+    def complete(self) -> Global___CompleteToolCallRequest:
+        """Complete a tool call, as CompleteToolCall."""
+
+    @_builtins.property
+    def fail(self) -> Global___FailToolCallRequest:
+        """Fail a tool call, as FailToolCall."""
+
+    def __init__(
+        self,
+        *,
+        start: Global___StartToolCallRequest | None = ...,
+        complete: Global___CompleteToolCallRequest | None = ...,
+        fail: Global___FailToolCallRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "complete", b"complete", "fail", b"fail", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "complete", b"complete", "fail", b"fail", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["start", "complete", "fail"]  # noqa: Y015
+    _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
+
+Global___ToolCallChange: _TypeAlias = ToolCallChange  # noqa: Y015
+
+@_typing.final
+class RecordToolCallsResponse(_message.Message):
+    """The outcomes of one RecordToolCallsRequest, sent once all have committed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolCallOutcome]:
+        """One per change, in the same order."""
+
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___ToolCallOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordToolCallsResponse: _TypeAlias = RecordToolCallsResponse  # noqa: Y015
+
+@_typing.final
+class ToolCallOutcome(_message.Message):
+    """The outcome of one ToolCallChange."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOL_CALL_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tool_call(self) -> Global___ToolCall:
+        """The tool call as stored after the change."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """Why the change was refused (nothing was written for it): the status
+        the unary RPC would have ended with, with its details.
+        """
+
+    def __init__(
+        self,
+        *,
+        tool_call: Global___ToolCall | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "result", b"result", "tool_call", b"tool_call"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "result", b"result", "tool_call", b"tool_call"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["tool_call", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___ToolCallOutcome: _TypeAlias = ToolCallOutcome  # noqa: Y015

@@ -746,6 +746,11 @@ class ToolCallServiceStub:
                 request_serializer=agentplane_dot_v1_dot_executions__pb2.GetToolCallOutputRequest.SerializeToString,
                 response_deserializer=agentplane_dot_v1_dot_executions__pb2.GetToolCallOutputResponse.FromString,
                 _registered_method=True)
+        self.RecordToolCalls = channel.stream_stream(
+                '/agentplane.v1.ToolCallService/RecordToolCalls',
+                request_serializer=agentplane_dot_v1_dot_executions__pb2.RecordToolCallsRequest.SerializeToString,
+                response_deserializer=agentplane_dot_v1_dot_executions__pb2.RecordToolCallsResponse.FromString,
+                _registered_method=True)
 
 
 class ToolCallServiceServicer:
@@ -811,6 +816,24 @@ class ToolCallServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordToolCalls(self, request_iterator, context):
+        """Records many tool calls over one stream, for runtimes with many in
+        flight. Each message carries changes (start, complete or fail a tool
+        call, exactly as StartToolCall, CompleteToolCall and FailToolCall do),
+        and gets one response, in the order the messages were sent, once all of
+        its changes have committed (the changes of many messages share one
+        commit). Changes are applied in the order sent, each on its own: one
+        that fails gets its error in its outcome, nothing is written for it, and
+        the others and the stream go on. So a runtime can keep many tool calls
+        in flight without waiting for each answer, and send what it has ready
+        in one message. A message with more than 500 changes ends the stream
+        with INVALID_ARGUMENT. The API key is checked when the stream opens and
+        again before each response. gRPC only: no JSON route.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ToolCallServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -843,6 +866,11 @@ def add_ToolCallServiceServicer_to_server(servicer, server):
                     servicer.GetToolCallOutput,
                     request_deserializer=agentplane_dot_v1_dot_executions__pb2.GetToolCallOutputRequest.FromString,
                     response_serializer=agentplane_dot_v1_dot_executions__pb2.GetToolCallOutputResponse.SerializeToString,
+            ),
+            'RecordToolCalls': grpc.stream_stream_rpc_method_handler(
+                    servicer.RecordToolCalls,
+                    request_deserializer=agentplane_dot_v1_dot_executions__pb2.RecordToolCallsRequest.FromString,
+                    response_serializer=agentplane_dot_v1_dot_executions__pb2.RecordToolCallsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1010,6 +1038,33 @@ class ToolCallService:
             '/agentplane.v1.ToolCallService/GetToolCallOutput',
             agentplane_dot_v1_dot_executions__pb2.GetToolCallOutputRequest.SerializeToString,
             agentplane_dot_v1_dot_executions__pb2.GetToolCallOutputResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordToolCalls(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/agentplane.v1.ToolCallService/RecordToolCalls',
+            agentplane_dot_v1_dot_executions__pb2.RecordToolCallsRequest.SerializeToString,
+            agentplane_dot_v1_dot_executions__pb2.RecordToolCallsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -373,6 +373,20 @@ class ToolCallServiceStub:
     for outputs that were not stored inline). `output` is null while the
     tool call has no output (running or failed).
     """
+    RecordToolCalls: _grpc.StreamStreamMultiCallable[_executions_pb2.RecordToolCallsRequest, _executions_pb2.RecordToolCallsResponse]
+    """Records many tool calls over one stream, for runtimes with many in
+    flight. Each message carries changes (start, complete or fail a tool
+    call, exactly as StartToolCall, CompleteToolCall and FailToolCall do),
+    and gets one response, in the order the messages were sent, once all of
+    its changes have committed (the changes of many messages share one
+    commit). Changes are applied in the order sent, each on its own: one
+    that fails gets its error in its outcome, nothing is written for it, and
+    the others and the stream go on. So a runtime can keep many tool calls
+    in flight without waiting for each answer, and send what it has ready
+    in one message. A message with more than 500 changes ends the stream
+    with INVALID_ARGUMENT. The API key is checked when the stream opens and
+    again before each response. gRPC only: no JSON route.
+    """
 
 @_typing.type_check_only
 class ToolCallServiceAsyncStub(ToolCallServiceStub):
@@ -413,6 +427,20 @@ class ToolCallServiceAsyncStub(ToolCallServiceStub):
     """Returns a tool call's full output, inline or not (upstream returns null
     for outputs that were not stored inline). `output` is null while the
     tool call has no output (running or failed).
+    """
+    RecordToolCalls: _aio.StreamStreamMultiCallable[_executions_pb2.RecordToolCallsRequest, _executions_pb2.RecordToolCallsResponse]  # type: ignore[assignment]
+    """Records many tool calls over one stream, for runtimes with many in
+    flight. Each message carries changes (start, complete or fail a tool
+    call, exactly as StartToolCall, CompleteToolCall and FailToolCall do),
+    and gets one response, in the order the messages were sent, once all of
+    its changes have committed (the changes of many messages share one
+    commit). Changes are applied in the order sent, each on its own: one
+    that fails gets its error in its outcome, nothing is written for it, and
+    the others and the stream go on. So a runtime can keep many tool calls
+    in flight without waiting for each answer, and send what it has ready
+    in one message. A message with more than 500 changes ends the stream
+    with INVALID_ARGUMENT. The API key is checked when the stream opens and
+    again before each response. gRPC only: no JSON route.
     """
 
 class ToolCallServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -487,6 +515,26 @@ class ToolCallServiceServicer(metaclass=_abc_1.ABCMeta):
         """Returns a tool call's full output, inline or not (upstream returns null
         for outputs that were not stored inline). `output` is null while the
         tool call has no output (running or failed).
+        """
+
+    @_abc_1.abstractmethod
+    def RecordToolCalls(
+        self,
+        request_iterator: _MaybeAsyncIterator[_executions_pb2.RecordToolCallsRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_executions_pb2.RecordToolCallsResponse], _abc.AsyncIterator[_executions_pb2.RecordToolCallsResponse]]:
+        """Records many tool calls over one stream, for runtimes with many in
+        flight. Each message carries changes (start, complete or fail a tool
+        call, exactly as StartToolCall, CompleteToolCall and FailToolCall do),
+        and gets one response, in the order the messages were sent, once all of
+        its changes have committed (the changes of many messages share one
+        commit). Changes are applied in the order sent, each on its own: one
+        that fails gets its error in its outcome, nothing is written for it, and
+        the others and the stream go on. So a runtime can keep many tool calls
+        in flight without waiting for each answer, and send what it has ready
+        in one message. A message with more than 500 changes ends the stream
+        with INVALID_ARGUMENT. The API key is checked when the stream opens and
+        again before each response. gRPC only: no JSON route.
         """
 
 def add_ToolCallServiceServicer_to_server(servicer: ToolCallServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -105,14 +105,22 @@ def _status_details(err: grpc.RpcError) -> bytes | None:
 
 def error_from_rpc(err: grpc.RpcError) -> AgentplaneError:
     """The AgentplaneError (subclass) for a failed sync or aio call."""
-    code = err.code()
-    message = err.details() or ""
+    raw = _status_details(err)
+    return _error(err.code(), err.details() or "", None if raw is None else status_pb2.Status.FromString(raw))
+
+
+def error_from_status(status: status_pb2.Status) -> AgentplaneError:
+    """The AgentplaneError (subclass) for a google.rpc.Status a response carries
+    (a stream's answer to one of its messages)."""
+    code = next((c for c in grpc.StatusCode if c.value[0] == status.code), grpc.StatusCode.UNKNOWN)
+    return _error(code, status.message, status)
+
+
+def _error(code: grpc.StatusCode, message: str, status: status_pb2.Status | None) -> AgentplaneError:
     reason = ""
     violations: list[tuple[str, str]] = []
     metadata: dict[str, str] = {}
-    raw = _status_details(err)
-    if raw is not None:
-        status = status_pb2.Status.FromString(raw)
+    if status is not None:
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
