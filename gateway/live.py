@@ -171,6 +171,10 @@ TRACER_MESSAGES: dict[str, tuple[str, str | None]] = {
     "tracer.task.completed": ("task.completed", "task"),
     "tracer.session.started": ("session.started", "session"),
     "tracer.session.ended": ("session.ended", "session"),
+    # Verification rules (service.domain.rules.messages).
+    "tracer.rules.changed": ("rules.changed", "payload"),
+    "tracer.verdict.updated": ("verdict.updated", None),
+    "tracer.rule_enforcement.added": ("rule_enforcement.added", None),
 }
 _encode_snapshot = encoder(tracer_pb2.GetTracerSnapshotResponse.DESCRIPTOR, False, True)
 
