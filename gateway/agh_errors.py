@@ -41,6 +41,7 @@ _IDENTITY = "Agent identity error"
 _TASK = "Task error"
 _SPAWN = "Spawn error"
 _SOUL = "Soul error"
+_CHANNEL = "Channel error"
 
 # AGH's own reasons (raised by service.domain.agh): status, category, title.
 REASONS: dict[str, Kind] = {
@@ -66,6 +67,16 @@ REASONS: dict[str, Kind] = {
     "SPAWN_WORKSPACE_LIMIT_EXCEEDED": Kind(409, "session", _SPAWN, "spawn"),
     "SESSION_NOT_FOUND": Kind(404, "session", "Session error", "session"),
     "SOUL_INVALID": Kind(422, "config", _SOUL, "soul"),
+    "CHANNEL_NOT_FOUND": Kind(404, "network", _CHANNEL, "channel"),
+    "MESSAGE_NOT_FOUND": Kind(404, "network", _CHANNEL, "channel"),
+    "CHANNEL_VALIDATION_FAILED": Kind(422, "network", _CHANNEL, "channel"),
+    "CLAIM_TOKEN_FORBIDDEN": Kind(422, "network", _CHANNEL, "channel"),
+    "MESSAGE_TOO_LARGE": Kind(413, "network", _CHANNEL, "channel"),
+    "MESSAGE_EXISTS": Kind(409, "network", _CHANNEL, "channel"),
+    "INVALID_CHANNEL": Kind(400, "network", _CHANNEL, "channel"),
+    "INVALID_CURSOR": Kind(400, "network", _CHANNEL, "channel"),
+    "INVALID_LIMIT": Kind(400, "network", _CHANNEL, "channel"),
+    "TOO_MANY_STREAMS": Kind(429, "network", _CHANNEL, "channel"),
     # The gateway's own: a body that is not JSON, or too large.
     "INVALID_JSON": Kind(400, "daemon", "Invalid request", "api"),
     "BODY_TOO_LARGE": Kind(413, "daemon", "Invalid request", "api"),

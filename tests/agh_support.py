@@ -216,6 +216,7 @@ def run_body(
         out["failure_kind"] = failure_kind
     if holder is not None:
         out.update(holder.fields())
+    out["coordination_channel_id"] = run_channel(run_id)
     out["origin"] = {"kind": origin[0], "ref": origin[1]}
     out["queued_at"] = ANY_TIME
     if holder is not None:
@@ -235,7 +236,40 @@ def lease_body(task_id: Any, run_id: Any, status: str, holder: Holder | None) ->
     out: dict[str, Any] = {"task_id": task_id, "run_id": run_id, "status": status}
     if holder is not None:
         out.update(holder.fields())
+    out["coordination_channel_id"] = run_channel(run_id)
     return out
+
+
+ANY_RUN_CHANNEL: Any = _Matches(
+    r"run-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "run channel"
+)
+
+
+def run_channel(run_id: Any) -> Any:
+    """The coordination channel of a run (created with it): `run-<run id>`."""
+    return f"run-{run_id}" if isinstance(run_id, str) else ANY_RUN_CHANNEL
+
+
+def run_channel_body(task_id: Any, run_id: Any = ANY_UUID) -> dict[str, Any]:
+    """A run's coordination channel, as a claim shows it."""
+    channel = run_channel(run_id)
+    return {
+        "id": channel,
+        "display_name": channel,
+        "purpose": "task_run_coordination",
+        "workspace_id": "default",
+        "task_id": task_id,
+        "run_id": run_id,
+        "allowed_message_kinds": [
+            "status",
+            "request",
+            "reply",
+            "blocker",
+            "handoff",
+            "result",
+            "review_request",
+        ],
+    }
 
 
 def agh_error(

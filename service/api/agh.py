@@ -13,6 +13,7 @@ from service.api.agh_views import (
     lineage_pb,
     me_pb,
     policy_pb,
+    run_channel_pb,
     run_pb,
     soul_pb,
     spawned_session_pb,
@@ -120,7 +121,12 @@ class AghAgentServicer:
         if claim is None:
             return pb.ClaimNextTaskRunResponse()
         return pb.ClaimNextTaskRunResponse(
-            claim=pb.AghClaim(task=task_pb(claim.task), run=run_pb(claim.run), lease=lease_pb(claim.run))
+            claim=pb.AghClaim(
+                task=task_pb(claim.task),
+                run=run_pb(claim.run),
+                lease=lease_pb(claim.run),
+                coordination_channel=run_channel_pb(claim.run, ctx.workspace),
+            )
         )
 
     async def HeartbeatTaskRun(

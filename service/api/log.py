@@ -30,10 +30,16 @@ def entry_pb(entry: log.LogEntry) -> pb.LogEntry:
     return msg
 
 
-def _heartbeat(cursor: int) -> pb.WatchLogResponse:
+def heartbeat(cursor: int) -> pb.Heartbeat:
+    """A stream's keepalive: the position reached, and the server's time
+    (WatchLog and the channel streams send the same message)."""
     beat = pb.Heartbeat(cursor=cursor, time=Timestamp())
     beat.time.FromDatetime(datetime.now(UTC))
-    return pb.WatchLogResponse(heartbeat=beat)
+    return beat
+
+
+def _heartbeat(cursor: int) -> pb.WatchLogResponse:
+    return pb.WatchLogResponse(heartbeat=heartbeat(cursor))
 
 
 class LogServicer:

@@ -37,6 +37,7 @@ from tests.agh_support import (
     log_types,
     ok,
     run_body,
+    run_channel_body,
     snapshot,
     start_session,
     stop_session,
@@ -358,9 +359,11 @@ async def test_claim_next_seed_shape(agh: Server) -> None:
             "task": task_ref(task_id, priority="high", identifier="TASK-1"),
             "run": run_body(task_id, status="claimed", holder=holder),
             "lease": lease_body(task_id, ANY_UUID, "claimed", holder),
+            "coordination_channel": run_channel_body(task_id),
         }
     }
     body = resp.json()["claim"]
+    assert body["coordination_channel"]["id"] == f"run-{body['run']['id']}"
     assert body["lease"]["run_id"] == body["run"]["id"]
     assert body["lease"]["claim_token_hash"] == body["run"]["claim_token_hash"]
     assert "agh_claim_" not in resp.text
@@ -887,6 +890,7 @@ async def test_context_with_the_current_task(agh: Server) -> None:
         "max_attempts": 3,
         "previous_run_id": first["run"]["id"],
         **summary_holder,
+        "coordination_channel_id": f"run-{second['run']['id']}",
         "queued_at": ANY_TIME,
         "claimed_at": ANY_TIME,
     }

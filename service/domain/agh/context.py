@@ -1,10 +1,10 @@
 """What an agent reads about itself: /me, /context and the coordinator
 configuration, each assembled in one read (one consistent snapshot).
 
-agentplane has no agent definitions, capability registry, channels or
-network (channels are a separate area), so capabilities, channels, inbox and
-peers are empty lists, with their section metadata; everything the task
-queue, the session projection, lineage and souls know is filled in.
+agentplane has no agent definitions or capability registry, so
+capabilities are an empty list, with its section metadata; everything the
+task queue, the session projection, lineage, souls and channels know is
+filled in (channels: service.domain.channels.reading.channel_situation).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from service.domain.agh import soul as souls
 from service.domain.agh.identity import Caller, Claimed, require_headers, resolve
 from service.domain.agh.spawn import lineage_of
+from service.domain.channels.reading import ChannelSituation, channel_situation
 from service.store import agh as q
 from service.store.agh import TASKS, LineageRecord, RunRecord, TaskRecord
 from service.store.rawdb import RawDb
@@ -70,6 +71,7 @@ class Situation:
     session_updated_at: Any
     current: CurrentTask | None
     soul: souls.SoulState
+    channels: ChannelSituation
 
 
 def section(total: int, limit: int = CONTEXT_SECTION_LIMIT) -> dict[str, Any]:
@@ -105,14 +107,19 @@ def _situation(conn: Connection, workspace: str, claimed: Claimed, now: int) -> 
     db = RawDb.of(conn)
     lineage, stored = lineage_of(db, workspace, caller.session_id)
     soul = souls.state_of(caller.agent_name, q.get_soul(db, workspace, caller.agent_name))
+    current = _current(db, workspace, caller, now)
+    channels = channel_situation(
+        conn, workspace, caller.session_id, current.run.id if current else None, CONTEXT_SECTION_LIMIT
+    )
     return Situation(
         workspace=workspace,
         caller=caller,
         lineage=lineage,
         has_lineage=stored,
         session_updated_at=q.session_updated_at(db, workspace, caller.session_id),
-        current=_current(db, workspace, caller, now),
+        current=current,
         soul=soul,
+        channels=channels,
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from service.domain.agh.common import invalid_field, new_id, now_us, record
+from service.domain.channels.messaging import open_run_channel
 from service.domain.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from service.domain.validation import reject_nul_characters
 from service.store import agh as q
@@ -138,9 +139,11 @@ def queue_run(
     origin: tuple[str, str],
     previous: str | None = None,
 ) -> RunRecord:
-    """Insert a queued run and log it (the caller derives and saves the task)."""
+    """Insert a queued run with its coordination channel and log it (the
+    caller derives and saves the task)."""
     run = new_run(task, attempt, now, origin=origin, previous=previous)
     RUNS.insert(db, workspace, run)
+    open_run_channel(tx, workspace, task.id, run.id, now)
     record(tx, db, workspace, "task_run.queued", task, run, actor=actor, now=now)
     return run
 
