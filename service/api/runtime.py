@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from agentplane.v1 import runtime_pb2 as pb
 
 from service.api.protojson import from_dict, to_dict
 from service.app.context import CallContext
 from service.domain import runtime
+from service.domain.secrets import Scrub, redact
 from service.store.sessions import SessionRecord
 from service.store.store import Store
 
@@ -77,8 +80,17 @@ class SessionServicer:
 class EventServicer:
     service = pb.DESCRIPTOR.services_by_name["EventService"]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, scrub: Scrub = redact) -> None:
         self.store = store
+        self.scrub = scrub
+
+    def _event(self, event: pb.Event) -> dict[str, Any]:
+        """The event as the domain takes it, secrets in the tool's input and output redacted."""
+        view = to_dict(event)
+        for key in ("tool_input", "tool_output"):
+            if key in view:
+                view[key] = self.scrub(view[key])
+        return view
 
     async def _events(
         self, ctx: CallContext, session_id: str, *, require_session: bool
@@ -103,9 +115,9 @@ class EventServicer:
     async def AddSessionEvent(
         self, req: pb.AddSessionEventRequest, ctx: CallContext
     ) -> pb.AddSessionEventResponse:
-        await runtime.add_event(self.store, ctx.workspace, req.session_id, to_dict(req.event))
+        await runtime.add_event(self.store, ctx.workspace, req.session_id, self._event(req.event))
         return pb.AddSessionEventResponse(ok=True)
 
     async def RecordEvent(self, req: pb.RecordEventRequest, ctx: CallContext) -> pb.RecordEventResponse:
-        await runtime.record_event(self.store, ctx.workspace, to_dict(req.event))
+        await runtime.record_event(self.store, ctx.workspace, self._event(req.event))
         return pb.RecordEventResponse(ok=True)

@@ -62,6 +62,12 @@ class Settings:
     # AGH task queue: how often expired leases go back to the queue (and due
     # spawned sessions stop); 0 turns the sweep off.
     lease_sweep_seconds: float = 15.0
+    # Redact secrets in ingested tool inputs, outputs and event bodies
+    # (AGENTPLANE_REDACT=on|off; see service.domain.secrets).
+    redact: bool = True
+    # Channel streams (StreamChannelMessages) open at once per API key (per
+    # workspace when keys are off); 0: no limit.
+    max_streams_per_key: int = 1000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -69,6 +75,8 @@ class Settings:
         cors = os.environ.get("CORS_ORIGINS")
         return cls(
             lease_sweep_seconds=_env_float("AGENTPLANE_LEASE_SWEEP_SECONDS", d.lease_sweep_seconds),
+            redact=_env_bool("AGENTPLANE_REDACT", d.redact),
+            max_streams_per_key=_env_int("AGENTPLANE_MAX_STREAMS_PER_KEY", d.max_streams_per_key),
             http_host=os.environ.get("AGENTPLANE_HTTP_HOST", d.http_host),
             http_port=_env_int("AGENTPLANE_HTTP_PORT", d.http_port),
             grpc_host=os.environ.get("AGENTPLANE_GRPC_HOST", d.grpc_host),
