@@ -9,8 +9,10 @@ from grpc_health.v1 import health_pb2
 
 from service.api.agh import AghAgentServicer, AghOperatorServicer, AghTaskServicer
 from service.api.apikeys import ApiKeyServicer
+from service.api.channels import AghChannelServicer, ChannelServicer
 from service.api.executions import AgentServicer, ExecutionServicer, ToolCallServicer
 from service.api.log import LogServicer
+from service.api.rules import RuleServicer
 from service.api.runtime import EventServicer, SessionServicer
 from service.api.tracer import TracerIngestServicer, TracerSessionServicer, TracerTaskServicer
 from service.api.trenchcoat import TrenchcoatServicer
@@ -20,6 +22,8 @@ from service.app.config import Settings
 from service.app.dispatch import Dispatcher
 from service.app.lease_sweeper import LeaseSweeper
 from service.app.reaper import StaleTaskReaper
+from service.domain.channels.feed import ChannelFeed, StreamLimiter
+from service.domain.secrets import scrubber
 from service.store.store import Store
 
 log = logging.getLogger("agentplane")
@@ -32,22 +36,30 @@ class Core:
         self.settings = settings
         self.store = Store(settings.database_url)
         self.auth = Auth(settings, self.store)
+        self.channel_feed = ChannelFeed(self.store)
+        channel_streams = StreamLimiter(settings.max_streams_per_key)
+        scrub = scrubber(settings.redact)  # secrets in what agents send (AGENTPLANE_REDACT)
         self.dispatcher = Dispatcher(
             [
                 SessionServicer(self.store),
-                EventServicer(self.store),
+                EventServicer(self.store, scrub),
                 LogServicer(self.store, settings.heartbeat_seconds),
                 ExecutionServicer(self.store),
                 AgentServicer(self.store),
-                ToolCallServicer(self.store, settings.max_tool_output_bytes),
+                ToolCallServicer(self.store, settings.max_tool_output_bytes, scrub),
                 TrenchcoatServicer(self.store),
                 TracerSessionServicer(self.store),
                 TracerTaskServicer(self.store),
-                TracerIngestServicer(self.store),
+                TracerIngestServicer(self.store, scrub),
+                RuleServicer(self.store),
                 ApiKeyServicer(self.store, self.auth.keys),
                 AghAgentServicer(self.store),
                 AghTaskServicer(self.store),
                 AghOperatorServicer(self.store),
+                AghChannelServicer(
+                    self.store, self.channel_feed, channel_streams, settings.heartbeat_seconds
+                ),
+                ChannelServicer(self.store),
             ],
             self.auth.interceptors,
         )
@@ -65,6 +77,7 @@ class Core:
         await self.store.open()
         self.reaper.start()
         self.lease_sweeper.start()
+        self.channel_feed.start()
         if not serve_grpc:
             return
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
@@ -80,4 +93,5 @@ class Core:
             await self._grpc.stop(self.settings.shutdown_grace_seconds)
         await self.reaper.stop()
         await self.lease_sweeper.stop()
+        await self.channel_feed.stop()
         await self.store.close()

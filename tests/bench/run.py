@@ -28,9 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bench import loadgen
+from tests.bench import hooks, loadgen
+from tests.bench.channels import run as channel_deliveries
 from tests.bench.queue import run as queue_cycles
+from tests.bench.rules import rules_bench
 from tests.bench.tool_calls import run as tool_calls
+from tests.bench.tool_calls import run_stream as tool_calls_stream
 from tests.bench.tracer import tracer_events
 from tests.bench.trenchcoat import trenchcoat_events
 
@@ -172,7 +175,32 @@ SCENARIOS = {
             ">= 1,000 cycles/s (claim, heartbeat, complete); wake p99 < 50 ms",
         ),
         Scenario("tool-calls", tool_calls, 20_000, 8, ">= 2,000 tool calls/s (start + complete pairs)"),
+        Scenario(
+            "tool-calls-stream",
+            tool_calls_stream,
+            40_000,
+            8,
+            ">= 2,000 tool calls/s (start + complete pairs over RecordToolCalls streams)",
+        ),
         Scenario("tracer", tracer_events, 600, 4, ">= 15,000 events/s, p99 < 100 ms per batch"),
+        Scenario("hook", hooks.server_up, 100, 1, "agentplane-hook process: median < 120 ms, p99 < 200 ms"),
+        Scenario(
+            "hook-down", hooks.server_down, 100, 1, "agentplane-hook process, server down: median < 150 ms"
+        ),
+        Scenario(
+            "rules",
+            rules_bench,
+            30,
+            1,
+            "turn close of 200 events x 50 rules < 5 ms; re-evaluate over 10,000 turns < 10 s",
+        ),
+        Scenario(
+            "channels",
+            channel_deliveries,
+            2_000,
+            4,
+            "1 sender, 50 gRPC stream subscribers: >= 5,000 deliveries/s, send -> delivery p99 < 20 ms",
+        ),
     ]
 }
 

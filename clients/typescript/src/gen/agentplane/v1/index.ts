@@ -2,9 +2,11 @@
 
 export * from "./agh_pb.js";
 export * from "./apikeys_pb.js";
+export * from "./channels_pb.js";
 export * from "./executions_pb.js";
 export * from "./log_pb.js";
 export * from "./options_pb.js";
+export * from "./rules_pb.js";
 export * from "./runtime_pb.js";
 export * from "./tracer_pb.js";
 export * from "./trenchcoat_pb.js";
