@@ -147,6 +147,15 @@ def redact_text(text: str) -> str:
 def redact(value: Any) -> Any:
     """`value` (JSON-like: dicts, lists, strings, numbers) with its secrets
     replaced; the same object when nothing matched."""
+    if isinstance(value, (dict, list)) and _MAYBE.search(repr(value).lower()) is None:
+        # No marker anywhere, keys included (every secret key name contains
+        # one): one scan of the whole value instead of a walk. repr escapes
+        # no character a marker holds, so it cannot hide one.
+        return value
+    return _redact(value)
+
+
+def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
@@ -160,7 +169,7 @@ def redact(value: Any) -> Any:
             ):
                 new: Any = REDACTED
             else:
-                new = redact(item)
+                new = _redact(item)
             if new is not item:
                 if changed is None:
                     changed = dict(value)
@@ -169,7 +178,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         out: list[Any] | None = None
         for i, item in enumerate(value):
-            new = redact(item)
+            new = _redact(item)
             if new is not item:
                 if out is None:
                     out = list(value)
