@@ -36,6 +36,15 @@ Outcome = tuple[Any, BaseException | None]
 # order and a reader at cursor N never sees N+2 before N+1.
 _LOG_LOCK_KEY = 0x6167656E74  # "agent"
 
+# Event loop turns the writer lets pass between taking the first waiting
+# operation and taking the rest. A request whose bytes have arrived reaches
+# the queue within a few turns (HTTP parse, ASGI task, body, gateway,
+# servicer); letting them arrive puts it in this batch instead of the next
+# one, so one commit serves more operations. A turn with nothing to do takes
+# microseconds. Measured (SQLite, 2 cores): queue cycles over HTTP ~950 ->
+# ~1,200/s, unary gRPC tool calls 821 -> ~960/s.
+GATHER_TURNS = 5
+
 
 def _as_domain_error(exc: Exception) -> Exception:
     """A value the database refuses is bad input, not a server fault."""
@@ -93,6 +102,8 @@ class Writer:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            for _ in range(GATHER_TURNS):
+                await asyncio.sleep(0)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             live = [(op, fut) for op, fut in batch if not fut.cancelled()]
