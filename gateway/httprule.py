@@ -186,9 +186,15 @@ def _put(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def build_request(
-    b: Binding, path_params: Mapping[str, str], query: Iterable[tuple[str, str]], body: Any
+    b: Binding,
+    path_params: Mapping[str, str],
+    query: Iterable[tuple[str, str]],
+    body: Any,
+    *,
+    keep_free_form: bool = False,
 ) -> Message:
-    """The request message for a call; raises ParseError for input that does not fit."""
+    """The request message for a call; raises ParseError for input that does
+    not fit. `keep_free_form`: see protojson.keeping_free_form."""
     data: dict[str, Any] = {}
     md: Any = b.input.DESCRIPTOR
     if b.body == "*":
@@ -218,4 +224,4 @@ def build_request(
             _put(data, path, values if leaf_field(md, path).is_repeated else values[-1])
     for param, path in b.path_fields:
         _put(data, path, _scalar(leaf_field(md, path), path_params[param], path))
-    return from_dict(data, b.input)
+    return from_dict(data, b.input, keep_free_form=keep_free_form)

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.transport import Transport
-from service.api.protojson import ParseError, encoder
+from service.api.protojson import ParseError, encoder, keeping_free_form
 from service.app.status import RpcError, from_domain, simple
 from service.domain.errors import InvalidArgument
 
@@ -157,12 +157,30 @@ class Endpoint:
             self.render = encode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, str]) -> None:
+        transport = self.transport()
+        if self.binding.streaming or not transport.in_process:
+            return await self._serve(scope, receive, send, path_params, transport, keep=False)
+        # The request stays in this process: its free-form JSON is not built
+        # into Struct messages only to be read back.
+        with keeping_free_form():
+            return await self._serve(scope, receive, send, path_params, transport, keep=True)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path_params: dict[str, str],
+        transport: Transport,
+        *,
+        keep: bool,
+    ) -> None:
         b, family = self.binding, self.family
         try:
             body = await read_json(scope, receive, self.max_body) if b.body else None
             raw_query = scope["query_string"]
             query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
-            request = build_request(b, path_params, query, body)
+            request = build_request(b, path_params, query, body, keep_free_form=keep)
         except BodyTooLarge:
             too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
             return await self._refuse(scope, send, too_large, 413)
@@ -171,7 +189,7 @@ class Endpoint:
         metadata = forwarded_metadata(_header_pairs(scope))
         if b.streaming:
             return await self._stream(scope, receive, send, request, metadata)
-        call = self.transport().unary(b.path, request, b.output, metadata)
+        call = transport.unary(b.path, request, b.output, metadata)
         try:
             reply = await (self._unless_disconnected(receive, call) if self.long_poll else call)
         except RpcError as err:

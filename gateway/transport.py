@@ -18,6 +18,10 @@ from service.app.status import RpcError
 
 
 class Transport(Protocol):
+    # Whether requests stay in this process, so the gateway may keep their
+    # free-form JSON as parsed (see protojson.keeping_free_form).
+    in_process: bool
+
     async def unary(
         self, path: str, request: Message, output: type[Message], metadata: Mapping[str, str]
     ) -> Message: ...
@@ -32,6 +36,8 @@ class Transport(Protocol):
 
 
 class InProcessTransport:
+    in_process = True
+
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
 
@@ -57,6 +63,8 @@ def _rpc_error(err: grpc.aio.AioRpcError) -> RpcError:
 
 
 class ChannelTransport:
+    in_process = False
+
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self.channel = channel
 

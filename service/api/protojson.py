@@ -14,6 +14,9 @@ that send extra fields keep working). The differences from ParseDict: a
 message must be given as a JSON object (ParseDict iterates whatever it gets,
 so it accepts, say, a string or a list of unknown names), and errors are
 always ParseError with a message naming the field path.
+
+Free-form JSON (Struct, Value and ListValue fields) can be kept as parsed,
+for a request served in this process: see `keeping_free_form`.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import re
 import reprlib
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
-from google.protobuf import descriptor_pool, json_format
+from google.protobuf import descriptor_pool, json_format, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -48,7 +52,71 @@ _WRAPPERS = {
 }
 
 
+# Free-form JSON kept as parsed. A request served in this process need not
+# turn each JSON object into a Struct (a Python call per key) only for the
+# servicer to turn it back into the same dict: within `keeping_free_form()`,
+# `from_dict(..., keep_free_form=True)` sets a singular Struct, Value or
+# ListValue field present but empty and remembers the parsed value, keyed by
+# the sub-message (kept alive by the table, so the runtime hands out that
+# same object for the field); `free_form` and every reader here
+# (struct_to_python, value_to_python, to_dict) return it. The JSON is still
+# checked as decoding checks it (shape, depth). Only requests are decoded
+# so: a servicer reads its request, but may copy the messages it builds.
+_kept: ContextVar[dict[int, tuple[Message, Any]] | None] = ContextVar("protojson_kept", default=None)
+# The table a running `from_dict(..., keep_free_form=True)` fills.
+_keep_into: ContextVar[dict[int, tuple[Message, Any]] | None] = ContextVar(
+    "protojson_keep_into", default=None
+)
+
+
+class _Keeping:
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _kept.set({})
+
+    def __exit__(self, *exc: object) -> None:
+        _kept.reset(self._token)
+
+
+def keeping_free_form() -> _Keeping:
+    """Within: requests decoded with `keep_free_form` keep their free-form
+    JSON as parsed, and the readers here return it. Only for a request that
+    stays in this process and is read within: serialised, copied or sent
+    on, it carries empty free-form fields."""
+    return _Keeping()
+
+
+NOT_KEPT = object()
+
+
+def free_form(m: Message) -> Any:
+    """The JSON kept for the Struct, Value or ListValue message `m`, or
+    NOT_KEPT (see `keeping_free_form`)."""
+    kept = _kept.get()
+    if kept:
+        hit = kept.get(id(m))
+        if hit is not None and hit[0] is m:
+            return hit[1]
+    return NOT_KEPT
+
+
 def value_to_python(v: Any) -> Any:
+    found = free_form(v)
+    return _value_py(v) if found is NOT_KEPT else found
+
+
+def struct_to_python(s: Any) -> dict[str, Any]:
+    found = free_form(s)
+    return _struct_py(s) if found is NOT_KEPT else found
+
+
+def list_to_python(lv: Any) -> list[Any]:
+    found = free_form(lv)
+    return [_value_py(x) for x in lv.values] if found is NOT_KEPT else found
+
+
+def _value_py(v: Any) -> Any:
     # The kinds by how often payloads hold them; each read by its own attribute.
     kind = v.WhichOneof("kind")
     if kind == "string_value":
@@ -59,16 +127,16 @@ def value_to_python(v: Any) -> Any:
     if kind == "bool_value":
         return v.bool_value
     if kind == "struct_value":
-        return struct_to_python(v.struct_value)
+        return _struct_py(v.struct_value)
     if kind == "list_value":
-        return [value_to_python(x) for x in v.list_value.values]
+        return [_value_py(x) for x in v.list_value.values]
     return None
 
 
-def struct_to_python(s: Any) -> dict[str, Any]:
+def _struct_py(s: Any) -> dict[str, Any]:
     # By key: the map's items() goes through a Python ABC, twice as slow.
     fields = s.fields
-    return {k: value_to_python(fields[k]) for k in fields}
+    return {k: _value_py(fields[k]) for k in fields}
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -106,7 +174,7 @@ def _message_encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Ca
     if name == _WKT_VALUE:
         return value_to_python
     if name == _WKT_LIST:
-        return lambda m: [value_to_python(x) for x in m.values]  # type: ignore[attr-defined]
+        return list_to_python
     if name == _WKT_TIMESTAMP:
         return timestamp_json
     if name == _WKT_DURATION:
@@ -509,6 +577,93 @@ def _decode_list(js: Any, msg: Any, depth: int) -> None:
         raise _fail_from(exc, f"[{i}]") from exc
 
 
+# What decoding a free-form value checks, without building it: the same
+# shapes, errors and depth count (a Struct and each Value in it are a level).
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_text(text: str) -> None:
+    """A string the runtime refuses (a lone surrogate) fails as it would."""
+    if not text.isascii():
+        struct_pb2.Value().string_value = text
+
+
+def _check_int(n: int) -> None:
+    """An integer beyond a double's range fails as it would."""
+    if n.bit_length() > 1000:
+        struct_pb2.Value().number_value = n
+
+
+def _check_value(v: Any, msg: Any, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise _too_deep()
+    if type(v) is str:
+        _check_text(v)
+    elif type(v) is int:
+        _check_int(v)
+    elif isinstance(v, dict):
+        _check_struct(v, msg, depth + 1)
+    elif isinstance(v, _LIST_LIKE):
+        _check_list(v, msg, depth + 1)
+    elif not isinstance(v, _JSON_SCALARS):
+        raise _Fail(f"expected a JSON value, got {type(v).__name__}")
+
+
+def _check_item(v: Any, msg: Any, depth: int) -> None:
+    """A value in a Struct or ListValue (scalars, the most, without a call)."""
+    t = type(v)
+    if t not in _JSON_SCALARS:
+        _check_value(v, msg, depth)
+    elif depth > _MAX_DEPTH:
+        raise _too_deep()
+    elif t is str:
+        _check_text(v)
+    elif t is int:
+        _check_int(v)
+
+
+def _check_struct(js: Any, msg: Any, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise _too_deep()
+    if not isinstance(js, dict):
+        raise _Fail(f"expected a JSON object, got {_show(js)}")
+    key: Any = None
+    try:
+        for key, v in js.items():
+            if type(key) is not str:
+                raise _Fail("object keys must be strings")
+            _check_text(key)
+            _check_item(v, msg, depth + 1)
+    except _Fail as fail:
+        fail.path.append(f".{key}")
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _fail_from(exc, f".{key}") from exc
+
+
+def _check_list(js: Any, msg: Any, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise _too_deep()
+    if not isinstance(js, _LIST_LIKE):
+        raise _Fail(f"expected a JSON array, got {_show(js)}")
+    i = 0
+    try:
+        for i, v in enumerate(js):  # noqa: B007 (i names the item on failure)
+            _check_item(v, msg, depth + 1)
+    except _Fail as fail:
+        fail.path.append(f"[{i}]")
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _fail_from(exc, f"[{i}]") from exc
+
+
+_FREE_FORM_CHECKS: dict[str, _Decoder] = {
+    _WKT_STRUCT: _check_struct,
+    _WKT_VALUE: _check_value,
+    _WKT_LIST: _check_list,
+}
+
+
 def _decode_json_string(js: Any, msg: Any, depth: int) -> None:
     """Timestamp, Duration, FieldMask."""
     if depth > _MAX_DEPTH:
@@ -568,6 +723,23 @@ def _message_setter(name: str, decode: _Decoder) -> _Setter:
         sub = getattr(msg, name)
         sub.SetInParent()
         decode(v, sub, depth + 1)
+
+    return set_
+
+
+def _free_form_setter(name: str, decode: _Decoder, check: _Decoder) -> _Setter:
+    """A singular Struct, Value or ListValue field: decoded, or kept as
+    parsed after `check` (see `keeping_free_form`)."""
+
+    def set_(msg: Any, v: Any, depth: int) -> None:
+        sub = getattr(msg, name)
+        sub.SetInParent()
+        kept = _keep_into.get()
+        if kept is None:
+            decode(v, sub, depth + 1)
+        else:
+            check(v, sub, depth + 1)
+            kept[id(sub)] = (sub, v)
 
     return set_
 
@@ -692,6 +864,8 @@ def _entry(fd: Any) -> _Entry:
             setter = _repeated_message_setter(name, _decoder(mt), mt.full_name == _WKT_VALUE)
         else:
             setter = _repeated_scalar_setter(name, _converter(fd))
+    elif mt is not None and mt.full_name in _FREE_FORM_CHECKS:
+        setter = _free_form_setter(name, _decoder(mt), _FREE_FORM_CHECKS[mt.full_name])
     elif mt is not None:
         setter = _message_setter(name, _decoder(mt))
     elif fd.cpp_type == _CPP.CPPTYPE_STRING and fd.type != _CPP.TYPE_BYTES:
@@ -809,10 +983,21 @@ def _decode_into(data: Any, msg: Message) -> None:
         raise ParseError(f"{md.name}: {exc}") from exc
 
 
-def from_dict(data: Any, cls: type[M]) -> M:
-    """Parse JSON-ready data into a new message of `cls`; unknown keys are ignored."""
+def from_dict(data: Any, cls: type[M], *, keep_free_form: bool = False) -> M:
+    """Parse JSON-ready data into a new message of `cls`; unknown keys are
+    ignored. `keep_free_form`: within `keeping_free_form()`, keep free-form
+    JSON as parsed (see there); `data` is then read as given, so it should
+    be JSON as a parser returns it."""
     msg = cls()
-    _decode_into(data, msg)
+    table = _kept.get() if keep_free_form else None
+    if table is None:
+        _decode_into(data, msg)
+        return msg
+    token = _keep_into.set(table)
+    try:
+        _decode_into(data, msg)
+    finally:
+        _keep_into.reset(token)
     return msg
 
 

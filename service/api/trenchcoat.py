@@ -6,7 +6,7 @@ from typing import Any
 
 from agentplane.v1 import trenchcoat_pb2 as pb
 
-from service.api.protojson import value_to_python
+from service.api.protojson import NOT_KEPT, free_form, value_to_python
 from service.app.context import CallContext
 from service.domain import trenchcoat
 from service.store.store import Store
@@ -16,7 +16,11 @@ def _data(struct: Any) -> dict[str, Any]:
     """A Struct as Python values; the flat scalars most payloads hold take a
     shorter path than protojson.struct_to_python (this runs a thousand times
     a request, and iterating the map by key is a third cheaper than by
-    `items()`), anything else goes through it."""
+    `items()`), anything else goes through it. Kept JSON (see
+    protojson.keeping_free_form) is returned as it is."""
+    kept = free_form(struct)
+    if kept is not NOT_KEPT:
+        return kept
     fields = struct.fields
     out: dict[str, Any] = {}
     for key in fields:

@@ -120,6 +120,20 @@ def test_gateway_runs_apart_from_grpc(tmp_path: Path, sqlite_url: str) -> None:
             )
             conflict = httpx.post(f"{base}/sessions", json={"session_id": "apart", "session_name": "A"})
             assert (conflict.status_code, conflict.json()) == (409, {"detail": "Session already exists"})
+            # Free-form JSON crosses to the other process whole (the gateway
+            # keeps it as parsed only for requests it serves in process).
+            tool_input = {"file_path": "/src/app.py", "opts": {"limit": 10, "tags": ["a", None, True]}}
+            event = {
+                "event_type": "post_tool",
+                "session_id": "apart",
+                "session_name": "A",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "tool_name": "Read",
+                "tool_input": tool_input,
+            }
+            assert httpx.post(f"{base}/sessions/apart/events", json=event).status_code == 200
+            stored = httpx.get(f"{base}/sessions/apart/events").json()["events"]
+            assert [e["tool_input"] for e in stored] == [tool_input]
             missing = httpx.post(f"{base}/sessions", json={"session_id": "x"})
             assert (missing.status_code, missing.json()) == (
                 400,
@@ -127,6 +141,6 @@ def test_gateway_runs_apart_from_grpc(tmp_path: Path, sqlite_url: str) -> None:
             )
             with httpx.stream("GET", f"{base}/v1/log:watch", params={"stop_at_end": "true"}) as stream:
                 lines = [line for line in stream.iter_lines() if line]
-            assert len(lines) == 1 and '"session.created"' in lines[0]
+            assert len(lines) == 2 and '"session.created"' in lines[0] and '"/src/app.py"' in lines[1]
             stop(gateway)
         stop(backend)

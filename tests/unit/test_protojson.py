@@ -768,3 +768,129 @@ def test_random_inputs_agree_with_parsedict(cls: type[Message]) -> None:
         else:
             expected = reference(data, cls).SerializeToString(deterministic=True)
             assert ours.SerializeToString(deterministic=True) == expected, data
+
+
+# Free-form JSON kept as parsed (protojson.keeping_free_form): what the
+# gateway does for requests it serves in this process. Whatever a servicer
+# reads must be what a full decode gives, and what a full decode refuses
+# must be refused with the same words.
+
+
+_FREE_FORM_READERS = {
+    "google.protobuf.Struct": protojson.struct_to_python,
+    "google.protobuf.Value": protojson.value_to_python,
+    "google.protobuf.ListValue": protojson.list_to_python,
+}
+
+
+def _read(msg: Any) -> Any:
+    """Everything set in `msg`, free-form fields through protojson's readers
+    (as servicers read them); recursive types welcome."""
+    md = msg.DESCRIPTOR
+    reader = _FREE_FORM_READERS.get(md.full_name)
+    if reader is not None:
+        return reader(msg)
+    out: dict[str, Any] = {}
+    for fd in md.fields:
+        value = getattr(msg, fd.name)
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            sub = fd.message_type.fields_by_name["value"].message_type
+            out[fd.name] = {k: _read(v) if sub else v for k, v in value.items()}
+        elif fd.is_repeated:
+            out[fd.name] = [_read(v) if fd.message_type else v for v in value]
+        elif fd.message_type is not None:
+            out[fd.name] = _read(value) if msg.HasField(fd.name) else None
+        else:
+            out[fd.name] = value
+    return out
+
+
+def _full(data: Any, cls: type[Message]) -> Any:
+    return _read(from_dict(data, cls))
+
+
+def _kept(data: Any, cls: type[Message]) -> Any:
+    with protojson.keeping_free_form():
+        return _read(from_dict(data, cls, keep_free_form=True))
+
+
+def _numbers_as_doubles(value: Any) -> Any:
+    """A Struct holds numbers as doubles; kept JSON holds what was sent (an
+    integer beyond 2**53 stays exact). Compare them as doubles (and arrays
+    given as tuples, which the decoder also takes, as lists)."""
+    if isinstance(value, dict):
+        return {k: _numbers_as_doubles(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_numbers_as_doubles(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "nan" if value != value else float(value)
+    return value
+
+
+@pytest.mark.parametrize(("cls", "data"), VALID, ids=_id)
+def test_kept_free_form_reads_as_the_decoded_message(cls: type[Message], data: Any) -> None:
+    full = _full(copy.deepcopy(data), cls)
+    assert _numbers_as_doubles(_kept(copy.deepcopy(data), cls)) == _numbers_as_doubles(full)
+
+
+@pytest.mark.parametrize(("cls", "data", "text"), INVALID, ids=_id)
+def test_kept_free_form_refuses_what_decoding_refuses(cls: type[Message], data: Any, text: str) -> None:
+    with pytest.raises(ParseError) as full:
+        from_dict(data, cls)
+    with pytest.raises(ParseError) as kept:
+        _kept(data, cls)
+    assert str(kept.value) == str(full.value)
+
+
+@pytest.mark.parametrize("depth", range(44, 54))
+def test_kept_free_form_has_the_same_depth_limit(depth: int) -> None:
+    for data in ({"tool_input": nested(depth)}, {"content": nested_list(depth * 2)}):
+        try:
+            full: Any = _full(data, Event)
+        except ParseError as exc:
+            full = str(exc)
+        try:
+            kept: Any = _kept(data, Event)
+        except ParseError as exc:
+            kept = str(exc)
+        assert kept == full
+
+
+def test_kept_free_form_is_the_parsed_json_and_builds_no_struct() -> None:
+    payload = {"tool": "Read", "args": {"path": "/a", "n": [1, 2]}}
+    data = {"event": {"event_type": "post_tool", "tool_input": payload}}
+    with protojson.keeping_free_form():
+        req = from_dict(data, runtime_pb2.AddSessionEventRequest, keep_free_form=True)
+        assert req.event.HasField("tool_input")
+        assert protojson.struct_to_python(req.event.tool_input) is payload
+        assert len(req.event.tool_input.fields) == 0  # nothing was built
+    # Outside the context the same call decodes in full.
+    req = from_dict(data, runtime_pb2.AddSessionEventRequest, keep_free_form=True)
+    assert protojson.struct_to_python(req.event.tool_input) == payload
+    assert len(req.event.tool_input.fields) == 2
+
+
+def test_messages_built_while_keeping_are_decoded_in_full() -> None:
+    """Only requests are kept: a servicer may copy the messages it builds."""
+    with protojson.keeping_free_form():
+        built = from_dict({"tool_input": {"a": 1}}, Event)
+        copied = Event()
+        copied.CopyFrom(built)
+    assert protojson.struct_to_python(copied.tool_input) == {"a": 1}
+
+
+@pytest.mark.parametrize("cls", [Kitchen, Event, Legacy, log_pb2.LogEntry, Node])
+def test_random_inputs_read_the_same_kept_or_decoded(cls: type[Message]) -> None:
+    rng = random.Random("kept " + cls.DESCRIPTOR.full_name)
+    keys = [n for fd in cls.DESCRIPTOR.fields for n in (fd.name, fd.json_name)] + ["unknown"]
+    for _ in range(600):
+        data = {rng.choice(keys): _random_value(rng) for _ in range(rng.randint(1, 3))}
+        try:
+            full: Any = _numbers_as_doubles(_full(copy.deepcopy(data), cls))
+        except ParseError as exc:
+            full = str(exc)
+        try:
+            kept: Any = _numbers_as_doubles(_kept(copy.deepcopy(data), cls))
+        except ParseError as exc:
+            kept = str(exc)
+        assert kept == full, data
