@@ -3,7 +3,6 @@ them back from a cursor."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, bindparam, func, insert, select
 
+from service.store.ids import uuid7_hex
 from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import log_entries
 
@@ -108,7 +108,7 @@ class Tx:
         """Append one entry and return its `seq`."""
         now = datetime.now(UTC)
         params = {
-            "event_id": event_id or uuid.uuid4().hex,
+            "event_id": event_id or uuid7_hex(),
             "workspace": workspace,
             "type": type,
             "name": name,
@@ -138,7 +138,7 @@ class Tx:
             return 0
         now = datetime.now(UTC)
         recorded_at: Any = _sqlite_time(now) if self._sqlite else now
-        prefix = uuid.uuid4().hex
+        prefix = uuid7_hex()
         if self._sqlite:
             # SQLite's parameters are positional: one tuple per row, in
             # _APPEND_COLUMNS order, with no dict built (or reordered) per row.
@@ -179,7 +179,7 @@ class Tx:
         if not entries:
             return ()
         now = datetime.now(UTC)
-        prefix = uuid.uuid4().hex
+        prefix = uuid7_hex()
         if self._sqlite:
             recorded_at = _sqlite_time(now)
             self.cursor.executemany(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,10 +46,6 @@ def iso(us: int | None) -> str | None:
     if fraction % 1000 == 0:
         return f"{seconds}.{fraction // 1000:03d}Z"
     return f"{seconds}.{fraction:06d}Z"
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def with_action(error: DomainError, action: str) -> DomainError:

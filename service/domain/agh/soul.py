@@ -28,11 +28,12 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from service.domain.agh.common import invalid_field, new_id, now_us
+from service.domain.agh.common import invalid_field, now_us
 from service.domain.agh.identity import Claimed, check_workspace, require_headers, resolve
 from service.domain.validation import reject_nul_characters
 from service.store import agh as q
 from service.store.agh import SoulRecord
+from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.store import Store
@@ -422,7 +423,7 @@ async def set_soul(
         db = RawDb.of_tx(tx)
         record = None
         if parsed is not None:
-            record = SoulRecord(agent, body, new_id(), parsed.digest, now_us())
+            record = SoulRecord(agent, body, uuid7(), parsed.digest, now_us())
         q.put_soul(db, workspace, record, agent)
         data = {"agent_name": agent, "actor": actor}
         if record is not None:

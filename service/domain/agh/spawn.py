@@ -24,13 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from service.domain.agh.common import invalid_field, new_id, now_us
+from service.domain.agh.common import invalid_field, now_us
 from service.domain.agh.identity import Claimed, require_headers, resolve
 from service.domain.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
 from service.domain.validation import reject_nul_characters
 from service.store import agh as q
 from service.store import sessions
 from service.store.agh import LineageRecord
+from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.sessions import SessionRecord
@@ -190,7 +191,7 @@ async def spawn(store: Store, workspace: str, claimed: Claimed, spec: SpawnSpec)
         depth = _check_budget(db, workspace, parent)
         _check_subset(permissions, parent.permissions)
         now = now_us()
-        child_id = new_id()
+        child_id = uuid7()
         lineage = LineageRecord(
             session_id=child_id,
             parent_session_id=caller.session_id,

@@ -24,12 +24,13 @@ from typing import Any
 
 import orjson
 
-from service.domain.agh.common import invalid_field, new_id, now_us, record
+from service.domain.agh.common import invalid_field, now_us, record
 from service.domain.channels.messaging import open_run_channel
 from service.domain.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from service.domain.validation import reject_nul_characters
 from service.store import agh as q
 from service.store.agh import ACTIVE, QUEUED, RUNS, TASKS, TERMINAL, RunRecord, TaskRecord
+from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.store import Store
@@ -110,7 +111,7 @@ def new_run(
     task: TaskRecord, attempt: int, now: int, *, origin: tuple[str, str], previous: str | None = None
 ) -> RunRecord:
     return RunRecord(
-        id=new_id(),
+        id=uuid7(),
         task_id=task.id,
         attempt=attempt,
         status=QUEUED,
@@ -207,7 +208,7 @@ async def create_task(
         db = RawDb.of_tx(tx)
         now = now_us()
         task = TaskRecord(
-            id=new_id(),
+            id=uuid7(),
             number=q.next_number(db, workspace),
             title=spec.title.strip(),
             description=spec.description,

@@ -10,7 +10,6 @@ message and writes nothing.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from service.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from service.domain.validation import reject_nul_characters
 from service.store import channels as q
 from service.store.channels import NETWORK, RUN_COORDINATION, ChannelRecord, MessageRecord
+from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.store import Store
 
@@ -226,9 +226,7 @@ async def send(
         found = _resend(tx, workspace, key, channel_id)
         if found is not None:
             return found
-        return _post(
-            tx, workspace, channel, sender, body_text, metadata, metadata_text, key or str(uuid.uuid4())
-        )
+        return _post(tx, workspace, channel, sender, body_text, metadata, metadata_text, key or uuid7())
 
     return await store.write(op)
 
@@ -289,7 +287,7 @@ async def reply(store: Store, workspace: str, claimed: Claimed, spec: Reply) -> 
             body_text,
             metadata,
             metadata_text,
-            key or str(uuid.uuid4()),
+            key or uuid7(),
             to=source.from_session_id,
             reply_to=source.message_id,
         )

@@ -28,8 +28,9 @@ from service.domain.rules.spec import (
     patched,
     rule_view,
 )
-from service.domain.tracer.model import Violations, new_id, now_iso
+from service.domain.tracer.model import Violations, now_iso
 from service.store import rules as q
+from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.rules import RuleRecord
 from service.store.store import Store
@@ -66,7 +67,7 @@ def _delete(tx: Tx, workspace: str, rule: RuleRecord, now: str) -> None:
 async def create_rule(store: Store, workspace: str, data: RuleInput) -> dict[str, Any]:
     """A new rule (`source: human`), replayed over the stored turns."""
     now = now_iso()
-    rule = new_rule(data, rule_id=new_id(), source=HUMAN, now=now)
+    rule = new_rule(data, rule_id=uuid7(), source=HUMAN, now=now)
 
     def op(tx: Tx) -> None:
         _insert(tx, workspace, rule)
@@ -79,7 +80,7 @@ async def create_rule(store: Store, workspace: str, data: RuleInput) -> dict[str
 async def suggest_rule(store: Store, workspace: str, data: RuleInput) -> tuple[dict[str, Any], bool]:
     """An agent's rule: the existing rule with the same signature, or a new one."""
     now = now_iso()
-    rule = new_rule(data, rule_id=new_id(), source="agent", now=now)
+    rule = new_rule(data, rule_id=uuid7(), source="agent", now=now)
 
     def op(tx: Tx) -> tuple[RuleRecord, bool]:
         existing = q.rule_by_signature(tx.conn, workspace, rule.signature)
@@ -166,7 +167,7 @@ async def _move(
         now = now_iso()
         _delete(tx, workspace, rule, now)
         moved = RuleRecord(
-            **{**rule.__dict__, "id": new_id(), "scope": scope, "task_id": task_id},
+            **{**rule.__dict__, "id": uuid7(), "scope": scope, "task_id": task_id},
         )
         moved.created_at, moved.deleted_at = now, None
         _insert(tx, workspace, moved)

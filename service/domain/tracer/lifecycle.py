@@ -37,7 +37,6 @@ from service.domain.tracer.model import (
     WAITING,
     Violations,
     iso,
-    new_id,
     normalize_workspace_path,
     now_iso,
     reject_nul,
@@ -49,6 +48,7 @@ from service.domain.tracer.model import (
 from service.domain.tracer.timeline import EventWriter, NewEvent
 from service.store import sessions as shared_sessions
 from service.store import tracer as q
+from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.sessions import SessionRecord as SharedSession
 from service.store.store import Store
@@ -231,7 +231,7 @@ class Lifecycle:
         else:
             origin = SERVER_SDK if SERVER_SDK in (req.origin, existing.origin) else existing.origin
         task = TaskRecord(
-            id=existing.id if existing else (req.task_id or new_id()),
+            id=existing.id if existing else (req.task_id or uuid7()),
             title=req.title,
             slug=slugify(req.title),
             status=RUNNING,
@@ -366,7 +366,7 @@ class Lifecycle:
     # ------------------------------------------------------------- sessions
 
     def open_session(self, task: TaskRecord, summary: str | None) -> SessionRecord:
-        session = SessionRecord(new_id(), task.id, RUNNING, self.now, summary=summary)
+        session = SessionRecord(uuid7(), task.id, RUNNING, self.now, summary=summary)
         session.seq = self._announce_session(SESSION_STARTED, session)
         q.insert_session(self.conn, self.workspace, session)
         shared_sessions.insert_one(

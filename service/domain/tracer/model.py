@@ -3,9 +3,7 @@ validation helpers that word errors as upstream's zod schemas do."""
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -180,19 +178,6 @@ def task_not_found(task_id: str, *, read: bool = False) -> NotFound:
         reason="TASK_NOT_FOUND",
         metadata={"task_id": task_id},
     )
-
-
-def new_id() -> str:
-    """A UUID version 7 (RFC 9562): time-ordered, so the ids of new events,
-    tasks and sessions land at the end of their indexes instead of at random
-    pages (a quarter of an event's write cost on SQLite)."""
-    rand = int.from_bytes(os.urandom(10), "big")
-    ms = time.time_ns() // 1_000_000
-    high = (ms << 16) | 0x7000 | (rand >> 68)  # 48-bit time, version 7, 12 random bits
-    low = 0x8000000000000000 | (rand & 0x3FFFFFFFFFFFFFFF)  # variant 10, 62 random bits
-    # Formatted by hand: a third of the cost of str(uuid.UUID(int=...)).
-    h = f"{high:016x}{low:016x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def now_iso() -> str:

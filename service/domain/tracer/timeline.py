@@ -20,10 +20,10 @@ from service.domain.tracer.model import (
     EVENT_LOGGED,
     EVENT_UPDATED,
     FILE_CHANGED,
-    new_id,
 )
 from service.domain.tracer.turns import Turns, linked_hooks
 from service.store import tracer as q
+from service.store.ids import uuid7
 from service.store.log import Tx
 
 # An event with file paths outside these lanes also gets one derived
@@ -151,7 +151,7 @@ class EventWriter:
     def _write_one(self, ev: NewEvent) -> str:
         # A server-made id (a UUID) is the log entry's id too; a client's id
         # may repeat another workspace's, so its entry gets its own.
-        event_id = ev.event_id or new_id()
+        event_id = ev.event_id or uuid7()
         text = ev.body if ev.body is not None else ev.title
         turn_id = (
             self.turns.link(ev.session_id, ev.task_id, ev.kind, text, ev.created_at)

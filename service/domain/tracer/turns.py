@@ -25,10 +25,10 @@ from service.domain.tracer.model import (
     TURN_CLOSED,
     TURN_OPENED,
     USER_MESSAGE,
-    new_id,
     turn_view,
 )
 from service.store import tracer as q
+from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.tracer import TurnRecord
 
@@ -123,7 +123,7 @@ class Turns:
         index = self._next_index.get(session_id)
         if index is None:
             index = q.turn_count(self.tx.conn, self.workspace, session_id)
-        turn = TurnRecord(new_id(), session_id, task_id, index, OPEN, at, asked_text=asked)
+        turn = TurnRecord(uuid7(), session_id, task_id, index, OPEN, at, asked_text=asked)
         opened = self.entries.add(TURN_OPENED, {"turn": turn_view(turn)}, session_id=session_id)
         self._new[turn.id] = (turn, opened)
         self._open[session_id] = turn
