@@ -8,44 +8,20 @@ client's `tools.recorder()`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
 from agentplane.v1 import executions_pb2 as pb
-from agentplane.v1 import executions_pb2_grpc as rpc
-from agentplane.v1 import log_pb2_grpc
 from agentplane_client import AsyncClient, FailedPreconditionError, InvalidArgumentError, NotFoundError
 from agentplane_client._tools import MAX_CHANGES
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from service.api import executions as executions_api
-from service.app.config import Settings
 from service.app.status import DOMAIN
 from tests.conftest import Server
-from tests.grpc.test_executions_grpc import CAP, Api, log_bytes
+from tests.grpc.executions.support import CAP, Api, log_bytes
 from tests.grpc.test_runtime_grpc import assert_reason, failure
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    settings.max_tool_output_bytes = CAP
-    return settings
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[Api]:
-    channel = server.channel()
-    try:
-        yield Api(
-            rpc.ExecutionServiceStub(channel),
-            rpc.AgentServiceStub(channel),
-            rpc.ToolCallServiceStub(channel),
-            log_pb2_grpc.LogServiceStub(channel),
-        )
-    finally:
-        await channel.close()
 
 
 async def running_agents(api: Api, n: int) -> tuple[str, list[str]]:

@@ -4,50 +4,16 @@ with their google.rpc details, and that refused calls write nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
 from agentplane.v1 import executions_pb2 as pb
-from agentplane.v1 import executions_pb2_grpc as rpc
-from agentplane.v1 import log_pb2, log_pb2_grpc
 from google.protobuf import json_format, struct_pb2
 
-from service.app.config import Settings
-from tests.conftest import Server
+from tests.grpc.executions.support import CAP, Api, log_bytes
 from tests.grpc.test_runtime_grpc import assert_reason, failure
-
-CAP = 2048
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    settings.max_tool_output_bytes = CAP
-    return settings
-
-
-@dataclass
-class Api:
-    executions: rpc.ExecutionServiceStub
-    agents: rpc.AgentServiceStub
-    tools: rpc.ToolCallServiceStub
-    log: log_pb2_grpc.LogServiceStub
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[Api]:
-    channel = server.channel()
-    try:
-        yield Api(
-            rpc.ExecutionServiceStub(channel),
-            rpc.AgentServiceStub(channel),
-            rpc.ToolCallServiceStub(channel),
-            log_pb2_grpc.LogServiceStub(channel),
-        )
-    finally:
-        await channel.close()
 
 
 def value(v: Any) -> struct_pb2.Value:
@@ -56,11 +22,6 @@ def value(v: Any) -> struct_pb2.Value:
 
 def plain(msg: Any) -> Any:
     return json_format.MessageToDict(msg, preserving_proto_field_name=True)
-
-
-async def log_bytes(api: Api) -> list[bytes]:
-    request = log_pb2.WatchLogRequest(after_seq=0, stop_at_end=True)
-    return [m.SerializeToString() async for m in api.log.WatchLog(request)]
 
 
 async def test_seed_flow(api: Api) -> None:
