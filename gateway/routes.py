@@ -159,28 +159,22 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, str]) -> None:
         transport = self.transport()
         if self.binding.streaming or not transport.in_process:
-            return await self._serve(scope, receive, send, path_params, transport, keep=False)
+            return await self._serve(scope, receive, send, path_params, transport)
         # The request stays in this process: its free-form JSON is not built
         # into Struct messages only to be read back.
         with keeping_free_form():
-            return await self._serve(scope, receive, send, path_params, transport, keep=True)
+            return await self._serve(scope, receive, send, path_params, transport)
 
     async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        path_params: dict[str, str],
-        transport: Transport,
-        *,
-        keep: bool,
+        self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, str], transport: Transport
     ) -> None:
         b, family = self.binding, self.family
         try:
             body = await read_json(scope, receive, self.max_body) if b.body else None
             raw_query = scope["query_string"]
             query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
-            request = build_request(b, path_params, query, body, keep_free_form=keep)
+            # Kept only within keeping_free_form() (see __call__).
+            request = build_request(b, path_params, query, body, keep_free_form=True)
         except BodyTooLarge:
             too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
             return await self._refuse(scope, send, too_large, 413)

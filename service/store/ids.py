@@ -16,7 +16,8 @@ _random = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
-def _uuid7_hex() -> str:
+def uuid7_hex() -> str:
+    """A new id as 32 hex digits (the log's generated event ids)."""
     rand = _random.getrandbits(80)
     ms = time.time_ns() // 1_000_000
     high = (ms << 16) | 0x7000 | (rand >> 68)  # 48-bit time, version 7, 12 random bits
@@ -27,10 +28,5 @@ def _uuid7_hex() -> str:
 def uuid7() -> str:
     """A new id in the canonical form (8-4-4-4-12 hex digits)."""
     # Formatted by hand: a third of the cost of str(uuid.UUID(int=...)).
-    h = _uuid7_hex()
+    h = uuid7_hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def uuid7_hex() -> str:
-    """A new id as 32 hex digits (the log's generated event ids)."""
-    return _uuid7_hex()

@@ -34,7 +34,6 @@ class LogEntry:
     name: str | None = None
 
 
-_SEEN = select(log_entries.c.seq).where(log_entries.c.event_id == bindparam("event_id"))
 _APPEND_COLUMNS = (
     "event_id",
     "workspace",
@@ -180,43 +179,21 @@ class Tx:
             return ()
         now = datetime.now(UTC)
         prefix = uuid7_hex()
+        recorded_at: Any = _sqlite_time(now) if self._sqlite else now
+        rows = [
+            (event_id or f"{prefix}-{i}", workspace, type, name, session_id, occurred_at, recorded_at, data)
+            for i, (type, session_id, occurred_at, name, event_id, data) in enumerate(entries)
+        ]
+        seqs: Sequence[int]
         if self._sqlite:
-            recorded_at = _sqlite_time(now)
-            self.cursor.executemany(
-                _APPEND_MANY_SQLITE,
-                [
-                    (
-                        event_id or f"{prefix}-{i}",
-                        workspace,
-                        type,
-                        name,
-                        session_id,
-                        occurred_at,
-                        recorded_at,
-                        data,
-                    )
-                    for i, (type, session_id, occurred_at, name, event_id, data) in enumerate(entries)
-                ],
-            )
+            self.cursor.executemany(_APPEND_MANY_SQLITE, rows)
             # One writer, AUTOINCREMENT: the rows took consecutive seqs up to the highest.
             last = int(_LAST_SEQ.execute(self.cursor, self.conn.dialect, {}).fetchone()[0])
-            seqs: Sequence[int] = range(last - len(entries) + 1, last + 1)
+            seqs = range(last - len(entries) + 1, last + 1)
         else:
             self.cursor.executemany(
                 _APPEND_RETURNING_PG,
-                [
-                    (
-                        event_id or f"{prefix}-{i}",
-                        workspace,
-                        type,
-                        name,
-                        session_id,
-                        occurred_at,
-                        now,
-                        Jsonb(data, dumps=_as_is),
-                    )
-                    for i, (type, session_id, occurred_at, name, event_id, data) in enumerate(entries)
-                ],
+                [(*row[:-1], Jsonb(row[-1], dumps=_as_is)) for row in rows],
                 returning=True,
             )
             found = [int(self.cursor.fetchone()[0])]
@@ -225,11 +202,6 @@ class Tx:
             seqs = found
         self.appended.append(seqs[-1])
         return seqs
-
-    def seen(self, event_id: str) -> bool:
-        """True if an entry with this id is already in the log (a resend)."""
-        found = self.conn.execute(_SEEN, {"event_id": event_id})
-        return found.first() is not None
 
 
 def entry_from_row(row: Any) -> LogEntry:
