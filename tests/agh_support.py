@@ -5,12 +5,13 @@ that can be moved forward, and a snapshot of everything AGH stores."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from service.store.agh_tables import agh_session_lineage, agh_souls, agh_task_events, agh_task_runs, agh_tasks
 from service.store.tables import log_entries, sessions
@@ -391,15 +392,21 @@ class Clock:
 _TABLES = (agh_tasks, agh_task_runs, agh_task_events, agh_session_lineage, agh_souls, sessions)
 
 
-async def snapshot(server: Server) -> dict[str, Any]:
-    """Every row AGH wrote, and the whole event log."""
+async def rows_and_log(server: Server, tables: Sequence[Table]) -> dict[str, Any]:
+    """Every row of `tables`, and the whole event log: compared before and
+    after a refused call, to show it wrote nothing."""
 
     def read(conn: Connection) -> dict[str, Any]:
-        out: dict[str, Any] = {t.name: sorted(map(tuple, conn.execute(select(t))), key=repr) for t in _TABLES}
+        out: dict[str, Any] = {t.name: sorted(map(tuple, conn.execute(select(t))), key=repr) for t in tables}
         out["log"] = [tuple(r) for r in conn.execute(select(log_entries).order_by(log_entries.c.seq))]
         return out
 
     return await server.core.store.read(read)
+
+
+async def snapshot(server: Server) -> dict[str, Any]:
+    """Every row AGH wrote, and the whole event log."""
+    return await rows_and_log(server, _TABLES)
 
 
 async def log_types(server: Server, after: int = 0) -> list[str]:

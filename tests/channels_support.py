@@ -7,11 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, select
 
 from service.store.channels_tables import channel_members, channel_messages, channels
-from service.store.tables import log_entries
-from tests.agh_support import ANY_SEQ, ANY_TIME, ANY_UUID, identity, start_session
+from tests.agh_support import ANY_SEQ, ANY_TIME, ANY_UUID, identity, rows_and_log, start_session
 from tests.conftest import Server
 
 ALICE, BOB = "alice", "bob"
@@ -79,10 +77,4 @@ _TABLES = (channels, channel_messages, channel_members)
 
 async def snapshot(server: Server) -> dict[str, Any]:
     """Every channel row, and the whole event log."""
-
-    def read(conn: Connection) -> dict[str, Any]:
-        out: dict[str, Any] = {t.name: sorted(map(tuple, conn.execute(select(t))), key=repr) for t in _TABLES}
-        out["log"] = [tuple(r) for r in conn.execute(select(log_entries).order_by(log_entries.c.seq))]
-        return out
-
-    return await server.core.store.read(read)
+    return await rows_and_log(server, _TABLES)

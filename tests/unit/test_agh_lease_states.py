@@ -5,7 +5,7 @@ directly, on each backend; time moves with a patched clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -27,13 +27,11 @@ LEASE = 30
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    s = Store(database_url)
-    await s.open()
+async def store(store: Store) -> Store:
+    """The unit tests' store, with the two agents' sessions."""
     for who in (W, OTHER):
-        await runtime.create_session(s, WS, who.session_id, who.session_id, agent_name=who.agent_name)
-    yield s
-    await s.close()
+        await runtime.create_session(store, WS, who.session_id, who.session_id, agent_name=who.agent_name)
+    return store
 
 
 @pytest.fixture

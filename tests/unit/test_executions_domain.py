@@ -9,7 +9,7 @@ refused call writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -24,14 +24,6 @@ from service.store.tables import log_entries
 
 WS = "default"
 CAP = 4096  # the output cap the tests configure
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    s = Store(database_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def execution(store: Store, name: str = "run", workspace: str = WS) -> ExecutionRecord:

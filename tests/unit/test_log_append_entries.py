@@ -4,25 +4,15 @@ with the seqs they were given (the tracer's writers join rows on them)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
 from sqlalchemy import select
 
 from service.domain.errors import InvalidArgument
 from service.store.log import Tx
 from service.store.store import Store
 from service.store.tables import log_entries
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    s = Store(database_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 def _log(conn: Any) -> list[tuple[Any, ...]]:

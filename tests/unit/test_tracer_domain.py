@@ -4,7 +4,6 @@ turn-closed hook, and the stale-task reaper (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,16 +107,6 @@ def test_file_paths() -> None:
 
 
 # ----------------------------------------------------------- with a store
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    s = Store(database_url)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def ensure_req(rsid: str = "rs", **kw: Any) -> EnsureSession:

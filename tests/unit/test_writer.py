@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from service.domain.errors import InvalidArgument
@@ -13,14 +12,6 @@ from service.store import log
 from service.store.log import Tx
 from service.store.store import Store
 from service.store.tables import log_entries
-
-
-@pytest.fixture
-async def store(database_url: str) -> Store:
-    s = Store(database_url)
-    await s.open()
-    yield s  # type: ignore[misc]
-    await s.close()
 
 
 def _types(conn: object) -> list[str]:
