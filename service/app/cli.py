@@ -68,13 +68,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return s
 
 
-def _describe_database(url: str) -> str:
-    from service.store.database import normalize_url, sqlite_path
-
-    path = sqlite_path(normalize_url(url))
-    return f"SQLite file {path.resolve()}" if path else url.split("@")[-1]
-
-
 async def _grpc_only(settings: Settings) -> None:
     import asyncio
 
@@ -147,7 +140,9 @@ def serve(args: argparse.Namespace) -> int:
         except (ExposureError, ValueError) as exc:
             print(f"agentplane serve: {exc}", file=sys.stderr)
             return 2
-        log.info("database: %s", _describe_database(settings.database_url))
+        from service.store.database import describe_database
+
+        log.info("database: %s", describe_database(settings.database_url))
         log.info("authentication: %s", policy.describe())
     if args.grpc_only:
         _tune_runtime()

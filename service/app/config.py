@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-
-from service.store.database import default_url
+from pathlib import Path
 
 MIB = 1024 * 1024
+
+
+def data_dir() -> Path:
+    """Where the embedded database lives unless AGENTPLANE_DATABASE_URL says
+    otherwise: one place per user (AGENTPLANE_HOME, else
+    $XDG_DATA_HOME/agentplane, else ~/.local/share/agentplane), so the server,
+    `agentplane keys` and `agentplane tasks` find the same data from any
+    working directory."""
+    home = os.environ.get("AGENTPLANE_HOME")
+    if home:
+        return Path(home).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "agentplane"
+
+
+def default_url() -> str:
+    return f"sqlite:///{data_dir() / 'agentplane.db'}"
 
 
 def _env_int(name: str, default: int) -> int:

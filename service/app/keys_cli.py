@@ -19,6 +19,7 @@ from service.app.config import Settings
 from service.domain import apikeys
 from service.domain.errors import DomainError, NotFound
 from service.store.apikeys import ApiKeyRecord
+from service.store.database import describe_database, normalize_url, sqlite_path
 from service.store.store import Store
 from service.store.tables import DEFAULT_WORKSPACE
 
@@ -75,7 +76,7 @@ async def _create(store: Store, args: argparse.Namespace, out: TextIO) -> int:
 async def _list(store: Store, args: argparse.Namespace, out: TextIO) -> int:
     records = await apikeys.list_keys(store, args.workspace)
     if not records:
-        print("no API keys", file=out)
+        print(f"no API keys in {describe_database(store.url)}", file=out)
         return 0
     now = datetime.now(UTC)
     rows = [["KEY ID", "NAME", "WORKSPACE", "SCOPES", "PREFIX", "CREATED", "EXPIRES", "STATE"]]
@@ -113,7 +114,19 @@ _COMMANDS: dict[str, Callable[[Store, argparse.Namespace, TextIO], Awaitable[int
 }
 
 
+# Commands that only read or change existing keys: they never create a database.
+_NEEDS_EXISTING = frozenset({"list", "revoke"})
+
+
 async def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    path = sqlite_path(normalize_url(settings.database_url))
+    if args.keys_command in _NEEDS_EXISTING and path is not None and not path.exists():
+        print(
+            f"agentplane keys: no database at {path.resolve()}: start the server there first "
+            "(agentplane serve), or point AGENTPLANE_DATABASE_URL (--database-url) at the server's database",
+            file=sys.stderr,
+        )
+        return 1
     store = Store(settings.database_url)
     await store.open()
     try:

@@ -23,14 +23,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-DEFAULT_SQLITE_PATH = Path(".agentplane") / "agentplane.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Threads (and pooled connections) for reads.
 READ_THREADS = 4
-
-
-def default_url() -> str:
-    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
 def normalize_url(url: str) -> str:
@@ -58,6 +53,13 @@ def sqlite_path(url: str) -> Path | None:
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
     return Path(u.database)
+
+
+def describe_database(url: str) -> str:
+    """The database as people name it: a SQLite file's full path, or the
+    server and database of a URL (never its password)."""
+    path = sqlite_path(normalize_url(url))
+    return f"SQLite file {path.resolve()}" if path else url.split("@")[-1]
 
 
 @dataclass

@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from service.app.cli import main
 from service.app.config import Settings
-from service.store.database import normalize_url
+from service.store.database import migrate, normalize_url
 from service.store.tables import api_keys
 from tests.auth_support import with_keys
 from tests.conftest import Server
@@ -108,6 +109,7 @@ def test_create_list_revoke(cli: Run, database_url: str) -> None:
     ],
 )
 def test_bad_input(cli: Run, database_url: str, argv: list[str], code: int, message: str) -> None:
+    migrate(database_url)  # a server's database (revoke and list never create one)
     result, out, err = cli(*argv)
     assert (result, out) == (code, "")
     assert err.startswith("agentplane keys: ") and message in err, err
@@ -171,3 +173,38 @@ def test_serve_refuses_to_run_open_beyond_loopback() -> None:
     assert code == 2 and "on ::" in err
     code, err = serve_exit(AGENTPLANE_AUTH="sometimes")
     assert code == 2 and "AGENTPLANE_AUTH must be one of keys, off" in err
+
+
+def test_reading_commands_find_the_per_user_database_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no AGENTPLANE_DATABASE_URL, every command uses one database per
+    user, wherever it runs; a reading command never creates an empty one."""
+    monkeypatch.delenv("AGENTPLANE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("AGENTPLANE_HOME", str(tmp_path / "data"))
+    database = tmp_path / "data" / "agentplane.db"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def keys(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "service.app.cli", "keys", *argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=os.environ,
+            timeout=60,
+        )
+
+    missing = keys("list", cwd=elsewhere)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        f"agentplane keys: no database at {database}: start the server there first (agentplane serve), "
+        "or point AGENTPLANE_DATABASE_URL (--database-url) at the server's database"
+    )
+    assert not database.exists() and not (elsewhere / ".agentplane").exists()
+
+    assert keys("create", "--name", "ops", "--scopes", "admin", cwd=tmp_path).returncode == 0
+    listed = keys("list", cwd=elsewhere)
+    assert listed.returncode == 0 and "ops" in listed.stdout, listed.stderr
+    assert not (elsewhere / ".agentplane").exists()
