@@ -12,9 +12,10 @@ PROTOC_GEN_ES := $(TS)/node_modules/.bin/protoc-gen-es
 
 # (Re)install when the venv is missing or a project file changed.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
+	@echo "Installing agentplane into $(VENV) (about a minute the first time)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e clients/python -e '.[dev]'
+	$(PY) -m pip install --progress-bar on -e clients/python -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,9 +22,16 @@ from tests.conftest import free_port
 
 @contextmanager
 def serve(
-    workdir: Path, database_url: str, *args: str, health: str | None = None
+    workdir: Path,
+    database_url: str,
+    *args: str,
+    health: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "AGENTPLANE_DATABASE_URL": database_url}
+    """`agentplane serve` in `workdir`; `database_url` "" keeps the default database."""
+    env = dict(os.environ if env is None else env)
+    if database_url:
+        env["AGENTPLANE_DATABASE_URL"] = database_url
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.app.cli", "serve", *args],
         cwd=workdir,
