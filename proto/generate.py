@@ -6,7 +6,9 @@ stubs (_pb2_grpc.py), typed stubs for both (.pyi, mypy-protobuf), and
 gateway takes the proto comments for its OpenAPI document.
 
 Also writes the TypeScript client's clients/typescript/src/gen (protoc-gen-es,
-installed from clients/typescript/package.json by `make gen`).
+installed from clients/typescript/package.json by `make gen`), and the Python
+client's typed facade of every service (clients/python/src/agentplane_client/
+_services.py, see proto/python_services.py).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from pathlib import Path
 
 import grpc_tools
 from grpc_tools import protoc
+from python_services import write_python_services
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "generated"
 BIN = Path(sys.executable).parent
 TS_OUT = ROOT / "clients" / "typescript" / "src" / "gen"
 PROTOC_GEN_ES = ROOT / "clients" / "typescript" / "node_modules" / ".bin" / "protoc-gen-es"
+PY_SERVICES = ROOT / "clients" / "python" / "src" / "agentplane_client" / "_services.py"
 INCLUDES = [f"-I{ROOT / 'proto'}", f"-I{Path(grpc_tools.__file__).parent / '_proto'}"]
 
 
@@ -49,6 +53,7 @@ def main(protos: list[str]) -> int:
     for pkg in (OUT / "agentplane", OUT / "agentplane" / "v1"):
         (pkg / "__init__.py").write_text("")
     (OUT / "agentplane" / "py.typed").write_text("")
+    write_python_services(OUT / "agentplane" / "v1" / "descriptors.binpb", PY_SERVICES)
     return typescript(rel)
 
 

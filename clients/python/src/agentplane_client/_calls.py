@@ -4,7 +4,8 @@ adds metadata, so every call of every service carries the API key."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Generic, Self, TypeVar
 
 import grpc
 import grpc.aio
@@ -13,6 +14,7 @@ from agentplane_client._errors import error_from_rpc
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+Stub = TypeVar("Stub")
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -43,6 +45,16 @@ class SyncCalls:
         forever); the caller maps errors raised while iterating."""
         return method(request, metadata=self.metadata)
 
+    def stream(self, method: grpc.UnaryStreamMultiCallable[Req, Resp], request: Req) -> Iterator[Resp]:
+        """A server stream's messages; raises AgentplaneError, also while iterating."""
+        try:
+            yield from self.open_stream(method, request)
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from None
+
+    def with_metadata(self, metadata: Mapping[str, str]) -> SyncCalls:
+        return SyncCalls((*self.metadata, *metadata.items()), self.timeout)
+
 
 class AsyncCalls:
     """Makes calls over a grpc.aio.Channel."""
@@ -64,3 +76,43 @@ class AsyncCalls:
         """Start a server-streaming call without a deadline; the caller maps
         errors raised while iterating."""
         return method(request, metadata=self.metadata)
+
+    async def stream(
+        self, method: grpc.aio.UnaryStreamMultiCallable[Req, Resp], request: Req
+    ) -> AsyncIterator[Resp]:
+        """A server stream's messages; raises AgentplaneError, also while iterating."""
+        call = self.open_stream(method, request)
+        try:
+            async for item in call:
+                yield item
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from None
+        finally:
+            call.cancel()
+
+    def with_metadata(self, metadata: Mapping[str, str]) -> AsyncCalls:
+        return AsyncCalls((*self.metadata, *metadata.items()), self.timeout)
+
+
+class SyncService(Generic[Stub]):
+    """A generated blocking service facade (_services.py): its stub and calls."""
+
+    def __init__(self, stub: Stub, calls: SyncCalls) -> None:
+        self._stub = stub
+        self._calls = calls
+
+    def with_metadata(self, metadata: Mapping[str, str]) -> Self:
+        """This service with `metadata` added to every call (e.g. the AGH identity headers)."""
+        return type(self)(self._stub, self._calls.with_metadata(metadata))
+
+
+class AsyncService(Generic[Stub]):
+    """A generated asyncio service facade (_services.py): its stub and calls."""
+
+    def __init__(self, stub: Stub, calls: AsyncCalls) -> None:
+        self._stub = stub
+        self._calls = calls
+
+    def with_metadata(self, metadata: Mapping[str, str]) -> Self:
+        """This service with `metadata` added to every call (e.g. the AGH identity headers)."""
+        return type(self)(self._stub, self._calls.with_metadata(metadata))

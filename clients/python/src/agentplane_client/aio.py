@@ -14,12 +14,13 @@ from agentplane_client._events import AsyncEvents
 from agentplane_client._executions import AsyncExecutions
 from agentplane_client._log import AsyncLog
 from agentplane_client._records import CurrentExecution
+from agentplane_client._services import AsyncServices
 from agentplane_client._sessions import AsyncSessions
 from agentplane_client._tools import AsyncTools
 from agentplane_client.client import DEFAULT_TARGET
 
 
-class AsyncClient:
+class AsyncClient(AsyncServices):
     """An asyncio agentplane client over one grpc.aio channel; the same surface
     as `Client`, with coroutines (and `log.watch` giving an async iterator).
 
@@ -51,6 +52,7 @@ class AsyncClient:
             grpc.aio.secure_channel(target, credentials) if credentials else grpc.aio.insecure_channel(target)
         )
         calls = AsyncCalls(auth_metadata(api_key), timeout)
+        super().__init__(self._channel, calls)
         self.sessions = AsyncSessions(runtime_pb2_grpc.SessionServiceStub(self._channel), calls)
         """Agent sessions: list, create, get, status, result, update_metadata, delete."""
         self.events = AsyncEvents(runtime_pb2_grpc.EventServiceStub(self._channel), calls)

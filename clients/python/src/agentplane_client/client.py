@@ -13,13 +13,14 @@ from agentplane_client._events import Events
 from agentplane_client._executions import Executions
 from agentplane_client._log import Log
 from agentplane_client._records import CurrentExecution
+from agentplane_client._services import SyncServices
 from agentplane_client._sessions import Sessions
 from agentplane_client._tools import Tools
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
-class Client:
+class Client(SyncServices):
     """A blocking agentplane client over one gRPC channel.
 
     Args:
@@ -33,7 +34,9 @@ class Client:
     Every failed call raises `AgentplaneError` (or a subclass for its code).
     Services are attributes: `sessions`, `events`, `log`, and the agents API
     (seed 001) `executions`, `agents`, `tools`, which share the client's
-    current execution.
+    current execution; and every service of the contract as a typed facade
+    named after it (`rule_service`, `trenchcoat_service`, `agh_agent_service`,
+    ...; see agentplane_client._services): request message in, response out.
 
     Example:
         with Client("127.0.0.1:50051") as client:
@@ -53,6 +56,7 @@ class Client:
             grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
         )
         calls = SyncCalls(auth_metadata(api_key), timeout)
+        super().__init__(self._channel, calls)
         self.sessions = Sessions(runtime_pb2_grpc.SessionServiceStub(self._channel), calls)
         """Agent sessions: list, create, get, status, result, update_metadata, delete."""
         self.events = Events(runtime_pb2_grpc.EventServiceStub(self._channel), calls)
