@@ -69,7 +69,8 @@ class GatewayApp(FastAPI):
     programs) goes straight to its endpoint, skipping the framework's
     middleware layers (~35 µs a request). Browser requests, WebSockets and
     FastAPI's own routes take the full stack, where the same dispatcher
-    sits behind CORS."""
+    sits behind CORS. Every request, on either path, is first screened by
+    gateway.guard (Host allowlist, Origin check)."""
 
     bindings: BindingRouter | None = None
     guard: Guard | None = None

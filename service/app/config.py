@@ -102,7 +102,7 @@ class Settings:
             auth=os.environ.get("AGENTPLANE_AUTH", d.auth).strip().lower(),
             allow_unauthenticated=_env_bool("AGENTPLANE_ALLOW_UNAUTHENTICATED"),
             key_cache_seconds=_env_float("AGENTPLANE_KEY_CACHE_SECONDS", d.key_cache_seconds),
-            allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts is not None else None,
+            allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else None,
             rate_limit_per_minute=(
                 _env_int("AGENTPLANE_RATE_LIMIT", 0) if os.environ.get("AGENTPLANE_RATE_LIMIT") else None
             ),

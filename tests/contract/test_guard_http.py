@@ -208,6 +208,9 @@ async def test_with_keys_required_any_host_is_served(keyed: httpx.AsyncClient) -
 
 
 def test_allowed_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENTPLANE_ALLOWED_HOSTS", raising=False)
+    assert Settings.from_env().allowed_hosts is None
+    monkeypatch.setenv("AGENTPLANE_ALLOWED_HOSTS", "")
     assert Settings.from_env().allowed_hosts is None
     monkeypatch.setenv("AGENTPLANE_ALLOWED_HOSTS", " devbox.lan, .example.test ,")
     assert Settings.from_env().allowed_hosts == ["devbox.lan", ".example.test"]
