@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway import live, openapi
 from gateway.families import Family, family_of
+from gateway.guard import Guard, Screen
 from gateway.httprule import Binding, bindings
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
@@ -68,18 +69,25 @@ class GatewayApp(FastAPI):
     programs) goes straight to its endpoint, skipping the framework's
     middleware layers (~35 µs a request). Browser requests, WebSockets and
     FastAPI's own routes take the full stack, where the same dispatcher
-    sits behind CORS."""
+    sits behind CORS. Every request, on either path, is first screened by
+    gateway.guard (Host allowlist, Origin check)."""
 
     bindings: BindingRouter | None = None
+    guard: Guard | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.bindings is not None
-            and scope["type"] == "http"
-            and not any(k == b"origin" for k, _ in scope["headers"])
-            and await self.bindings.dispatch(scope, receive, send)
-        ):
-            return
+        if self.guard is not None and scope["type"] in ("http", "websocket"):
+            # The Host and Origin checks (gateway.guard), on every path, this one included.
+            screened = await self.guard.screen(scope, receive, send)
+            if screened is Screen.REFUSED:
+                return
+            if (
+                screened is Screen.PLAIN
+                and self.bindings is not None
+                and scope["type"] == "http"
+                and await self.bindings.dispatch(scope, receive, send)
+            ):
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -123,6 +131,7 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
     table = routes()
     endpoints = [Endpoint(b, family, transport, settings.max_body_bytes) for b, family in table]
     app.bindings = BindingRouter(None, endpoints)
+    app.guard = Guard.of(settings, app.bindings, live.FEED_FAMILIES)
     app.add_middleware(BindingRouter, endpoints=endpoints)
     if settings.cors_origins:
         app.add_middleware(

@@ -201,3 +201,8 @@ async def tracer_feed(ws: WebSocket, transport: Transport) -> None:
     await log_feed(
         ws, transport, TRACER_FAMILY, tuple(TRACER_MESSAGES), (TRACER_SNAPSHOT,), opening, tracer_message
     )
+
+
+# The family of each feed's path (gateway.app serves them): a handshake the
+# Host or Origin check refuses (gateway.guard) gets its error body.
+FEED_FAMILIES = {"/ws": RUNTIME_FAMILY, "/api/v1/ws": TRACER_FAMILY}

@@ -24,6 +24,8 @@ from service.app.config import Settings
 
 POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+# The Host the in-process client sends: not a loopback name, so the test settings allow it by name.
+TEST_HOST = "agentplane"
 
 
 def _dsn(url: str) -> str:
@@ -69,7 +71,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        grpc_port=0, http_port=0, database_url=database_url, heartbeat_seconds=0.5, shutdown_grace_seconds=2
+        grpc_port=0,
+        http_port=0,
+        database_url=database_url,
+        heartbeat_seconds=0.5,
+        shutdown_grace_seconds=2,
+        allowed_hosts=[TEST_HOST],
     )
 
 
@@ -92,7 +99,7 @@ async def server(settings: Settings) -> AsyncIterator[Server]:
     async with app.router.lifespan_context(app):
         core: Core = app.state.core
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://agentplane"
+            transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}"
         ) as http:
             yield Server(app, http, f"127.0.0.1:{core.grpc_port}", core)
 

@@ -84,11 +84,16 @@ class Settings:
     # Channel streams (StreamChannelMessages) open at once per API key (per
     # workspace when keys are off); 0: no limit.
     max_streams_per_key: int = 1000
+    # Host names the gateway answers to besides localhost, *.localhost, IP
+    # literals and its own address (`.example.com`: it and its subdomains;
+    # `*`: any). None: any when API keys are required, else none more (gateway.guard).
+    allowed_hosts: list[str] | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         d = cls()
         cors = os.environ.get("CORS_ORIGINS")
+        hosts = os.environ.get("AGENTPLANE_ALLOWED_HOSTS")
         return cls(
             lease_sweep_seconds=_env_float("AGENTPLANE_LEASE_SWEEP_SECONDS", d.lease_sweep_seconds),
             redact=_env_bool("AGENTPLANE_REDACT", d.redact),
@@ -113,6 +118,7 @@ class Settings:
             auth=os.environ.get("AGENTPLANE_AUTH", d.auth).strip().lower(),
             allow_unauthenticated=_env_bool("AGENTPLANE_ALLOW_UNAUTHENTICATED"),
             key_cache_seconds=_env_float("AGENTPLANE_KEY_CACHE_SECONDS", d.key_cache_seconds),
+            allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else None,
             rate_limit_per_minute=(
                 _env_int("AGENTPLANE_RATE_LIMIT", 0) if os.environ.get("AGENTPLANE_RATE_LIMIT") else None
             ),

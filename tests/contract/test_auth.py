@@ -34,7 +34,7 @@ from service.app.context import CallContext
 from service.app.status import from_domain
 from service.domain.errors import DomainError, PermissionDenied, Unauthenticated
 from tests.auth_support import MISSING_KEY, Key, concrete, every_scope_but, make_key, with_keys
-from tests.conftest import Server
+from tests.conftest import TEST_HOST, Server
 from tests.grpc.test_runtime_grpc import assert_reason, failure
 
 
@@ -498,7 +498,7 @@ async def gateway_only(server: Server, settings: Settings) -> AsyncIterator[http
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gw") as http,
+        httpx.AsyncClient(transport=transport, base_url=f"http://{TEST_HOST}") as http,
     ):
         yield http
 
