@@ -63,7 +63,8 @@ def is_free_text(fd: FieldDescriptor) -> bool:
     return fd.name not in _NOT_TEXT and not fd.name.endswith(("_id", "_ids"))
 
 
-# A step of a message type's walk: (how, field name, the sub-walk).
+# A step of a message type's walk: (how, field name, the sub-walk or the
+# free-form reader).
 _TEXT, _TEXTS, _JSON, _JSONS, _MESSAGE, _MESSAGES, _TEXT_MAP, _MESSAGE_MAP = range(8)
 Walk = list[tuple[int, str, Any]]
 
@@ -88,7 +89,7 @@ def _walk(md: Descriptor, walks: dict[str, Walk]) -> Walk:
             if is_free_text(fd):
                 steps.append((_TEXTS if fd.is_repeated else _TEXT, fd.name, None))
         elif sub is not None and sub.full_name in _FREE_FORM:
-            steps.append((_JSONS if fd.is_repeated else _JSON, fd.name, None))
+            steps.append((_JSONS if fd.is_repeated else _JSON, fd.name, _FREE_FORM[sub.full_name]))
         elif sub is not None and not sub.full_name.startswith("google.protobuf."):
             inner = _walk(sub, walks)
             steps.append((_MESSAGES if fd.is_repeated else _MESSAGE, fd.name, inner))
@@ -101,10 +102,11 @@ def _message_walk(md: Descriptor) -> Walk:
     return _walk(md, {})
 
 
-def _json(m: Message) -> None:
-    """A Struct, Value or ListValue: its JSON redacted, kept (see
-    protojson.keeping_free_form) or written back when something changed."""
-    value = _FREE_FORM[m.DESCRIPTOR.full_name](m)
+def _json(m: Message, read: Callable[[Any], Any]) -> None:
+    """A Struct, Value or ListValue (`read` gives its JSON): its JSON
+    redacted, kept (see protojson.keeping_free_form) or written back when
+    something changed."""
+    value = read(m)
     new = redact(value)
     if new is value:
         return
@@ -125,7 +127,7 @@ def _redact(msg: Any, steps: Walk) -> None:
                     setattr(msg, name, new)
         elif how == _JSON:
             if msg.HasField(name):
-                _json(getattr(msg, name))
+                _json(getattr(msg, name), inner)
         elif how == _MESSAGES:
             if inner:
                 for item in getattr(msg, name):
@@ -141,7 +143,7 @@ def _redact(msg: Any, steps: Walk) -> None:
                     texts[i] = new
         elif how == _JSONS:
             for item in getattr(msg, name):
-                _json(item)
+                _json(item, inner)
         elif how == _TEXT_MAP:
             entries = getattr(msg, name)
             new_map = redact(dict(entries))
