@@ -3,8 +3,8 @@
 The gRPC server and the gateway's in-process transport both call
 `Dispatcher.unary` / `Dispatcher.stream`, so the same steps run whichever
 way a call arrives: the registered interceptors (auth, limits), the check of
-fields the proto marks REQUIRED, the servicer, and the one mapping of errors
-to google.rpc.Status.
+fields the proto marks REQUIRED, the request rewriters (redaction), the
+servicer, and the one mapping of errors to google.rpc.Status.
 """
 
 from __future__ import annotations

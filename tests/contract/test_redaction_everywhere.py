@@ -51,6 +51,9 @@ def _closed(md: Descriptor, fd: FieldDescriptor) -> bool:
     return fd.name in CLOSED or f"{md.name}.{fd.name}" in CLOSED
 
 
+_FREE_FORM = {f"google.protobuf.{name}" for name in ("Struct", "Value", "ListValue")}
+
+
 def inject_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {**{k: inject_json(v) for k, v in value.items()}, "note": SECRETS.strip(), **NAMED}
@@ -72,12 +75,40 @@ def inject(md: Descriptor, data: dict[str, Any]) -> dict[str, Any]:
             continue
         if fd.type == FieldDescriptor.TYPE_STRING and is_free_text(fd):
             out[key] = [v + SECRETS for v in value] if fd.is_repeated else value + SECRETS
-        elif sub is not None and sub.full_name.startswith("google.protobuf."):
-            if sub.name in ("Struct", "Value", "ListValue"):
-                out[key] = inject_json(value)
-        elif sub is not None:
+        elif sub is not None and sub.full_name in _FREE_FORM:
+            out[key] = inject_json(value)
+        elif sub is not None and not sub.full_name.startswith("google.protobuf."):
             out[key] = [inject(sub, v) for v in value] if fd.is_repeated else inject(sub, value)
     return out
+
+
+def free_text_fields(md: Descriptor, prefix: str = "") -> set[str]:
+    """The paths of the free-text and free-form fields of a message type
+    (message fields followed, the closed vocabularies left out)."""
+    found = set()
+    for fd in md.fields:
+        sub = fd.message_type
+        if _closed(md, fd):
+            continue
+        text = fd.type == FieldDescriptor.TYPE_STRING and is_free_text(fd)
+        if text or (sub is not None and sub.full_name in _FREE_FORM):
+            found.add(prefix + fd.name)
+        elif sub is not None and not sub.full_name.startswith("google.protobuf."):
+            found |= free_text_fields(sub, f"{prefix}{fd.name}.")
+    return found
+
+
+def fields_set(md: Descriptor, data: dict[str, Any], prefix: str = "") -> set[str]:
+    found = set()
+    for key, value in data.items():
+        fd = md.fields_by_name[key]
+        sub = fd.message_type
+        if sub is not None and not sub.full_name.startswith("google.protobuf."):
+            for item in value if fd.is_repeated else [value]:
+                found |= fields_set(sub, item, f"{prefix}{key}.")
+        else:
+            found.add(prefix + key)
+    return found
 
 
 def write_methods() -> dict[str, MethodDescriptor]:
@@ -255,6 +286,7 @@ async def _telemetry(s: Server, st: State) -> Any:
         "output_tokens": 5,
         "model": "claude-opus",
         "prompt_id": "p-1",
+        "metadata": {"model": "claude-opus", "input_tokens": 10, "output_tokens": 5},
     }
     return {"events": [event]}, NONE
 
@@ -265,7 +297,7 @@ async def _create_rule(s: Server, st: State) -> Any:
     body = {
         "name": "run the tests",
         "trigger": {"phrases": ["run the tests"]},
-        "expect": {"tool": "command", "command_matches": ["pytest"]},
+        "expect": {"tool": "command", "command_matches": ["pytest"], "pattern": "tests? passed"},
         "scope": "task",
         "task_id": st["task"],
         "severity": "block",
@@ -284,7 +316,7 @@ async def _suggest_rule(s: Server, st: State) -> Any:
     body = {
         "name": "read before edit",
         "trigger": {"phrases": ["edit"]},
-        "expect": {"tool": "file-read", "pattern": "src/.*"},
+        "expect": {"tool": "file-read", "pattern": "src/.*", "command_matches": ["cat"]},
         "scope": "global",
         "rationale": "know the file",
     }
@@ -385,10 +417,18 @@ async def _complete_tool(s: Server, st: State) -> Any:
 
 @example("ToolCallService.RecordToolCalls")
 async def _record_tools(s: Server, st: State) -> Any:
-    # gRPC only: one start, sent on the stream (see `_send_grpc`)
-    return {
-        "changes": [{"start": {"agent_id": st["agent"], "tool_name": "Bash", "input": {"cmd": "ls"}}}]
-    }, NONE
+    # gRPC only (see `_send_grpc`): a start, a complete and a fail in one message
+    started = [
+        await _ok(await s.http.post(f"/api/v1/agents/{st['agent']}/tool-calls", json={"tool_name": "Read"}))
+        for _ in range(2)
+    ]
+    done, failed = (t["tool_call"]["id"] for t in started)
+    changes = [
+        {"start": {"agent_id": st["agent"], "tool_name": "Bash", "input": {"cmd": "ls"}}},
+        {"complete": {"tool_call_id": done, "output": "read it", "summary": "one file"}},
+        {"fail": {"tool_call_id": failed, "error": "no such file"}},
+    ]
+    return {"changes": changes}, NONE
 
 
 @example("ToolCallService.FailToolCall")
@@ -514,6 +554,7 @@ async def _spawn_policy(s: Server, st: State) -> Any:
 @example("AghAgentService.SpawnAgentSession")
 async def _spawn(s: Server, st: State) -> Any:
     body = {"agent_name": "helper", "name": "Helper", "prompt_overlay": "Be quick", "ttl_seconds": 600}
+    body["model"] = "sonnet"
     return body, identity(AGENT_SESSION)
 
 
@@ -635,9 +676,12 @@ async def _every_write(server: Server, settings: Settings) -> dict[str, str]:
     """Send every example with the secrets in; then what the tables hold."""
     methods = write_methods()
     state: State = {}
+    unset: dict[str, set[str]] = {}
     for name, make in EXAMPLES.items():
         md = methods[name]
         request, headers = await make(server, state)
+        # every free-text field gets a secret: an example must set them all
+        unset[name] = free_text_fields(md.input_type) - fields_set(md.input_type, request)
         request = inject(md.input_type, request)
         if _binding(md) is None:
             await _send_grpc(server, md, request)
@@ -645,6 +689,7 @@ async def _every_write(server: Server, settings: Settings) -> dict[str, str]:
         answer = await _send_http(server, md, request, headers)
         if name in CAPTURE:  # the Agent Tracer family's answers are {"ok", "data"}
             CAPTURE[name](state, answer["data"] if "ok" in answer else answer)
+    assert {name: paths for name, paths in unset.items() if paths} == {}
     return _stored_text(settings)
 
 
