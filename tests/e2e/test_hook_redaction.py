@@ -64,3 +64,11 @@ def test_the_spool_never_holds_a_secret(tmp_path: Path) -> None:
 def test_redaction_off_spools_as_sent(tmp_path: Path) -> None:
     spool = spool_everything(tmp_path, {"AGENTPLANE_HOOK_REDACT": "off"})
     assert all(s in spool for s in FOUND)
+
+
+def test_bad_input_is_logged_without_its_secrets(tmp_path: Path) -> None:
+    hooks = Hooks(f"http://127.0.0.1:{free_port()}", tmp_path / "state", timeout_ms=200)
+    truncated = b'{"session_id": "cc-1", "hook_event_name": "UserPromptSubmit", "prompt": "' + PROMPT.encode()
+    run_hook("claude-code", truncated, hooks.config)
+    assert "input ignored" in hooks.log()
+    assert "AKIAIOSFODNN7EXAMPLE" not in hooks.log() and "hunter2" not in hooks.log()
