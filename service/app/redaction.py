@@ -18,9 +18,9 @@ Left as sent, because they are not free text:
 Closed vocabularies (kinds, lanes, statuses, scopes) are walked like text:
 a valid value never looks like a secret, and a clean text costs one lookup.
 
-A write RPC is one bound to an HTTP method other than GET, or one needing a
-`write:` scope (RecordToolCalls, gRPC only); reads (filters, search text)
-are left alone. New API keys are made by the server, so no request carries one.
+A write RPC is any RPC but a read (bound to GET, or, without an HTTP
+binding, needing a `read:` scope): reads' filters and search texts are left
+alone, and an RPC of a new kind is redacted. New API keys are made by the server, so no request carries one.
 """
 
 from __future__ import annotations
@@ -158,11 +158,15 @@ def _redact(msg: Any, steps: Walk) -> None:
 
 
 def is_write(md: MethodDescriptor) -> bool:
-    """Whether a request of this RPC may be stored: bound to a method other
-    than GET, or needing a `write:` scope."""
+    """Whether a request of this RPC may be stored: any RPC but a read, which
+    is bound to GET, or has no binding and needs a `read:` scope (in doubt,
+    redact: a read's request stores nothing, so redacting it costs little)."""
     options = md.GetOptions()
+    scope = options.Extensions[options_pb2.required_scope]
     verb = options.Extensions[annotations_pb2.http].WhichOneof("pattern")
-    return verb not in (None, "get") or options.Extensions[options_pb2.required_scope].startswith("write:")
+    if scope.startswith("write:"):
+        return True
+    return not scope.startswith("read:") if verb is None else verb != "get"
 
 
 @cache
