@@ -20,7 +20,8 @@ a valid value never looks like a secret, and a clean text costs one lookup.
 
 A write RPC is any RPC but a read (bound to GET, or, without an HTTP
 binding, needing a `read:` scope): reads' filters and search texts are left
-alone, and an RPC of a new kind is redacted. New API keys are made by the server, so no request carries one.
+alone, and an RPC of a new kind is redacted. No request carries an API key
+to store (the server makes new keys).
 """
 
 from __future__ import annotations
@@ -43,13 +44,12 @@ from service.api.protojson import (
     struct_to_python,
     value_to_python,
 )
+from service.app.dispatch import Rewriter
 from service.domain.secrets import redact, redact_text
 
-Rewriter = Callable[[MethodDescriptor, Message], None]
-
 _NOT_TEXT = frozenset(
-    {"id", "channel", "workspace", "agent_name", "idempotency_key", "claim_token_hash", "timestamp", "ts"}
-    | {"created_at"}
+    {"id", "channel", "workspace", "agent_name", "idempotency_key", "claim_token_hash"}
+    | {"timestamp", "ts", "created_at"}
 )
 _FREE_FORM: dict[str, Callable[[Any], Any]] = {
     "google.protobuf.Struct": struct_to_python,
