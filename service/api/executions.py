@@ -18,7 +18,6 @@ from service.app.dispatch import check_required
 from service.app.status import from_domain
 from service.domain import agents, executions, tool_calls
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument
-from service.domain.secrets import Scrub, redact
 from service.store.executions import ToolCallRecord
 from service.store.store import Store
 from service.store.writer import Operation
@@ -181,23 +180,20 @@ class AgentServicer:
 class ToolCallServicer:
     service = pb.DESCRIPTOR.services_by_name["ToolCallService"]
 
-    def __init__(self, store: Store, max_output_bytes: int, scrub: Scrub = redact) -> None:
+    def __init__(self, store: Store, max_output_bytes: int) -> None:
         self.store = store
         self.max_output_bytes = max_output_bytes
-        self.scrub = scrub  # secrets in a tool's input and output
 
     # The writes, as operations checked before they are queued: the unary
     # RPCs run one each, RecordToolCalls queues many in order.
     def _start(self, req: pb.StartToolCallRequest, ctx: CallContext) -> Operation[ToolCallRecord]:
-        return tool_calls.start_op(
-            ctx.workspace, req.agent_id, req.tool_name, self.scrub(_json(req, "input"))
-        )
+        return tool_calls.start_op(ctx.workspace, req.agent_id, req.tool_name, _json(req, "input"))
 
     def _complete(self, req: pb.CompleteToolCallRequest, ctx: CallContext) -> Operation[ToolCallRecord]:
         return tool_calls.complete_op(
             ctx.workspace,
             req.tool_call_id,
-            self.scrub(req.output),
+            req.output,
             _optional(req, "summary"),
             max_output_bytes=self.max_output_bytes,
         )

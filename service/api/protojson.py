@@ -101,6 +101,15 @@ def free_form(m: Message) -> Any:
     return NOT_KEPT
 
 
+def keep_free_form_value(m: Message, value: Any) -> None:
+    """Replace the JSON kept for `m` (a request rewriter's change, such as
+    redaction): the readers here return `value` from now on."""
+    kept = _kept.get()
+    if kept is None:
+        raise RuntimeError("not within keeping_free_form()")
+    kept[id(m)] = (m, value)
+
+
 def value_to_python(v: Any) -> Any:
     found = free_form(v)
     return _value_py(v) if found is NOT_KEPT else found

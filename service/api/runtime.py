@@ -9,7 +9,6 @@ from agentplane.v1 import runtime_pb2 as pb
 from service.api.protojson import from_dict, to_dict
 from service.app.context import CallContext
 from service.domain import runtime
-from service.domain.secrets import Scrub, redact
 from service.store.sessions import SessionRecord
 from service.store.store import Store
 
@@ -80,17 +79,12 @@ class SessionServicer:
 class EventServicer:
     service = pb.DESCRIPTOR.services_by_name["EventService"]
 
-    def __init__(self, store: Store, scrub: Scrub = redact) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.scrub = scrub
 
     def _event(self, event: pb.Event) -> dict[str, Any]:
-        """The event as the domain takes it, secrets in the tool's input and output redacted."""
-        view = to_dict(event)
-        for key in ("tool_input", "tool_output"):
-            if key in view:
-                view[key] = self.scrub(view[key])
-        return view
+        """The event as the domain takes it."""
+        return to_dict(event)
 
     async def _events(
         self, ctx: CallContext, session_id: str, *, require_session: bool

@@ -16,7 +16,6 @@ from google.protobuf.message import Message
 
 from service.api.protojson import from_dict, struct_to_python
 from service.app.context import CallContext
-from service.domain.secrets import Scrub, redact
 from service.domain.tracer import ingest, lifecycle, reads
 from service.domain.tracer.model import COMPLETED, ENDPOINT_KINDS, ERRORED
 from service.store.store import Store
@@ -183,8 +182,8 @@ class TracerTaskServicer:
         return from_dict(await reads.snapshot(self.store, ctx.workspace), pb.GetTracerSnapshotResponse)
 
 
-def event_in(e: pb.TracerEventInput, scrub: Scrub) -> ingest.EventIn:
-    """The event as the domain takes it, secrets in its free-form fields redacted."""
+def event_in(e: pb.TracerEventInput) -> ingest.EventIn:
+    """The event as the domain takes it."""
     # Runs for every event of a batch: optional fields are read inline, which
     # costs a fifth of an `_opt` call each.
     has = e.HasField
@@ -194,10 +193,10 @@ def event_in(e: pb.TracerEventInput, scrub: Scrub) -> ingest.EventIn:
         task_id=e.task_id,
         lane=e.lane,
         session_id=e.session_id if has("session_id") else None,
-        title=scrub(e.title) if has("title") else None,
-        body=scrub(e.body) if has("body") else None,
+        title=e.title if has("title") else None,
+        body=e.body if has("body") else None,
         file_paths=list(e.file_paths),
-        metadata=scrub(struct_to_python(e.metadata)) if has("metadata") else None,
+        metadata=struct_to_python(e.metadata) if has("metadata") else None,
         parent_event_id=e.parent_event_id if has("parent_event_id") else None,
         related_event_ids=list(e.related_event_ids),
         relation_type=e.relation_type if has("relation_type") else None,
@@ -248,7 +247,7 @@ def _ingest_rpc(endpoint: str, response: type[M]) -> Callable[[Any, Any, CallCon
             result = await ingest.ingest_telemetry(self.store, ctx.workspace, items)
         else:
             result = await ingest.ingest_events(
-                self.store, ctx.workspace, kinds, [event_in(e, self.scrub) for e in req.events]
+                self.store, ctx.workspace, kinds, [event_in(e) for e in req.events]
             )
         return response(
             accepted=[pb.TracerAcceptedEvent(event_id=i, kind=k, task_id=t) for i, k, t in result.accepted],
@@ -261,9 +260,8 @@ def _ingest_rpc(endpoint: str, response: type[M]) -> Callable[[Any, Any, CallCon
 class TracerIngestServicer:
     service = pb.DESCRIPTOR.services_by_name["TracerIngestService"]
 
-    def __init__(self, store: Store, scrub: Scrub = redact) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.scrub = scrub
 
     IngestEvents = _ingest_rpc("events", pb.IngestEventsResponse)
     IngestConversation = _ingest_rpc("conversation", pb.IngestConversationResponse)

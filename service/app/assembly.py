@@ -22,8 +22,8 @@ from service.app.config import Settings
 from service.app.dispatch import Dispatcher
 from service.app.lease_sweeper import LeaseSweeper
 from service.app.reaper import StaleTaskReaper
+from service.app.redaction import rewriters
 from service.domain.channels.feed import ChannelFeed, StreamLimiter
-from service.domain.secrets import scrubber
 from service.store.store import Store
 
 log = logging.getLogger("agentplane")
@@ -38,19 +38,18 @@ class Core:
         self.auth = Auth(settings, self.store)
         self.channel_feed = ChannelFeed(self.store)
         channel_streams = StreamLimiter(settings.max_streams_per_key)
-        scrub = scrubber(settings.redact)  # secrets in what agents send (AGENTPLANE_REDACT)
         self.dispatcher = Dispatcher(
             [
                 SessionServicer(self.store),
-                EventServicer(self.store, scrub),
+                EventServicer(self.store),
                 LogServicer(self.store, settings.heartbeat_seconds),
                 ExecutionServicer(self.store),
                 AgentServicer(self.store),
-                ToolCallServicer(self.store, settings.max_tool_output_bytes, scrub),
+                ToolCallServicer(self.store, settings.max_tool_output_bytes),
                 TrenchcoatServicer(self.store),
                 TracerSessionServicer(self.store),
                 TracerTaskServicer(self.store),
-                TracerIngestServicer(self.store, scrub),
+                TracerIngestServicer(self.store),
                 RuleServicer(self.store),
                 ApiKeyServicer(self.store, self.auth.keys),
                 AghAgentServicer(self.store),
@@ -62,6 +61,7 @@ class Core:
                 ChannelServicer(self.store),
             ],
             self.auth.interceptors,
+            rewriters(settings.redact),  # secrets in what agents send (AGENTPLANE_REDACT)
         )
         self.auth.check(m.descriptor for m in self.dispatcher.methods.values())
         self.grpc_port: int | None = None

@@ -3,8 +3,8 @@
 The gRPC server and the gateway's in-process transport both call
 `Dispatcher.unary` / `Dispatcher.stream`, so the same steps run whichever
 way a call arrives: the registered interceptors (auth, limits), the check of
-fields the proto marks REQUIRED, the servicer, and the one mapping of errors
-to google.rpc.Status.
+fields the proto marks REQUIRED, the request rewriters (redaction), the
+servicer, and the one mapping of errors to google.rpc.Status.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # An interceptor sees the context and the method before the servicer does;
 # it may fill the context (the caller's workspace) or raise a DomainError.
 Interceptor = Callable[[CallContext, MethodDescriptor], Awaitable[None]]
+# A rewriter sees each request after the interceptors and the REQUIRED check
+# and may change it in place (redaction: service.app.redaction).
+Rewriter = Callable[[MethodDescriptor, Message], None]
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,14 @@ def _to_rpc_error(exc: BaseException, path: str) -> RpcError:
 
 
 class Dispatcher:
-    def __init__(self, servicers: Sequence[object], interceptors: Sequence[Interceptor] = ()) -> None:
+    def __init__(
+        self,
+        servicers: Sequence[object],
+        interceptors: Sequence[Interceptor] = (),
+        rewriters: Sequence[Rewriter] = (),
+    ) -> None:
         self.interceptors = list(interceptors)
+        self.rewriters = list(rewriters)
         self.methods: dict[str, Method] = {}
         self.services: list[ServiceDescriptor] = []
         for servicer in servicers:
@@ -157,6 +166,14 @@ class Dispatcher:
         for interceptor in self.interceptors:
             await interceptor(ctx, m.descriptor)
         check_required(request)
+        for rewrite in self.rewriters:
+            rewrite(m.descriptor, request)
+
+    async def _rewritten(self, m: Method, requests: AsyncIterator[Message]) -> AsyncIterator[Message]:
+        async for request in requests:
+            for rewrite in self.rewriters:
+                rewrite(m.descriptor, request)
+            yield request
 
     async def admit(self, path: str, ctx: CallContext) -> None:
         """Run only the interceptors (auth, limits) for a call to `path`, as a
@@ -188,7 +205,7 @@ class Dispatcher:
         try:
             for interceptor in self.interceptors:
                 await interceptor(ctx, m.descriptor)
-            async for item in m.impl(requests, ctx):
+            async for item in m.impl(self._rewritten(m, requests) if self.rewriters else requests, ctx):
                 if ctx.recheck is not None:
                     await ctx.recheck()
                 yield item

@@ -166,15 +166,16 @@ def redact(value: Any) -> Any:
     if isinstance(value, dict):
         changed: dict[Any, Any] | None = None
         for key, item in value.items():
-            if (
-                isinstance(item, str)
-                and item not in ("", REDACTED)
-                and isinstance(key, str)
-                and _secret_key(key)
-            ):
-                new: Any = REDACTED
-            else:
+            # strings first and inline, numbers skipped: most of a payload
+            if isinstance(item, str):
+                if item and item != REDACTED and isinstance(key, str) and _secret_key(key):
+                    new: Any = REDACTED
+                else:
+                    new = redact_text(item)
+            elif isinstance(item, (dict, list)):
                 new = redact(item)
+            else:
+                continue
             if new is not item:
                 if changed is None:
                     changed = dict(value)
@@ -183,7 +184,12 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         out: list[Any] | None = None
         for i, item in enumerate(value):
-            new = redact(item)
+            if isinstance(item, str):
+                new = redact_text(item)
+            elif isinstance(item, (dict, list)):
+                new = redact(item)
+            else:
+                continue
             if new is not item:
                 if out is None:
                     out = list(value)

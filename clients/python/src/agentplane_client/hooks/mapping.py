@@ -17,6 +17,7 @@ import os
 
 from agentplane_client.hooks.plan import MAIN, PlanBuilder
 from agentplane_client.hooks.tools import cut, record_tool
+from agentplane_client.redaction import redact as redact_secrets
 
 TYPE_CHECKING = False  # (typing itself costs a hook ~4 ms to import)
 if TYPE_CHECKING:
@@ -492,6 +493,8 @@ def plan_for(runtime: Runtime, payload: Any, redact: bool = True) -> Plan:
         raise UnknownHook(f"unknown hook event {name!r}")
     if not payload.get("session_id"):
         raise ValueError(f"{name}: no session_id")
-    b = PlanBuilder(runtime.name, name, runtime.source, redact)
+    b = PlanBuilder(runtime.name, name, runtime.source)
     handler(Hook(runtime, payload, b))
+    if redact:  # every text it sends or spools, titles from prompts included, before it leaves memory
+        b.plan["steps"] = redact_secrets(b.steps)
     return b.plan

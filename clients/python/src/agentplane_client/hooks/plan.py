@@ -25,8 +25,6 @@ from __future__ import annotations
 import os
 import time
 
-from agentplane_client.redaction import redact
-
 TYPE_CHECKING = False  # (typing itself costs a hook ~4 ms to import)
 if TYPE_CHECKING:
     from typing import Any
@@ -53,12 +51,11 @@ def iso_now() -> str:
 
 
 class PlanBuilder:
-    """Builds one hook's plan; events are redacted as they are added unless
-    redaction is off."""
+    """Builds one hook's plan (redacted as a whole when it is done: see
+    mapping.plan_for)."""
 
-    def __init__(self, runtime: str, hook: str, runtime_source: str, redact_secrets: bool = True) -> None:
+    def __init__(self, runtime: str, hook: str, runtime_source: str) -> None:
         self.runtime_source = runtime_source
-        self.redact = redact_secrets
         self.at = iso_now()
         self.plan: Plan = {"id": new_id(), "at": self.at, "runtime": runtime, "hook": hook}
         self.steps: list[Step] = []
@@ -106,8 +103,6 @@ class PlanBuilder:
             item["body"] = body
         if file_paths:
             item["filePaths"] = file_paths
-        if self.redact:
-            item = redact(item)
         last = self.steps[-1] if self.steps else None
         if (
             last is not None

@@ -18,6 +18,7 @@ from agentplane_client.hooks.mapping import RUNTIMES, plan_for
 from agentplane_client.hooks.plan import iso_now
 from agentplane_client.hooks.spool import Spool
 from agentplane_client.hooks.transport import Transport
+from agentplane_client.redaction import redact_text
 
 TYPE_CHECKING = False  # (typing itself costs a hook ~4 ms to import)
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ def _run(runtime_name: str, raw: bytes, config: HookConfig, log: HookLog) -> Run
     try:
         plan = plan_for(runtime, json.loads(raw), config.redact)
     except ValueError as exc:  # bad JSON, not a hook payload, unknown event
-        log(f"input ignored: {exc}; input was {raw[:200]!r}{'…' if len(raw) > 200 else ''}")
+        excerpt = f"{raw[:200]!r}{'…' if len(raw) > 200 else ''}"
+        log(f"input ignored: {exc}; input was {redact_text(excerpt) if config.redact else excerpt}")
         return RunResult()
     log.context = f"{runtime_name} {plan['hook']}"
     result = RunResult()
