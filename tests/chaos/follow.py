@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ENTRY_SEQ = re.compile(rb'"entry":\{"seq":"?(\d+)')
@@ -41,10 +42,10 @@ class Follower:
         return [int(s) for s in ENTRY_SEQ.findall(self.out.read_bytes())]
 
 
-def wait_until(condition: object, seconds: float) -> bool:
+def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         time.sleep(0.05)
     return False

@@ -64,7 +64,7 @@ async def _writer(client: httpx.AsyncClient, writes: Writes, family: str, lane: 
 
 def _account_in_doubt(ctx: Context, ledger: Ledger) -> None:
     """While the server is down: which writes whose answer was lost are stored."""
-    for family in {f for f in ledger.in_doubt.values()}:
+    for family in set(ledger.in_doubt.values()):
         copies = stored_copies(ctx.db, family)
         ledger.committed_unacked += sum(
             1 for m, f in ledger.in_doubt.items() if f == family and copies.get(m, 0) >= 1
@@ -80,25 +80,30 @@ async def _cycles(ctx: Context, ledger: Ledger) -> None:
         base_url=f"http://127.0.0.1:{ports[0]}", timeout=30, limits=limits
     ) as client:
         writers: list[asyncio.Task[None]] = []
-        for cycle in range(ctx.sizes.cycles + 1):
-            with ctx.server(ports) as srv:
-                if cycle == 0:
-                    await writes.setup(client)
-                    writers = [
-                        asyncio.create_task(_writer(client, writes, family, lane, ledger))
-                        for family in FAMILIES
-                        for lane in range(LANES)
-                    ]
-                if cycle == ctx.sizes.cycles:  # the last life: retries finish, then a clean stop
-                    ledger.stopping = True
-                    await asyncio.wait_for(asyncio.gather(*writers), 60)
-                    break
-                await asyncio.sleep(ctx.rng.uniform(0.2, ctx.sizes.uptime))
-                assert srv.proc is not None
-                srv.proc.kill()
-                srv.proc.wait()
-                await asyncio.sleep(0.2)  # the writers see their connections cut
-                _account_in_doubt(ctx, ledger)
+        try:
+            for cycle in range(ctx.sizes.cycles + 1):
+                with ctx.server(ports) as srv:
+                    if cycle == 0:
+                        await writes.setup(client)
+                        writers = [
+                            asyncio.create_task(_writer(client, writes, family, lane, ledger))
+                            for family in FAMILIES
+                            for lane in range(LANES)
+                        ]
+                    if cycle == ctx.sizes.cycles:  # the last life: retries finish, then a clean stop
+                        ledger.stopping = True
+                        await asyncio.wait_for(asyncio.gather(*writers), 60)
+                        break
+                    await asyncio.sleep(ctx.rng.uniform(0.2, ctx.sizes.uptime))
+                    assert srv.proc is not None
+                    srv.proc.kill()
+                    srv.proc.wait()
+                    await asyncio.sleep(0.2)  # the writers see their connections cut
+                    _account_in_doubt(ctx, ledger)
+        finally:
+            for task in writers:
+                task.cancel()
+            await asyncio.gather(*writers, return_exceptions=True)
 
 
 def run(ctx: Context) -> Outcome:

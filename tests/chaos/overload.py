@@ -111,7 +111,8 @@ def run(ctx: Context) -> Outcome:
     figures = (
         f"{ctx.sizes.connections} connections x {trenchcoat.BATCH}-event batches for {ctx.sizes.duration:.0f} s: "
         f"RSS idle {idle / mb:.0f} MB, peak {peak[0] / mb:.0f} MB, {after / mb:.0f} MB {ctx.sizes.settle:.0f} s after; "
-        f"{tally.ok:,} 2xx, {len(tally.refusals):,} 429/503 ({slow} slower than {FAST:.0f} s), "
+        f"{tally.ok:,} 2xx, {len(tally.refusals):,} 429/503 ({len(tally.refusals) - slow:,} fast: "
+        f"{(len(tally.refusals) - slow) / max(answered, 1):.0%} of answers), "
         f"other {dict(tally.other) or 0}, of {answered:,}; p50 {lat[len(lat) // 2]:.2f} s, "
         f"max {lat[-1]:.2f} s; {stored:,} of {acknowledged:,} acknowledged events stored"
     )
