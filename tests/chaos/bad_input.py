@@ -23,6 +23,7 @@ from tests.chaos.writes import AGENT_HEADERS
 LONG_ID = "x" * 4096
 NUL = "chaos\x00x"
 PLAIN = "chaos-x"
+SHOWN = 6  # examples listed per kind of failure
 
 
 @dataclass
@@ -59,15 +60,20 @@ class Schemas:
             return "1" if schema.get("format") in ("int64", "uint64") else PLAIN
         return {"integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}.get(str(kind), PLAIN)
 
-    def wrong(self, schema: dict[str, Any]) -> Any:
-        """A value of the wrong JSON type for the schema."""
+    def wrong(self, schema: dict[str, Any]) -> list[Any]:
+        """A value of the wrong JSON type for the schema (none for any JSON value)."""
         schema = self.resolve(schema)
         kind = schema.get("type")
         if kind == "string":
-            return "not-a-number" if schema.get("format") in ("int64", "uint64") else {"not": "a string"}
-        return {"integer": "not-a-number", "number": "not-a-number", "boolean": "maybe", "array": 7}.get(
-            str(kind), "not-an-object"
-        )
+            return ["not-a-number" if schema.get("format") in ("int64", "uint64") else {"not": "a string"}]
+        wrong = {
+            "integer": "not-a-number",
+            "number": "not-a-number",
+            "boolean": "maybe",
+            "array": 7,
+            "object": 7,
+        }
+        return [wrong[kind]] if kind in wrong else []
 
 
 def _case(
@@ -119,9 +125,10 @@ def _cases(doc: dict[str, Any]) -> Iterator[Case]:
             yield make("malformed JSON", body=b'{"events": [')
             yield make("missing body", body=b"")
             for name, schema in props.items():
-                yield make(
-                    f"wrong type {name}", body=json.dumps(base | {name: schemas.wrong(schema)}).encode()
-                )
+                if name in path_params:
+                    continue  # the path's value wins
+                for value in schemas.wrong(schema):
+                    yield make(f"wrong type {name}", body=json.dumps(base | {name: value}).encode())
                 if schemas.resolve(schema).get("type") == "string":
                     yield make(f"NUL in body {name}", body=json.dumps(base | {name: NUL}).encode())
                     if _id_like(name):
@@ -164,7 +171,7 @@ def run(ctx: Context) -> Outcome:
                 problem = "wrote while refusing"
             if problem:
                 failures[problem] += 1
-                if failures[problem] <= 6:
+                if failures[problem] <= SHOWN:
                     details.append(
                         f"{problem}: {case.method} {case.route} {case.what} -> {status} {text}".rstrip()
                     )
