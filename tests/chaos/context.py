@@ -43,11 +43,11 @@ SHORT = Sizes(
     cycles=3,
     uptime=1.5,
     followers=10,
-    write_seconds=2.0,
-    log_size=30_000,
+    write_seconds=1.5,
+    log_size=20_000,
     connections=64,
-    duration=4.0,
-    settle=3.0,
+    duration=3.0,
+    settle=2.0,
     retries=25,
 )
 
@@ -77,3 +77,7 @@ class Context:
     @cached_property
     def db(self) -> Reader:
         return Reader(self.database_url)
+
+    def close(self) -> None:
+        if "db" in self.__dict__:  # made on first use
+            self.db.close()

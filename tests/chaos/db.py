@@ -16,7 +16,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from tests.conftest import _dsn, reset_postgres
 
@@ -46,10 +45,13 @@ def fresh_database(backend_url: str | None, workdir: Path) -> str:
 
 
 class Reader:
-    """Direct reads of the server's database (one connection at a time)."""
+    """Direct reads of the server's database (one connection, kept)."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url, poolclass=NullPool)
+        self.engine = sa.create_engine(url, pool_size=1)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def scalar(self, sql: str, **params: object) -> int:
         with self.engine.connect() as conn:

@@ -86,6 +86,8 @@ def main() -> int:
                     except Exception as exc:  # a check that cannot finish is a failure, not a crash
                         log = (workdir / "server.log").read_text(errors="replace")[-1500:]
                         outcome = Outcome(False, f"error: {exc!r}", log.splitlines()[-8:])
+                    finally:
+                        ctx.close()
                 passed += outcome.passed
                 failed += not outcome.passed
                 verdict = "PASS" if outcome.passed else "FAIL"
