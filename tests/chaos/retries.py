@@ -35,8 +35,7 @@ async def _send(
     return write.marker, len(answers)
 
 
-async def _grpc_tasks(target: str, times: int) -> tuple[str, int]:
-    marker = f"ck{uuid.uuid4().int % 10**8:08d}"
+async def _grpc_tasks(target: str, marker: str, times: int) -> tuple[str, int]:
     metadata = (("idempotency-key", str(uuid.uuid4())),)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = agh_pb2_grpc.AghTaskServiceStub(channel)
@@ -60,7 +59,9 @@ async def _all(ctx: Context, http_port: int, grpc_port: int) -> Outcome:
         for family in FAMILIES:
             for keyed in (True, False):
                 sent[family, keyed] = await _send(client, writes, family, times, keyed)
-    grpc_marker, grpc_answers = await _grpc_tasks(f"127.0.0.1:{grpc_port}", times)
+    grpc_marker, grpc_answers = await _grpc_tasks(
+        f"127.0.0.1:{grpc_port}", writes.make("tasks").marker, times
+    )
     passed = True
     keyed_parts, unkeyed_parts = [], []
     for family in FAMILIES:
