@@ -6,8 +6,9 @@ Idempotency-Key; the server is killed with SIGKILL at random moments and
 restarted on the same ports and database. A write whose answer was lost
 (connection cut) is looked up in the database while the server is down
 (committed without an acknowledgement?) and then retried with the same key
-until it is acknowledged. At the end every acknowledged write must be
-stored, none twice, and no batch in part."""
+until it is acknowledged (a 409 to such a retry, "committed before, its
+answer lost", counts as an acknowledgement). At the end every acknowledged
+write must be stored, none twice, and no batch in part."""
 
 from __future__ import annotations
 
@@ -28,8 +29,11 @@ LANES = 2  # writers per family
 class Ledger:
     acked: dict[str, str] = field(default_factory=dict)  # marker -> family
     in_doubt: dict[str, str] = field(default_factory=dict)  # sent, answer lost, not yet acknowledged
+    retried: set[str] = field(default_factory=set)  # every write once in doubt
     committed_unacked: int = 0
+    conflicts: int = 0  # retries answered 409: "committed before, answer lost"
     statuses: Counter[int] = field(default_factory=Counter)  # refusals other than 429/503
+    examples: dict[int, str] = field(default_factory=dict)  # the first such answer of each status
     stopping: bool = False
 
 
@@ -49,6 +53,7 @@ async def _writer(client: httpx.AsyncClient, writes: Writes, family: str, lane: 
             continue
         except httpx.TransportError:
             ledger.in_doubt[pending.marker] = family  # sent; it may have committed
+            ledger.retried.add(pending.marker)
             await asyncio.sleep(0.05)
             continue
         if answer.status_code in (429, 503):
@@ -56,8 +61,14 @@ async def _writer(client: httpx.AsyncClient, writes: Writes, family: str, lane: 
             continue
         if answer.status_code < 300:
             ledger.acked[pending.marker] = family
+        elif answer.status_code == 409 and pending.marker in ledger.retried:
+            # The key's write committed but its answer was lost: it counts as
+            # acknowledged, so it must be stored (and once).
+            ledger.acked[pending.marker] = family
+            ledger.conflicts += 1
         else:
             ledger.statuses[answer.status_code] += 1
+            ledger.examples.setdefault(answer.status_code, f"{pending.family} {answer.text[:200]}")
         ledger.in_doubt.pop(pending.marker, None)
         pending = None
 
@@ -125,10 +136,12 @@ def run(ctx: Context) -> Outcome:
             details.append(f"{family}: lost {', '.join(missing[:5])}")
     if ledger.statuses:
         details.append(f"refused: {dict(ledger.statuses)}")
+        details += [f"{status}: {text}" for status, text in ledger.examples.items()]
     figures = (
         f"{ctx.sizes.cycles} kills, {len(ledger.acked):,} acknowledged writes "
         f"({', '.join(f'{f} {per_family[f]:,}' for f in FAMILIES)}): {lost} lost, "
-        f"{ledger.committed_unacked} committed unacknowledged, {duplicated} duplicated on retry, "
+        f"{ledger.committed_unacked} committed unacknowledged, {duplicated} duplicated on retry "
+        f"({ledger.conflicts} retries answered 409 already committed), "
         f"{torn} batches in part"
     )
     passed = lost == 0 and duplicated == 0 and torn == 0 and not ledger.statuses and len(ledger.acked) > 0
