@@ -2,7 +2,8 @@
 batches for a while, the server's RSS sampled every 100 ms, then again after
 a quiet spell. Passes when peak RSS stays under 600 MB, RSS comes back within
 20% of its idle figure, every acknowledged batch is stored, and everything
-refused is a fast (< 1 s) 429 or 503: no other status, no dropped connection."""
+refused is a fast 429 or 503 (p99 under 1 s): no other status, no dropped
+connection."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.bench.run import ServerProcess
 from tests.chaos.context import Context, Outcome
 
 PEAK_LIMIT = 600 * 2**20
-FAST = 1.0  # seconds: a refusal slower than this is not shedding load
+FAST = 1.0  # seconds: refusals (p99) slower than this are not shedding load
 RSS_CAP = 4 * 2**30  # the load stops here, to keep the shared machine alive
 
 
@@ -106,13 +107,15 @@ def run(ctx: Context) -> Outcome:
     acknowledged = (tally.ok + warm) * trenchcoat.BATCH
     answered = tally.ok + len(tally.refusals) + sum(tally.other.values())
     slow = sum(x >= FAST for x in tally.refusals)
+    refusals = sorted(tally.refusals) or [0.0]
+    refusal_p99 = refusals[round(0.99 * (len(refusals) - 1))]
     lat = sorted(tally.latencies) or [float("nan")]
     mb = 2**20
     figures = (
         f"{ctx.sizes.connections} connections x {trenchcoat.BATCH}-event batches for {ctx.sizes.duration:.0f} s: "
         f"RSS idle {idle / mb:.0f} MB, peak {peak[0] / mb:.0f} MB, {after / mb:.0f} MB {ctx.sizes.settle:.0f} s after; "
         f"{tally.ok:,} 2xx, {len(tally.refusals):,} 429/503 ({len(tally.refusals) - slow:,} fast: "
-        f"{(len(tally.refusals) - slow) / max(answered, 1):.0%} of answers), "
+        f"{(len(tally.refusals) - slow) / max(answered, 1):.0%} of answers; p99 {refusal_p99:.2f} s), "
         f"other {dict(tally.other) or 0}, of {answered:,}; p50 {lat[len(lat) // 2]:.2f} s, "
         f"max {lat[-1]:.2f} s; {stored:,} of {acknowledged:,} acknowledged events stored"
     )
@@ -120,7 +123,7 @@ def run(ctx: Context) -> Outcome:
         peak[0] < PEAK_LIMIT
         and after <= idle * 1.2
         and not tally.other
-        and slow == 0
+        and refusal_p99 < FAST
         and stored == acknowledged
     )
     return Outcome(passed, figures)
