@@ -8,7 +8,7 @@ BUF := proto/node_modules/.bin/buf
 TS := clients/typescript
 PROTOC_GEN_ES := $(TS)/node_modules/.bin/protoc-gen-es
 
-.PHONY: install serve test test-postgres test-ts gen gen-check lint lint-proto typecheck check bench clean
+.PHONY: install serve test test-postgres test-ts gen gen-check lint lint-proto typecheck check bench chaos clean
 
 # (Re)install when the venv is missing or a project file changed.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -79,6 +79,11 @@ check: gen-check lint lint-proto typecheck test-ts test
 
 bench: install
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
+
+# The reliability suite (tests/chaos): kill -9 cycles, followers, catch-up,
+# overload, bad input, retries on SQLite and PostgreSQL. CHAOS_ARGS=--short: the CI form.
+chaos: install
+	$(PY) -m tests.chaos.run $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) proto/node_modules $(TS)/node_modules $(TS)/dist .pytest_cache .mypy_cache .ruff_cache

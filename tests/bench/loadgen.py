@@ -47,16 +47,25 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def run(
-    host: str, port: int, concurrency: int, total: int, make_request: Callable[[int], bytes]
+    host: str,
+    port: int,
+    concurrency: int,
+    total: int,
+    make_request: Callable[[int], bytes],
+    seconds: float | None = None,
 ) -> Result:
-    """Send `total` requests over `concurrency` connections; request i is make_request(i)."""
+    """Send `total` requests over `concurrency` connections; request i is make_request(i).
+    With `seconds`, no request starts after that time."""
     result = Result()
     counter = iter(range(total))
+    end = time.perf_counter() + seconds if seconds is not None else float("inf")
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
             for i in counter:
+                if time.perf_counter() >= end:
+                    break
                 payload = make_request(i)
                 started = time.perf_counter()
                 writer.write(payload)

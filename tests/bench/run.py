@@ -52,11 +52,19 @@ class ServerProcess:
     grpc_port: int
     db_path: Path
     pid: int = 0
+    proc: subprocess.Popen[bytes] | None = None
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system, all threads) the server has used so far."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self) -> int:
+        """The server's resident memory now."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
 
     def post(self, path: str, body: object) -> int:
         req = urllib.request.Request(
@@ -70,10 +78,19 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(workdir: Path) -> Iterator[ServerProcess]:
-    http_port, grpc_port = free_port(), free_port()
+def server_process(
+    workdir: Path,
+    database_url: str | None = None,
+    ports: tuple[int, int] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[ServerProcess]:
+    """`agentplane serve` on a fresh SQLite file in workdir (or on database_url),
+    stopped with SIGTERM at the end (SIGKILL if it does not exit within 30 s).
+    The chaos suite passes the same ports again to restart a killed server."""
+    http_port, grpc_port = ports or (free_port(), free_port())
     db = workdir / "bench.db"
-    env = {**os.environ, "AGENTPLANE_DATABASE_URL": f"sqlite:///{db}"}
+    env = {**os.environ, "AGENTPLANE_DATABASE_URL": database_url or f"sqlite:///{db}", **(env or {})}
+    log = (workdir / "server.log").open("ab")  # a file, not a pipe a chatty server could fill
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -88,7 +105,7 @@ def server_process(workdir: Path) -> Iterator[ServerProcess]:
         cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 30
@@ -98,13 +115,18 @@ def server_process(workdir: Path) -> Iterator[ServerProcess]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    err = (workdir / "server.log").read_text(errors="replace")[-4000:]
                     raise RuntimeError(f"server did not start: {err}") from None
                 time.sleep(0.1)
-        yield ServerProcess(http_port, grpc_port, db, proc.pid)
+        yield ServerProcess(http_port, grpc_port, db, proc.pid, proc)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 def count_rows(db: Path, where: str) -> int:
