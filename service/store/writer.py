@@ -86,6 +86,10 @@ class Writer:
                 await self._task
         self._thread.shutdown(wait=True)
 
+    def depth(self) -> int:
+        """Operations queued and not yet taken into a batch."""
+        return self._queue.qsize()
+
     async def submit(self, op: Operation[T]) -> T:
         return await self.enqueue(op)
 
