@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # What a refused caller is told to wait, in seconds.
 RETRY_AFTER_SECONDS = 1
-# Bytes admitted since the last trim that make an idle moment worth a trim.
+# Bytes of requests since the last trim that make an idle moment worth a trim.
 TRIM_AFTER_BYTES = 32 * 1024 * 1024
 # How long the server must stay idle (nothing in flight) before it trims.
 TRIM_IDLE_SECONDS = 1.0
@@ -76,10 +76,11 @@ class ByteBudget:
         self._trim = _malloc_trim()
 
     def try_acquire(self, size: int) -> bool:
+        # Refused bodies count too: the server still read (and dropped) them.
+        self._since_trim += size
         if self.limit and self.in_flight and self.in_flight + size > self.limit:
             return False
         self.in_flight += size
-        self._since_trim += size
         return True
 
     def acquire(self, size: int, what: str = "request") -> None:

@@ -71,7 +71,7 @@ class Settings:
     # Admission control (service.app.admission): bytes of request bodies in
     # flight (HTTP and gRPC), and write operations waiting for the writer;
     # past either, requests are refused with 503 + Retry-After. 0: no bound.
-    max_inflight_bytes: int = 16 * MIB
+    max_inflight_bytes: int = 8 * MIB
     max_write_queue: int = 1024
     # Read timeouts: a request's headers, and its body, must arrive within these.
     header_timeout_seconds: float = 10.0
