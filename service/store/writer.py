@@ -144,8 +144,10 @@ class Writer:
                     fut.set_exception(error)
             if last_seq:
                 self._notifier.publish(last_seq)
-            for _ in batch:
+            for _ in range(len(batch)):
                 self._queue.task_done()
+            # Not kept while waiting for the next batch: its operations hold their rows.
+            del batch, live, ops, outcomes
 
     def _commit(self, ops: list[Operation[Any]]) -> tuple[list[Outcome], int]:
         """Run `ops` in one transaction and commit it (in the writer thread)."""

@@ -1,7 +1,9 @@
 """The `overload` bench scenario: 1,024 connections posting 1,000-event
 Trenchcoat batches (POST /api/v1/events) as fast as they are answered, for
-`--duration` seconds (60), every refused request sent again at once (a
-client that ignores Retry-After: the worst case).
+`--duration` seconds (60). A refused connection waits as its Retry-After
+says, as a client that retries should; BENCH_IGNORE_RETRY_AFTER=1 sends
+again at once instead (the worst case: refusal latency is then mostly the
+generator's own queue, 1,024 connections over the refusals a second).
 
 What it checks: the server's RSS, sampled every 0.5 s from /proc, stays
 under its bound at peak and comes back near its idle figure a minute after
@@ -92,7 +94,24 @@ def _template() -> bytes:
     return json.dumps({"events": events}).encode()
 
 
-async def load(port: int, connections: int, seconds: float) -> Tally:
+async def _response(reader: asyncio.StreamReader) -> tuple[int, float]:
+    """A response's status and Retry-After (0 without one); its body is read and dropped."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length, retry_after = 0, 0.0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"retry-after":
+            retry_after = float(value)
+    if length:
+        await reader.readexactly(length)
+    return int(lines[0].split()[1]), retry_after
+
+
+async def load(port: int, connections: int, seconds: float, honour_retry_after: bool = True) -> Tally:
     tally = Tally()
     template = _template()
     deadline = time.perf_counter() + seconds
@@ -106,7 +125,7 @@ async def load(port: int, connections: int, seconds: float) -> Tally:
             started = time.perf_counter()
             writer.write(loadgen.request_bytes("POST", "/api/v1/events", body))
             try:
-                status, _ = await loadgen._read_response(reader)
+                status, retry_after = await _response(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
                 tally.dropped += 1  # the server closed it: it may or may not have stored it
                 writer.close()
@@ -115,6 +134,8 @@ async def load(port: int, connections: int, seconds: float) -> Tally:
             took = time.perf_counter() - started
             tally.statuses[status] = tally.statuses.get(status, 0) + 1
             (tally.accepted if 200 <= status < 300 else tally.refused).append(took)
+            if retry_after and honour_retry_after:
+                await asyncio.sleep(min(retry_after, deadline - time.perf_counter()))
         if writer is not None:
             writer.close()
 
@@ -135,12 +156,13 @@ def _own_cpu() -> float:
 
 
 def _run_load(port: int, connections: int, seconds: float) -> Tally:
+    honour = not os.environ.get("BENCH_IGNORE_RETRY_AFTER")
     try:
         import uvloop
 
-        return uvloop.run(load(port, connections, seconds))
+        return uvloop.run(load(port, connections, seconds, honour))
     except ImportError:
-        return asyncio.run(load(port, connections, seconds))
+        return asyncio.run(load(port, connections, seconds, honour))
 
 
 def overload(srv: ServerProcess, seconds: int, connections: int) -> Figures:
@@ -163,7 +185,8 @@ def overload(srv: ServerProcess, seconds: int, connections: int) -> Figures:
     accepted = len(tally.accepted) * BATCH
     requests = len(tally.accepted) + len(tally.refused)
     print(
-        f"  overload: {connections} connections, {load_seconds:.0f} s, load average "
+        f"  overload: {connections} connections, {load_seconds:.0f} s, "
+        f"{'ignoring' if os.environ.get('BENCH_IGNORE_RETRY_AFTER') else 'honouring'} Retry-After, load average "
         f"{os.getloadavg()[0]:.2f}: {len(tally.accepted)} batches accepted "
         f"({accepted / load_seconds:,.0f} events/s, p50 {_ms(tally.accepted, 50):.0f} ms, "
         f"p99 {_ms(tally.accepted, 99):.0f} ms), {len(tally.refused) / load_seconds:,.0f} refusals/s "
