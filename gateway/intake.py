@@ -41,7 +41,7 @@ class MeteredBody:
         message = await self._receive()
         if self.counting and message["type"] == "http.request":
             size = len(message.get("body", b""))
-            self.budget.acquire(size)
+            self.budget.acquire(size, self.held)
             self.held += size
             self.counting = bool(message.get("more_body"))
         return message

@@ -66,7 +66,8 @@ class ByteBudget:
     """Bytes of requests in flight, bounded by `limit` (0: unbounded).
 
     A request larger than the whole budget is still admitted when nothing
-    else is in flight, so every request the body limit allows can be served."""
+    else is in flight (a chunked body: while it is alone), so every request
+    the body limit allows can be served."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -75,19 +76,20 @@ class ByteBudget:
         self._trim_timer: asyncio.TimerHandle | None = None
         self._trim = _malloc_trim()
 
-    def try_acquire(self, size: int) -> bool:
+    def try_acquire(self, size: int, held: int = 0) -> bool:
+        """Take `size` more bytes for a request already holding `held`."""
         # Refused bodies count too: the server still read (and dropped) them.
         self._since_trim += size
-        if self.limit and self.in_flight and self.in_flight + size > self.limit:
+        if self.limit and self.in_flight > held and self.in_flight + size > self.limit:
             return False
         self.in_flight += size
         return True
 
-    def acquire(self, size: int, what: str = "request") -> None:
-        """Take `size` bytes or raise UNAVAILABLE."""
-        if not self.try_acquire(size):
+    def acquire(self, size: int, held: int = 0) -> None:
+        """`try_acquire`, or raise UNAVAILABLE."""
+        if not self.try_acquire(size, held):
             raise overloaded(
-                f"the server is busy: {self.in_flight} bytes of requests in flight, {what} refused",
+                f"the server is busy: {self.in_flight} bytes of requests in flight",
                 "SERVER_BUSY",
             )
 

@@ -110,6 +110,10 @@ async def test_past_the_byte_bound_every_family_is_refused_and_nothing_is_writte
         assert resp.headers["retry-after"] == "1", family
         assert shaped(resp.json()), (family, resp.json())
 
+    chunked = await http.post("/sessions", content=chunks(b'{"session_id": "chunked", "session_name": "c"}'))
+    assert chunked.status_code == 503, chunked.text
+    assert chunked.json()["detail"].startswith("the server is busy")
+
     async with grpc.aio.insecure_channel(live_server.grpc_target) as channel:
         sessions = runtime_pb2_grpc.SessionServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -128,8 +132,19 @@ async def test_past_the_byte_bound_every_family_is_refused_and_nothing_is_writte
     await wait_until(lambda: budget.in_flight == 0)
     resp = await http.post("/sessions", json={"session_id": "after", "session_name": "after"})
     assert resp.status_code == 200, resp.text
+    # A chunked body larger than the whole budget is served while it is alone.
+    big = json.dumps({"session_id": "big", "session_name": "b" * 2 * BUDGET}).encode()
+    resp = await http.post("/sessions", content=chunks(big, 1000))
+    assert resp.status_code == 200, resp.text
     ids = {s["session_id"] for s in (await http.get("/sessions")).json()["sessions"]}
-    assert ids == {"slow", "after"}
+    assert ids == {"slow", "after", "big"}
+
+
+async def chunks(body: bytes, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    """`body` sent chunked (no Content-Length), `size` bytes at a time."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+        await asyncio.sleep(0.01)
 
 
 def assert_retry_info(err: grpc.aio.AioRpcError) -> None:
