@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import time
 from collections.abc import Callable
 
 from google.protobuf.descriptor import MethodDescriptor
@@ -104,11 +105,13 @@ class ByteBudget:
         if self.in_flight:
             return  # busy again: the next idle moment trims
         self._since_trim = 0
+        started = time.perf_counter()
         # The young generation is collected rarely (see cli._tune_runtime):
         # cycles left by the burst would keep their memory until then.
         gc.collect()
         if self._trim is not None:
             self._trim()
+        log.debug("a burst is over: heap trimmed in %.1f ms", (time.perf_counter() - started) * 1e3)
 
     def close(self) -> None:
         if self._trim_timer is not None:
