@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import free_port
 from tests.e2e.test_serve_process import serve
 
-TIMEOUT = 1.0
+TIMEOUT = 2.0
 # A request is closed by its timeout, not by anything slower.
 CLOSED_WITHIN = TIMEOUT + 2
 
