@@ -23,6 +23,7 @@ from gateway.guard import Guard, Screen
 from gateway.httprule import Binding, bindings
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
+from service.app.admission import ByteBudget
 from service.app.assembly import Core
 from service.app.config import Settings
 
@@ -105,7 +106,7 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
             finally:
                 await channel.close()
             return
-        core = Core(settings)
+        core = Core(settings, budget)
         await core.start()
         app.state.core = core
         app.state.transport = InProcessTransport(core.dispatcher)
@@ -129,7 +130,8 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
         return t
 
     table = routes()
-    endpoints = [Endpoint(b, family, transport, settings.max_body_bytes) for b, family in table]
+    budget = ByteBudget(settings.max_inflight_bytes)  # shared with the in-process gRPC server
+    endpoints = [Endpoint(b, family, transport, settings.max_body_bytes, budget) for b, family in table]
     app.bindings = BindingRouter(None, endpoints)
     app.guard = Guard.of(settings, app.bindings, live.FEED_FAMILIES)
     app.add_middleware(BindingRouter, endpoints=endpoints)

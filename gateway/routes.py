@@ -30,10 +30,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
+from gateway.intake import MeteredBody
 from gateway.transport import Transport
 from service.api.protojson import ParseError, encoder, keeping_free_form
+from service.app.admission import ByteBudget
 from service.app.status import RpcError, from_domain, simple
-from service.domain.errors import InvalidArgument
+from service.domain.errors import InvalidArgument, Unavailable
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
 FORWARDED_HEADERS = frozenset(
@@ -138,11 +140,20 @@ def _bad_input(message: str, reason: str = "INVALID_JSON") -> RpcError:
 class Endpoint:
     """Parse, call, render: the one handler every binding uses."""
 
-    def __init__(self, b: Binding, family: Family, transport: TransportRef, max_body: int) -> None:
+    def __init__(
+        self,
+        b: Binding,
+        family: Family,
+        transport: TransportRef,
+        max_body: int,
+        budget: ByteBudget | None = None,
+    ) -> None:
         self.binding = b
         self.family = family
         self.transport = transport
         self.max_body = max_body
+        # Bytes in flight (gateway.intake); only routes with a body count.
+        self.budget = budget if b.body else None
         options = b.method.GetOptions()
         # A success status other than 200 (agentplane.v1.http_success_code);
         # 204 only for an empty reply.
@@ -157,6 +168,20 @@ class Endpoint:
             self.render = encode
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, str]) -> None:
+        if self.budget is None:
+            return await self._call(scope, receive, send, path_params)
+        try:
+            body = MeteredBody(receive, self.budget, scope, self.max_body)
+        except Unavailable as busy:
+            return await send_error(send, self.family, from_domain(busy))
+        try:
+            return await self._call(scope, body.receive if body.counting else receive, send, path_params)
+        except Unavailable as busy:  # a chunked body that stopped fitting
+            return await send_error(send, self.family, from_domain(busy))
+        finally:
+            body.release()
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, str]) -> None:
         transport = self.transport()
         if self.binding.streaming or not transport.in_process:
             return await self._serve(scope, receive, send, path_params, transport)

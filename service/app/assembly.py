@@ -17,6 +17,7 @@ from service.api.runtime import EventServicer, SessionServicer
 from service.api.tracer import TracerIngestServicer, TracerSessionServicer, TracerTaskServicer
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
+from service.app.admission import ByteBudget, write_queue_gate
 from service.app.auth import Auth
 from service.app.config import Settings
 from service.app.dispatch import Dispatcher
@@ -32,8 +33,10 @@ log = logging.getLogger("agentplane")
 class Core:
     """The running service: everything but the HTTP gateway."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, budget: ByteBudget | None = None) -> None:
+        """`budget`: the bytes-in-flight bound, shared with an in-process gateway."""
         self.settings = settings
+        self.budget = budget or ByteBudget(settings.max_inflight_bytes)
         self.store = Store(settings.database_url)
         self.auth = Auth(settings, self.store)
         self.channel_feed = ChannelFeed(self.store)
@@ -60,7 +63,7 @@ class Core:
                 ),
                 ChannelServicer(self.store),
             ],
-            self.auth.interceptors,
+            [*self.auth.interceptors, write_queue_gate(self.store.writer.depth, settings.max_write_queue)],
             rewriters(settings.redact),  # secrets in what agents send (AGENTPLANE_REDACT)
         )
         self.auth.check(m.descriptor for m in self.dispatcher.methods.values())
@@ -81,7 +84,7 @@ class Core:
         if not serve_grpc:
             return
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-        self._grpc, self.grpc_port, health = grpc_server.build(self.dispatcher, address)
+        self._grpc, self.grpc_port, health = grpc_server.build(self.dispatcher, address, self.budget)
         await self._grpc.start()
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("gRPC listening on %s:%s", self.settings.grpc_host, self.grpc_port)
@@ -95,3 +98,4 @@ class Core:
         await self.lease_sweeper.stop()
         await self.channel_feed.stop()
         await self.store.close()
+        self.budget.close()

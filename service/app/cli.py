@@ -159,6 +159,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from service.app.read_timeouts import timed_protocol
 
     app = create_app(settings, upstream=args.upstream if args.gateway_only else None)
     log.info("HTTP gateway on http://%s:%s", settings.http_host, settings.http_port)
@@ -173,6 +174,7 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
     )
     server = _graceful_server_class()(config)
     _tune_runtime()

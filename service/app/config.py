@@ -88,6 +88,14 @@ class Settings:
     # literals and its own address (`.example.com`: it and its subdomains;
     # `*`: any). None: any when API keys are required, else none more (gateway.guard).
     allowed_hosts: list[str] | None = None
+    # Admission control (service.app.admission): bytes of request bodies in
+    # flight (HTTP and gRPC), and write operations waiting for the writer;
+    # past either, requests are refused with 503 + Retry-After. 0: no bound.
+    max_inflight_bytes: int = 8 * MIB
+    max_write_queue: int = 1024
+    # Read timeouts: a request's headers, and its body, must arrive within these.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,6 +106,10 @@ class Settings:
             lease_sweep_seconds=_env_float("AGENTPLANE_LEASE_SWEEP_SECONDS", d.lease_sweep_seconds),
             redact=_env_bool("AGENTPLANE_REDACT", d.redact),
             max_streams_per_key=_env_int("AGENTPLANE_MAX_STREAMS_PER_KEY", d.max_streams_per_key),
+            max_inflight_bytes=_env_int("AGENTPLANE_MAX_INFLIGHT_BYTES", d.max_inflight_bytes),
+            max_write_queue=_env_int("AGENTPLANE_MAX_WRITE_QUEUE", d.max_write_queue),
+            header_timeout_seconds=_env_float("AGENTPLANE_HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds),
+            body_timeout_seconds=_env_float("AGENTPLANE_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
             http_host=os.environ.get("AGENTPLANE_HTTP_HOST", d.http_host),
             http_port=_env_int("AGENTPLANE_HTTP_PORT", d.http_port),
             grpc_host=os.environ.get("AGENTPLANE_GRPC_HOST", d.grpc_host),

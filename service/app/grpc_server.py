@@ -12,9 +12,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from service.app.admission import ByteBudget
 from service.app.context import CallContext
 from service.app.dispatch import Dispatcher, Method
-from service.app.status import RpcError
+from service.app.status import RpcError, from_domain
+from service.domain.errors import Unavailable
 
 
 def _context(m: Method, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
@@ -22,7 +24,7 @@ def _context(m: Method, context: grpc.aio.ServicerContext[Any, Any]) -> CallCont
     return CallContext(m.path, metadata, time_remaining=context.time_remaining())
 
 
-def _handler(dispatcher: Dispatcher, m: Method) -> grpc.RpcMethodHandler[Any, Any]:
+def _handler(dispatcher: Dispatcher, m: Method, budget: ByteBudget) -> grpc.RpcMethodHandler[Any, Any]:
     if m.client_streaming:
 
         async def duplex(
@@ -53,11 +55,18 @@ def _handler(dispatcher: Dispatcher, m: Method) -> grpc.RpcMethodHandler[Any, An
         )
 
     async def unary(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        size = request.ByteSize()  # held, decoded, until the call answers
+        try:
+            budget.acquire(size)
+        except Unavailable as exc:
+            await context.abort_with_status(rpc_status.to_status(from_domain(exc).status))
         try:
             return await dispatcher.unary(m.path, request, _context(m, context))
         except RpcError as err:
             await context.abort_with_status(rpc_status.to_status(err.status))
             raise  # unreachable: abort raises
+        finally:
+            budget.release(size)
 
     handler: Callable[..., Awaitable[Message]] = unary
     return grpc.unary_unary_rpc_method_handler(
@@ -65,13 +74,16 @@ def _handler(dispatcher: Dispatcher, m: Method) -> grpc.RpcMethodHandler[Any, An
     )
 
 
-def build(dispatcher: Dispatcher, address: str) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """A server listening on `address` (port 0 picks a free one); returns the bound port."""
+def build(
+    dispatcher: Dispatcher, address: str, budget: ByteBudget
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """A server listening on `address` (port 0 picks a free one); returns the
+    bound port. Unary requests count against `budget` (bytes in flight)."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
     for m in dispatcher.methods.values():
         by_service.setdefault(m.descriptor.containing_service.full_name, {})[m.descriptor.name] = _handler(
-            dispatcher, m
+            dispatcher, m, budget
         )
     for service_name, handlers in by_service.items():
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, handlers),))

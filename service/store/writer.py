@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Operation = Callable[[Tx], T]
 Outcome = tuple[Any, BaseException | None]
+# A batch being applied: pauses after each operation, then returns the open
+# connection, each operation's outcome and the last seq appended.
+Applying = Generator[None, None, tuple[Connection, list[Outcome], int]]
 
 # Serialises log appends across PostgreSQL replicas, so commit order is `seq`
 # order and a reader at cursor N never sees N+2 before N+1.
@@ -44,6 +48,8 @@ _LOG_LOCK_KEY = 0x6167656E74  # "agent"
 # microseconds. Measured (SQLite, 2 cores): queue cycles over HTTP ~950 ->
 # ~1,200/s, unary gRPC tool calls 821 -> ~960/s.
 GATHER_TURNS = 5
+# How long an inline batch runs operations before it lets the loop take a turn.
+SLICE_SECONDS = 0.01
 
 
 def _as_domain_error(exc: Exception) -> Exception:
@@ -86,6 +92,10 @@ class Writer:
                 await self._task
         self._thread.shutdown(wait=True)
 
+    def depth(self) -> int:
+        """Operations queued and not yet taken into a batch."""
+        return self._queue.qsize()
+
     async def submit(self, op: Operation[T]) -> T:
         return await self.enqueue(op)
 
@@ -113,7 +123,7 @@ class Writer:
                     # The operations run here; only the COMMIT (the fsync, which
                     # releases the GIL) goes to the thread, so the loop keeps
                     # serving requests, which then form the next batch.
-                    conn, outcomes, last_seq = self._apply(ops)
+                    conn, outcomes, last_seq = await self._apply_sliced(ops)
                     try:
                         await loop.run_in_executor(self._thread, conn.commit)
                     finally:
@@ -134,8 +144,10 @@ class Writer:
                     fut.set_exception(error)
             if last_seq:
                 self._notifier.publish(last_seq)
-            for _ in batch:
+            for _ in range(len(batch)):
                 self._queue.task_done()
+            # Not kept while waiting for the next batch: its operations hold their rows.
+            del batch, live, ops, outcomes
 
     def _commit(self, ops: list[Operation[Any]]) -> tuple[list[Outcome], int]:
         """Run `ops` in one transaction and commit it (in the writer thread)."""
@@ -149,6 +161,31 @@ class Writer:
     def _apply(self, ops: list[Operation[Any]]) -> tuple[Connection, list[Outcome], int]:
         """Run `ops` in a new transaction, each in its own savepoint; the caller
         commits the returned connection (or closes it, which rolls back)."""
+        steps = self._applying(ops)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    async def _apply_sliced(self, ops: list[Operation[Any]]) -> tuple[Connection, list[Outcome], int]:
+        """`_apply` on the event loop's thread, letting the loop run between
+        operations every SLICE_SECONDS: a batch of heavy operations (1,000-event
+        ingests take ~30 ms each) would otherwise stall every other request,
+        refusals of an overloaded server included, for the whole batch."""
+        steps = self._applying(ops)
+        until = time.perf_counter() + SLICE_SECONDS
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+            if time.perf_counter() >= until:
+                await asyncio.sleep(0)
+                until = time.perf_counter() + SLICE_SECONDS
+
+    def _applying(self, ops: list[Operation[Any]]) -> Applying:
+        """`_apply`'s steps: it pauses after each operation."""
         outcomes: list[Outcome] = []
         conn = self._engine.connect()
         try:
@@ -170,6 +207,7 @@ class Writer:
                     cursor.execute("RELEASE SAVEPOINT op")
                     del tx.appended[mark:]
                     outcomes.append((None, _as_domain_error(exc)))
+                yield
             last_seq = max(tx.appended, default=0)
             if self._postgres and last_seq:
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(last_seq)})
