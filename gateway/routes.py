@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.transport import Transport
-from service.api.protojson import ParseError, encoder, keeping_free_form
+from service.api.protojson import ParseError, encoder, field_key, keeping_free_form
 from service.app.status import RpcError, from_domain, simple
 from service.domain.errors import InvalidArgument
 
@@ -151,7 +151,7 @@ class Endpoint:
         encode = encoder(b.output.DESCRIPTOR, family.proto_names, family.omit_unset)
         if b.response_body:
             fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
-            key = fd.name if family.proto_names else fd.json_name
+            key = field_key(fd, family.proto_names)
             self.render: Callable[[Message], Any] = lambda msg: encode(msg)[key]
         else:
             self.render = encode

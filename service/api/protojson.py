@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
-from google.protobuf import descriptor_pool, json_format, struct_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -199,12 +199,35 @@ def _is_proto3_optional(fd: FieldDescriptor) -> bool:
 
 
 @cache
+def _explicit_json_names(file: Any) -> frozenset[str]:
+    """Full names of the file's fields whose proto sets `json_name` itself
+    (protoc records json_name in the descriptor only then)."""
+    fdp = descriptor_pb2.FileDescriptorProto.FromString(file.serialized_pb)
+    found: set[str] = set()
+    pending = [(fdp.package, m) for m in fdp.message_type]
+    while pending:
+        scope, m = pending.pop()
+        name = f"{scope}.{m.name}" if scope else m.name
+        found.update(f"{name}.{f.name}" for f in m.field if f.HasField("json_name"))
+        pending += [(name, n) for n in m.nested_type]
+    return frozenset(found)
+
+
+def field_key(fd: Any, proto_names: bool) -> str:
+    """A field's JSON key: its proto name in a snake_case family, else its JSON
+    name; a json_name the proto sets is kept in both (a contract's own name)."""
+    if not proto_names or fd.full_name in _explicit_json_names(fd.file):
+        return fd.json_name
+    return fd.name
+
+
+@cache
 def encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Encoder:
     """A function turning messages of type `md` into dicts. `omit_unset`: leave
     unset messages and `optional` fields out instead of writing null."""
     plan: list[tuple[str, str, str, Callable[[Any], Any] | None]] = []
     for fd in md.fields:
-        key = fd.name if proto_names else fd.json_name
+        key = field_key(fd, proto_names)
         is_msg = fd.type == FieldDescriptor.TYPE_MESSAGE
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             value_fd = fd.message_type.fields_by_name["value"]
