@@ -33,7 +33,7 @@ from gateway.httprule import Binding, build_request
 from gateway.transport import Transport
 from service.api.protojson import ParseError, encoder, field_key, keeping_free_form
 from service.app.status import RpcError, from_domain, simple
-from service.domain.errors import InvalidArgument
+from service.domain.errors import FieldViolation, InvalidArgument
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
 FORWARDED_HEADERS = frozenset(
@@ -131,8 +131,11 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
         raise ParseError(f"malformed JSON: {exc}") from exc
 
 
-def _bad_input(message: str, reason: str = "INVALID_JSON") -> RpcError:
-    return from_domain(InvalidArgument(message, reason=reason))
+def _bad_input(
+    message: str, reason: str = "INVALID_JSON", violations: list[tuple[str, str]] | None = None
+) -> RpcError:
+    found = [FieldViolation(path, text) for path, text in violations or []]
+    return from_domain(InvalidArgument(message, reason=reason, violations=found))
 
 
 class Endpoint:
@@ -179,7 +182,7 @@ class Endpoint:
             too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
             return await self._refuse(scope, send, too_large, 413)
         except ParseError as exc:
-            return await self._refuse(scope, send, _bad_input(str(exc)))
+            return await self._refuse(scope, send, _bad_input(str(exc), violations=exc.violations))
         metadata = forwarded_metadata(_header_pairs(scope))
         if b.streaming:
             return await self._stream(scope, receive, send, request, metadata)

@@ -220,20 +220,35 @@ async def test_create_task_refuses_bad_input(
     await refused(agh, lambda: agh.http.post("/api/tasks", json=body), status, error)
 
 
+def _type_errors(*found: tuple[str, str]) -> dict[str, Any]:
+    return {"field_violations": [{"field": f, "description": d} for f, d in found]}
+
+
 @pytest.mark.parametrize(
-    ("raw", "message"),
+    ("raw", "message", "evidence"),
     [
-        (b"{", "malformed JSON: unexpected end of data: line 1 column 2 (char 1)"),
-        (b"[1]", "the request body must be a JSON object"),
-        (b'{"title": 5}', "title: expected a string, got 5"),
-        (b'{"title": "t", "metadata": [1]}', "metadata: expected a JSON object, got [1]"),
+        (b"{", "malformed JSON: unexpected end of data: line 1 column 2 (char 1)", ABSENT),
+        (b"[1]", "the request body must be a JSON object", ABSENT),
+        (
+            b'{"title": 5}',
+            "title: expected a string, got 5",
+            _type_errors(("title", "expected a string, got 5")),
+        ),
+        # every field of the wrong type is named, not only the first
+        (
+            b'{"title": 5, "metadata": [1]}',
+            "title: expected a string, got 5",
+            _type_errors(
+                ("title", "expected a string, got 5"), ("metadata", "expected a JSON object, got [1]")
+            ),
+        ),
     ],
 )
-async def test_malformed_bodies_are_400(agh: Server, raw: bytes, message: str) -> None:
+async def test_malformed_bodies_are_400(agh: Server, raw: bytes, message: str, evidence: Any) -> None:
     async def post() -> httpx.Response:
         return await agh.http.post("/api/tasks", content=raw, headers={"content-type": "application/json"})
 
-    await refused(agh, post, 400, agh_error("invalid_json", message, category="daemon"))
+    await refused(agh, post, 400, agh_error("invalid_json", message, category="daemon", evidence=evidence))
 
 
 async def test_body_over_the_transport_limit_is_413(agh: Server) -> None:

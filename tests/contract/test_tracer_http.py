@@ -305,11 +305,26 @@ async def test_bad_bodies_are_400_validation_error_and_write_nothing(
 
 async def test_malformed_json_is_400_validation_error(tracer: Tracer, subtests: pytest.Subtests) -> None:
     before = await tracer.log()
-    for raw in (b"{", b"[]", b'{"events": {"kind": "x"}}', b'{"events": [{"metadata": "text"}]}'):
+    for raw in (b"{", b"[]"):
         with subtests.test(raw.decode()):
             resp = await tracer.http.post("/ingest/v1/events", content=raw)
             err = error(resp, 400, "validation_error", "Invalid request")
             assert set(err["details"]) == {"_errors"} and len(err["details"]["_errors"]) == 1
+    # a value of the wrong type is named in zod's tree, every one of them
+    for raw, details in (
+        (b'{"events": {"kind": "x"}}', zod(("events", "expected a JSON array, got {'kind': 'x'}"))),
+        (
+            b'{"events": [{"metadata": "text"}, {"title": 5, "filePaths": "a"}]}',
+            zod(
+                ("events.0.metadata", "expected a JSON object, got 'text'"),
+                ("events.1.title", "expected a string, got 5"),
+                ("events.1.filePaths", "expected a JSON array, got 'a'"),
+            ),
+        ),
+    ):
+        with subtests.test(raw.decode()):
+            resp = await tracer.http.post("/ingest/v1/events", content=raw)
+            assert error(resp, 400, "validation_error", "Invalid request")["details"] == details
     assert await tracer.log() == before
 
 
