@@ -17,6 +17,7 @@ from service.api.runtime import EventServicer, SessionServicer
 from service.api.tracer import TracerIngestServicer, TracerSessionServicer, TracerTaskServicer
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
+from service.app.agh_identity import AghIdentity
 from service.app.auth import Auth
 from service.app.config import Settings
 from service.app.dispatch import Dispatcher
@@ -61,7 +62,7 @@ class Core:
                 ),
                 ChannelServicer(self.store),
             ],
-            self.auth.interceptors,
+            [*self.auth.interceptors, AghIdentity(self.store)],
         )
         self.auth.check(m.descriptor for m in self.dispatcher.methods.values())
         self.grpc_port: int | None = None
