@@ -41,14 +41,24 @@ _EXIT = {
 def _common_options(p: argparse.ArgumentParser, *, after_command: bool) -> None:
     """--server, --api-key and --json, before the command or after it. After it
     they have no default (argparse.SUPPRESS), so they do not undo the ones before."""
-    unset: dict[str, object] = {"default": argparse.SUPPRESS} if after_command else {}
+    unset: Any = argparse.SUPPRESS
     p.add_argument(
-        "--server", metavar="HOST:PORT", help="the gRPC server (default AGENTPLANE_GRPC_HOST:PORT)", **unset
+        "--server",
+        metavar="HOST:PORT",
+        default=unset if after_command else None,
+        help="the gRPC server (default AGENTPLANE_GRPC_HOST:PORT)",
     )
     p.add_argument(
-        "--api-key", help="API key when authentication is on (default AGENTPLANE_API_KEY)", **unset
+        "--api-key",
+        default=unset if after_command else None,
+        help="API key when authentication is on (default AGENTPLANE_API_KEY)",
     )
-    p.add_argument("--json", action="store_true", help="print the JSON API's body instead of text", **unset)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=unset if after_command else False,
+        help="print the JSON API's body instead of text",
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
