@@ -155,6 +155,8 @@ class AgentTracerFamily(Family):
 # Trenchcoat's error codes (upstream lib/api-response.ts), by ErrorInfo reason
 # first, then by gRPC code; anything else is INTERNAL_ERROR.
 TRENCHCOAT_REASON_CODES = {"BODY_TOO_LARGE": "PAYLOAD_TOO_LARGE"}
+# The seed's message for a body whose `details` name the offending fields.
+TRENCHCOAT_BODY_INVALID = "Request body is invalid."
 TRENCHCOAT_CODES = {
     3: "VALIDATION_ERROR",
     5: "NOT_FOUND",
@@ -185,6 +187,8 @@ class TrenchcoatFamily(Family):
         error: dict[str, Any] = {"code": code, "message": err.status.message}
         violations = err.field_violations()
         if violations:
+            if info is not None and info.reason == "INVALID_JSON":  # values of the wrong type
+                error["message"] = TRENCHCOAT_BODY_INVALID
             error["details"] = [{"field": v.field, "message": v.description} for v in violations]
         return {"error": error}
 

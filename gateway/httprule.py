@@ -23,7 +23,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from service.api.protojson import ParseError, from_dict
+from service.api.protojson import ParseError, from_dict, type_violations
 from service.app.dispatch import method_path
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
@@ -224,4 +224,7 @@ def build_request(
             _put(data, path, values if leaf_field(md, path).is_repeated else values[-1])
     for param, path in b.path_fields:
         _put(data, path, _scalar(leaf_field(md, path), path_params[param], path))
-    return from_dict(data, b.input, keep_free_form=keep_free_form)
+    try:
+        return from_dict(data, b.input, keep_free_form=keep_free_form)
+    except ParseError as exc:  # name every bad field, not only the first
+        raise ParseError(str(exc), type_violations(data, b.input)) from None

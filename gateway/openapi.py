@@ -23,6 +23,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from gateway.families import STATUS_SCHEMA, Family
 from gateway.httprule import Binding, leaf_field, query_fields
+from service.api.protojson import field_key
 
 _SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
@@ -91,7 +92,7 @@ class SchemaBuilder:
             props: dict[str, Any] = {}
             required: list[str] = []
             for fd in md.fields:
-                key = fd.name if proto_names else fd.json_name
+                key = field_key(fd, proto_names)
                 schema = self.field(fd, proto_names, omit_unset)
                 doc = comments().get(f"{md.full_name}.{fd.name}")
                 if doc:

@@ -32,14 +32,14 @@ from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.intake import MeteredBody
 from gateway.transport import Transport
-from service.api.protojson import ParseError, encoder, keeping_free_form
+from service.api.protojson import ParseError, encoder, field_key, keeping_free_form
 from service.app.admission import ByteBudget
 from service.app.status import RpcError, from_domain, simple
-from service.domain.errors import InvalidArgument, Unavailable
+from service.domain.errors import FieldViolation, InvalidArgument, Unavailable
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
 FORWARDED_HEADERS = frozenset(
-    {"authorization", "x-api-key", "x-agh-session-id", "x-agh-agent", "x-request-id"}
+    {"authorization", "x-api-key", "x-agh-session-id", "x-agh-agent", "x-agh-workspace-id", "x-request-id"}
 )
 _GRPC_METADATA = "grpc-metadata-"
 # How long a streaming route waits for the first message before it commits to
@@ -133,8 +133,11 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
         raise ParseError(f"malformed JSON: {exc}") from exc
 
 
-def _bad_input(message: str, reason: str = "INVALID_JSON") -> RpcError:
-    return from_domain(InvalidArgument(message, reason=reason))
+def _bad_input(
+    message: str, reason: str = "INVALID_JSON", violations: list[tuple[str, str]] | None = None
+) -> RpcError:
+    found = [FieldViolation(path, text) for path, text in violations or []]
+    return from_domain(InvalidArgument(message, reason=reason, violations=found))
 
 
 class Endpoint:
@@ -162,7 +165,7 @@ class Endpoint:
         encode = encoder(b.output.DESCRIPTOR, family.proto_names, family.omit_unset)
         if b.response_body:
             fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
-            key = fd.name if family.proto_names else fd.json_name
+            key = field_key(fd, family.proto_names)
             self.render: Callable[[Message], Any] = lambda msg: encode(msg)[key]
         else:
             self.render = encode
@@ -204,7 +207,7 @@ class Endpoint:
             too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
             return await self._refuse(scope, send, too_large, 413)
         except ParseError as exc:
-            return await self._refuse(scope, send, _bad_input(str(exc)))
+            return await self._refuse(scope, send, _bad_input(str(exc), violations=exc.violations))
         metadata = forwarded_metadata(_header_pairs(scope))
         if b.streaming:
             return await self._stream(scope, receive, send, request, metadata)

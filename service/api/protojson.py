@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
-from google.protobuf import descriptor_pool, json_format, struct_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -208,12 +208,35 @@ def _is_proto3_optional(fd: FieldDescriptor) -> bool:
 
 
 @cache
+def _explicit_json_names(file: Any) -> frozenset[str]:
+    """Full names of the file's fields whose proto sets `json_name` itself
+    (protoc records json_name in the descriptor only then)."""
+    fdp = descriptor_pb2.FileDescriptorProto.FromString(file.serialized_pb)
+    found: set[str] = set()
+    pending = [(fdp.package, m) for m in fdp.message_type]
+    while pending:
+        scope, m = pending.pop()
+        name = f"{scope}.{m.name}" if scope else m.name
+        found.update(f"{name}.{f.name}" for f in m.field if f.HasField("json_name"))
+        pending += [(name, n) for n in m.nested_type]
+    return frozenset(found)
+
+
+def field_key(fd: Any, proto_names: bool) -> str:
+    """A field's JSON key: its proto name in a snake_case family, else its JSON
+    name; a json_name the proto sets is kept in both (a contract's own name)."""
+    if not proto_names or fd.full_name in _explicit_json_names(fd.file):
+        return fd.json_name
+    return fd.name
+
+
+@cache
 def encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Encoder:
     """A function turning messages of type `md` into dicts. `omit_unset`: leave
     unset messages and `optional` fields out instead of writing null."""
     plan: list[tuple[str, str, str, Callable[[Any], Any] | None]] = []
     for fd in md.fields:
-        key = fd.name if proto_names else fd.json_name
+        key = field_key(fd, proto_names)
         is_msg = fd.type == FieldDescriptor.TYPE_MESSAGE
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             value_fd = fd.message_type.fields_by_name["value"]
@@ -294,7 +317,13 @@ def to_dict(msg: Message, *, proto_names: bool = True, omit_unset: bool = False)
 
 
 class ParseError(ValueError):
-    """The JSON does not fit the message; the text says where."""
+    """The JSON does not fit the message; the text says where (the first
+    problem). `violations`: every problem, as (path, what is wrong), when
+    they were looked for (see `type_violations`)."""
+
+    def __init__(self, text: str, violations: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(text)
+        self.violations = violations or []
 
 
 # Decoding. A decoder is `decode(js, msg, depth)`: it merges the JSON value `js`
@@ -1008,6 +1037,60 @@ def from_dict(data: Any, cls: type[M], *, keep_free_form: bool = False) -> M:
     finally:
         _keep_into.reset(token)
     return msg
+
+
+def type_violations(data: Any, cls: type[Message]) -> list[tuple[str, str]]:
+    """Every place JSON `data` does not fit `cls`, as (path, what is wrong) in
+    the decoder's words, not only the first as from_dict reports: each field
+    is decoded alone, and a failing object or list of objects is searched
+    item by item. For the error path only: it decodes every field again."""
+    found: list[tuple[str, str]] = []
+    _search(data, cls.DESCRIPTOR, "", found)
+    return found
+
+
+def _problem(data: Any, md: Any) -> str | None:
+    try:
+        _decode_into(data, message_factory.GetMessageClass(md)())
+    except ParseError as exc:
+        return str(exc)
+    return None
+
+
+def _search(data: Any, md: Any, path: str, found: list[tuple[str, str]]) -> None:
+    """Add the problems of `data`, read as an `md` at `path`, to `found`."""
+    problem = _problem(data, md)
+    if problem is None:
+        return
+    if not isinstance(data, dict) or md.full_name.startswith("google.protobuf."):
+        found.append(_located(problem, md, path))
+        return
+    fields = {key: fd for fd in md.fields for key in (fd.name, fd.json_name)}
+    before = len(found)
+    for key, value in data.items():
+        fd = fields.get(key)
+        alone = _problem({key: value}, md) if fd is not None else None
+        if fd is None or alone is None:
+            continue
+        at = f"{path}.{key}" if path else key
+        is_object = fd.type == FieldDescriptor.TYPE_MESSAGE and not fd.message_type.GetOptions().map_entry
+        if is_object and fd.is_repeated and isinstance(value, list):
+            for i, item in enumerate(value):
+                _search(item, fd.message_type, f"{at}[{i}]", found)
+        elif is_object and not fd.is_repeated and isinstance(value, dict):
+            _search(value, fd.message_type, at, found)
+        else:
+            found.append(_located(alone, md, path))
+    if len(found) == before:  # a problem of the whole (too deep, say)
+        found.append(_located(problem, md, path))
+
+
+def _located(problem: str, md: Any, path: str) -> tuple[str, str]:
+    """(path, text) of a decoder message `<where>: <text>` found at `path`."""
+    where, _, text = problem.partition(": ")
+    if where == md.name:
+        return path, text
+    return (f"{path}.{where}" if path else where), text
 
 
 def merge_dict(data: Any, msg: Message) -> None:

@@ -18,6 +18,7 @@ from service.api.tracer import TracerIngestServicer, TracerSessionServicer, Trac
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
 from service.app.admission import ByteBudget, write_queue_gate
+from service.app.agh_identity import AghIdentity
 from service.app.auth import Auth
 from service.app.config import Settings
 from service.app.dispatch import Dispatcher
@@ -63,7 +64,11 @@ class Core:
                 ),
                 ChannelServicer(self.store),
             ],
-            [*self.auth.interceptors, write_queue_gate(self.store.writer.depth, settings.max_write_queue)],
+            [
+                *self.auth.interceptors,
+                write_queue_gate(self.store.writer.depth, settings.max_write_queue),
+                AghIdentity(self.store),
+            ],
             rewriters(settings.redact),  # secrets in what agents send (AGENTPLANE_REDACT)
         )
         self.auth.check(m.descriptor for m in self.dispatcher.methods.values())

@@ -127,13 +127,24 @@ def _tune_runtime() -> None:
     sys.setswitchinterval(0.0005)
 
 
+def _listeners(settings: Settings, args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """(what, host, port) of the sockets this `serve` will listen on."""
+    http = ("the HTTP gateway (--http-port)", settings.http_host, settings.http_port)
+    grpc = ("gRPC (--grpc-port)", settings.grpc_host, settings.grpc_port)
+    return [grpc] if args.grpc_only else [http] if args.gateway_only else [http, grpc]
+
+
 def serve(args: argparse.Namespace) -> int:
+    from service.app import ports
     from service.app.auth import AuthPolicy, ExposureError
 
     settings = settings_from(args)
     if args.gateway_only and not args.upstream:
         print("agentplane serve: --gateway-only needs --upstream HOST:PORT", file=sys.stderr)
         return 2
+    if problem := ports.unavailable(_listeners(settings, args)):
+        print(f"agentplane serve: {problem}", file=sys.stderr)
+        return 1
     if not args.gateway_only:
         try:
             policy = AuthPolicy.of(settings)
@@ -158,18 +169,22 @@ def serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from gateway.access_log import AccessLog
     from gateway.app import create_app
     from service.app.read_timeouts import timed_protocol
 
     app = create_app(settings, upstream=args.upstream if args.gateway_only else None)
     log.info("HTTP gateway on http://%s:%s", settings.http_host, settings.http_port)
     config = uvicorn.Config(
-        app,
+        AccessLog(app, every_request=settings.debug_logging),
         host=settings.http_host,
         port=settings.http_port,
         lifespan="on",
         log_level="debug" if settings.debug_logging else "info",
-        access_log=settings.debug_logging,
+        # One log format: uvicorn's lines go through the root logger's, and
+        # the access log is gateway.access_log's.
+        log_config=None,
+        access_log=False,
         # Not behind a proxy by default; no "server: uvicorn" banner.
         proxy_headers=False,
         server_header=False,

@@ -38,13 +38,32 @@ _EXIT = {
 }
 
 
+def _common_options(p: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """--server, --api-key and --json, before the command or after it. After it
+    they have no default (argparse.SUPPRESS), so they do not undo the ones before."""
+    unset: Any = argparse.SUPPRESS
+    p.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        default=unset if after_command else None,
+        help="the gRPC server (default AGENTPLANE_GRPC_HOST:PORT)",
+    )
+    p.add_argument(
+        "--api-key",
+        default=unset if after_command else None,
+        help="API key when authentication is on (default AGENTPLANE_API_KEY)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=unset if after_command else False,
+        help="print the JSON API's body instead of text",
+    )
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tasks", help="create, list and show AGH tasks on a running server")
-    p.add_argument(
-        "--server", metavar="HOST:PORT", help="the gRPC server (default AGENTPLANE_GRPC_HOST:PORT)"
-    )
-    p.add_argument("--api-key", help="API key when authentication is on (default AGENTPLANE_API_KEY)")
-    p.add_argument("--json", action="store_true", help="print the JSON API's body instead of text")
+    _common_options(p, after_command=False)
     commands = p.add_subparsers(dest="tasks_command", required=True)
 
     create = commands.add_parser("create", help="create a task and queue its first run")
@@ -63,7 +82,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     listing.add_argument("--limit", type=int, default=50, help="how many (default 50, at most 500)")
 
     show = commands.add_parser("show", help="show a task and its runs")
-    show.add_argument("task_id")
+    show.add_argument("task_id", help="its id or its identifier (TASK-7)")
+    for command in (create, listing, show):
+        _common_options(command, after_command=True)
 
 
 _SERVICE = pb.DESCRIPTOR.services_by_name["AghTaskService"]

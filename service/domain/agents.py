@@ -43,7 +43,15 @@ from service.store.store import Store
 DEFAULT_MODEL = "sonnet"
 # Token counts stay within the integers JSON carries exactly.
 MAX_TOKENS = 2**53 - 1
-STREAM_SUMMARY_KEYS = ("text_blocks", "reasoning_blocks", "tool_calls", "tool_results", "errors")
+# A stream summary's counts by proto name, and the seed's camelCase names
+# they are stored and logged under.
+STREAM_SUMMARY_KEYS = {
+    "text_blocks": "textBlocks",
+    "reasoning_blocks": "reasoningBlocks",
+    "tool_calls": "toolCalls",
+    "tool_results": "toolResults",
+    "errors": "errors",
+}
 
 
 def counts(prefix: str, values: Mapping[str, int]) -> Iterable[FieldViolation]:
@@ -181,7 +189,7 @@ async def set_stream_summary(
     def op(tx: Tx) -> AgentRecord:
         db = RawDb.of_tx(tx)
         record = _existing(db, workspace, agent_id)
-        record.stream_summary = {key: summary.get(key, 0) for key in STREAM_SUMMARY_KEYS}
+        record.stream_summary = {seed: summary.get(key, 0) for key, seed in STREAM_SUMMARY_KEYS.items()}
         AGENTS.save(db, workspace, record)
         announce(tx, workspace, "agent.stream_summary", record, now_us())
         return record

@@ -465,6 +465,15 @@ def expired(db: RawDb, now: int, limit: int) -> list[tuple[str, str]]:
     return [(str(w), str(i)) for w, i in db.all(_EXPIRED, {"now": now, "limit": limit})]
 
 
+_TASK_BY_NUMBER = TASKS.select((_tasks.c.workspace == _WS) & (_tasks.c.number == bindparam("number")))
+
+
+def task_by_number(db: RawDb, workspace: str, number: int) -> TaskRecord | None:
+    """The task whose identifier is `TASK-<number>`."""
+    found = TASKS.read(db, _TASK_BY_NUMBER, {"workspace": workspace, "number": number})
+    return found[0] if found else None
+
+
 def next_number(db: RawDb, workspace: str) -> int:
     row = db.one(_MAX_NUMBER, {"workspace": workspace})
     return int(row[0] or 0) + 1 if row else 1

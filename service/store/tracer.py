@@ -457,6 +457,34 @@ def turns_of_task(conn: Connection, workspace: str, task_id: str) -> list[tuple[
     return [(TurnRecord(*r), counts.get(r[0], 0)) for r in conn.execute(_TURNS_OF_TASK, params)]
 
 
+def first_prompts(conn: Connection, workspace: str, task_ids: Sequence[str]) -> dict[str, str]:
+    """Each task's first asked text (of its earliest turn that has one)."""
+    if not task_ids:
+        return {}
+    t = tracer_turns.c
+    rows = conn.execute(
+        select(t.task_id, t.asked_text)
+        .where(t.workspace == workspace, t.task_id.in_(list(task_ids)), t.asked_text.is_not(None))
+        .order_by(t.task_id, t.seq.desc())
+    )
+    # Later rows overwrite earlier ones, so the earliest turn wins.
+    return {task_id: text for task_id, text in rows}
+
+
+_LATEST_BINDING = (
+    select(tracer_bindings.c.runtime_source, tracer_bindings.c.runtime_session_id)
+    .where(tracer_bindings.c.workspace == _WS, tracer_bindings.c.task_id == _ID)
+    .order_by(tracer_bindings.c.updated_at.desc())
+    .limit(1)
+)
+
+
+def latest_binding(conn: Connection, workspace: str, task_id: str) -> tuple[str, str] | None:
+    """(runtime source, runtime session id) most recently bound to the task."""
+    row = conn.execute(_LATEST_BINDING, {"w_workspace": workspace, "w_id": task_id}).first()
+    return (row[0], row[1]) if row else None
+
+
 def turn_events(conn: Connection, workspace: str, turn_id: str) -> list[dict[str, Any]]:
     """The timeline views of a turn's events, in recording order (for rule evaluation)."""
     rows = conn.execute(_TURN_EVENTS, {"w_workspace": workspace, "w_id": turn_id})

@@ -71,6 +71,40 @@ async def test_errors(
     assert (got, out, err) == (code, "", message)
 
 
+async def test_show_takes_the_identifier_list_prints(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await cli(server, capsys, "create", "Fix the build")
+    code, out, _ = await cli(server, capsys, "list")
+    assert code == 0 and out.splitlines()[1].split()[0] == "TASK-1"
+    for identifier in ("TASK-1", "task-1"):
+        code, out, err = await cli(server, capsys, "show", identifier)
+        assert (code, err) == (0, "") and out.splitlines()[0] == "TASK-1  Fix the build"
+    assert await cli(server, capsys, "show", "TASK-2") == (
+        1,
+        "",
+        'agentplane tasks: task "TASK-2" not found\n',
+    )
+    # the JSON API takes it too
+    resp = await server.http.get("/api/tasks/TASK-1")
+    assert resp.status_code == 200 and resp.json()["task"]["identifier"] == "TASK-1"
+
+
+async def test_options_go_before_or_after_the_command(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await cli(server, capsys, "create", "Fix the build")
+    code = await asyncio.to_thread(main, ["tasks", "list", "--server", server.grpc_target, "--json"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "") and [t["identifier"] for t in json.loads(out)["tasks"]] == ["TASK-1"]
+    # given before the command and not after, it is kept
+    code = await asyncio.to_thread(
+        main, ["tasks", "--server", server.grpc_target, "--json", "show", "TASK-1"]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 0 and json.loads(out)["task"]["title"] == "Fix the build"
+
+
 async def test_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
     target = f"127.0.0.1:{free_port()}"
     code = await asyncio.to_thread(main, ["tasks", "--server", target, "list"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -220,20 +221,35 @@ async def test_create_task_refuses_bad_input(
     await refused(agh, lambda: agh.http.post("/api/tasks", json=body), status, error)
 
 
+def _type_errors(*found: tuple[str, str]) -> dict[str, Any]:
+    return {"field_violations": [{"field": f, "description": d} for f, d in found]}
+
+
 @pytest.mark.parametrize(
-    ("raw", "message"),
+    ("raw", "message", "evidence"),
     [
-        (b"{", "malformed JSON: unexpected end of data: line 1 column 2 (char 1)"),
-        (b"[1]", "the request body must be a JSON object"),
-        (b'{"title": 5}', "title: expected a string, got 5"),
-        (b'{"title": "t", "metadata": [1]}', "metadata: expected a JSON object, got [1]"),
+        (b"{", "malformed JSON: unexpected end of data: line 1 column 2 (char 1)", ABSENT),
+        (b"[1]", "the request body must be a JSON object", ABSENT),
+        (
+            b'{"title": 5}',
+            "title: expected a string, got 5",
+            _type_errors(("title", "expected a string, got 5")),
+        ),
+        # every field of the wrong type is named, not only the first
+        (
+            b'{"title": 5, "metadata": [1]}',
+            "title: expected a string, got 5",
+            _type_errors(
+                ("title", "expected a string, got 5"), ("metadata", "expected a JSON object, got [1]")
+            ),
+        ),
     ],
 )
-async def test_malformed_bodies_are_400(agh: Server, raw: bytes, message: str) -> None:
+async def test_malformed_bodies_are_400(agh: Server, raw: bytes, message: str, evidence: Any) -> None:
     async def post() -> httpx.Response:
         return await agh.http.post("/api/tasks", content=raw, headers={"content-type": "application/json"})
 
-    await refused(agh, post, 400, agh_error("invalid_json", message, category="daemon"))
+    await refused(agh, post, 400, agh_error("invalid_json", message, category="daemon", evidence=evidence))
 
 
 async def test_body_over_the_transport_limit_is_413(agh: Server) -> None:
@@ -408,18 +424,20 @@ async def test_one_active_lease_per_session(agh: Server) -> None:
     assert (await claimed(agh.http, "other"))["task"]["title"] == "b"
 
 
+WORKSPACE_UNAUTHORIZED = agh_error(
+    "identity_unauthorized",
+    "agent session does not belong to the requested workspace: "
+    "use the session workspace or start a session in the requested workspace",
+    category="session",
+    evidence={"workspace_id": "elsewhere"},
+    action="use the session workspace or start a session in the requested workspace",
+)
+
+
 async def test_claim_of_a_workspace_names_only_the_callers(agh: Server) -> None:
     await create_task(agh.http, "global")
     scoped = (await create_task(agh.http, "scoped", scope="workspace"))["task"]["id"]
-    error = agh_error(
-        "identity_unauthorized",
-        "agent session does not belong to the requested workspace: "
-        "use the session workspace or start a session in the requested workspace",
-        category="session",
-        evidence={"workspace_id": "elsewhere"},
-        action="use the session workspace or start a session in the requested workspace",
-    )
-    await refused(agh, lambda: claim(agh.http, W, workspace_id="elsewhere"), 403, error)
+    await refused(agh, lambda: claim(agh.http, W, workspace_id="elsewhere"), 403, WORKSPACE_UNAUTHORIZED)
     assert (await claimed(agh.http, W, workspace_id="default"))["task"]["id"] == scoped
 
 
@@ -747,6 +765,44 @@ async def test_identity_is_required_everywhere(
     await refused(agh, lambda: agh.http.request(method, url, json=body, headers=headers), 401, error)
 
 
+@pytest.mark.parametrize("name", ["no session", "unknown session"])
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/agent/spawn", b"{"),  # malformed JSON
+        ("/api/agent/spawn", b'{"agent_name": "helper", "ttl_seconds": "soon"}'),  # a wrong type
+        ("/api/agent/spawn", b"{}"),  # a required field missing
+        ("/api/agent/spawn", b'{"agent_name": "helper", "ttl_seconds": 0}'),  # an invalid value
+        ("/api/agent/tasks/RUN/fail", b"{}"),
+        ("/api/agent/channels/reply", b'{"reply_to_message_id": 5}'),
+        ("/api/agent/soul/validate", b"[1]"),
+    ],
+)
+async def test_identity_comes_before_the_body(agh: Server, name: str, path: str, raw: bytes) -> None:
+    """The caller is resolved before the body is read: 401, never a complaint about the body."""
+    _, run_id, _ = await held_run(agh)
+    headers, error = IDENTITY_ERRORS[name]
+    url = path.replace("RUN", run_id)
+    post = partial(agh.http.post, url, content=raw, headers={**headers, "content-type": "application/json"})
+    await refused(agh, post, 401, error)
+
+
+async def test_workspace_header_must_name_the_sessions_workspace(agh: Server) -> None:
+    elsewhere = {**identity(W), "X-AGH-Workspace-ID": "elsewhere"}
+    for method, path, body in [
+        ("GET", "/api/agent/me", None),
+        ("GET", "/api/agent/context", None),
+        ("GET", "/api/agent/channels", None),
+        ("POST", "/api/agent/spawn", SPAWN),
+        ("POST", "/api/agent/tasks/claim-next", {}),
+    ]:
+        request = partial(agh.http.request, method, path, json=body, headers=elsewhere)
+        await refused(agh, request, 403, WORKSPACE_UNAUTHORIZED)
+    # the session's own workspace (trimmed) is fine
+    same = {**identity(W), "X-AGH-Workspace-ID": " default "}
+    assert ok(await agh.http.get("/api/agent/me", headers=same))["me"]["session"]["id"] == W
+
+
 async def test_paused_holder_is_refused_after_another_worker_took_over(agh: Server, clock: Clock) -> None:
     _, run_id, token = await held_run(agh, lease_seconds=30)
     clock.advance(31)
@@ -1060,18 +1116,15 @@ async def test_spawn_limits(agh: Server) -> None:
                 },
             ),
         ),
+        # a blank atom is granted by no parent: a permission denial, as upstream's atom check
         (
-            {"permissions": {"skills": [" "]}},
-            422,
+            {"permissions": {"skills": ["  "]}},
+            403,
             agh_error(
-                "spawn_validation_failed",
-                "spawn: validation failed: permissions.skills must not contain a blank atom",
+                "spawn_permission_denied",
+                'child skills permission atom "" widens parent permissions',
                 category="session",
-                evidence={
-                    "field_violations": [
-                        {"field": "permissions.skills", "description": "must not contain a blank atom"}
-                    ]
-                },
+                evidence={"atom": "", "category": "skills"},
             ),
         ),
         (
@@ -1298,18 +1351,10 @@ async def test_validate_soul(agh: Server) -> None:
     # A blank body validates the current soul (none yet).
     current = ok(await agh.http.post("/api/agent/soul/validate", json={}, headers=identity(W)))
     assert current["validation_status"] == "missing"
-    other = agh_error(
-        "identity_unauthorized",
-        "agent session does not belong to the requested workspace: "
-        "use the session workspace or start a session in the requested workspace",
-        category="session",
-        evidence={"workspace_id": "elsewhere"},
-        action="use the session workspace or start a session in the requested workspace",
-    )
     resp = await agh.http.post(
         "/api/agent/soul/validate", json={"workspace_id": "elsewhere"}, headers=identity(W)
     )
-    assert_error(resp, 403, other)
+    assert_error(resp, 403, WORKSPACE_UNAUTHORIZED)
 
 
 async def test_openapi_documents_the_agh_routes(agh: Server) -> None:

@@ -319,17 +319,18 @@ async def test_resume_list_limit_and_stream_summary(server: Server) -> None:
     assert listed == {"executions": [second]}
 
     aid = (await start_agent(http, second["id"], phase_id="plan", log_path="/logs/plan.log"))["id"]
-    # the seed's camelCase keys are accepted; the response is snake_case
-    body = {"textBlocks": 4, "reasoningBlocks": 1, "toolCalls": 2, "toolResults": 2}
+    # StreamSummary keeps the seed's camelCase keys (the rest of the agent is
+    # snake_case) in the answer, on reads and in the log entry; snake_case
+    # keys are accepted too
+    summary = {"textBlocks": 4, "reasoningBlocks": 1, "toolCalls": 2, "toolResults": 2, "errors": 0}
+    body = {"textBlocks": 4, "reasoningBlocks": 1, "tool_calls": 2, "tool_results": 2}
     got = ok(await http.put(f"/api/v1/agents/{aid}/stream-summary", json=body))["agent"]
-    assert got["stream_summary"] == {
-        "text_blocks": 4,
-        "reasoning_blocks": 1,
-        "tool_calls": 2,
-        "tool_results": 2,
-        "errors": 0,
-    }
+    assert got["stream_summary"] == summary
     assert (got["phase_id"], got["log_path"]) == ("plan", "/logs/plan.log")
+    assert ok(await http.get(f"/api/v1/agents/{aid}"))["agent"]["stream_summary"] == summary
+    entry = (await log_entries(http))[-1]
+    assert entry["type"] == "agent.stream_summary"
+    assert entry["data"]["agent"]["stream_summary"] == summary
 
 
 # ------------------------------------------------------------------ errors

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Server
-from tests.contract.tracer_contract import CLAUDE, NOW, UUID, Tracer, session, slug_task, view
+from tests.contract.tracer_contract import CLAUDE, NOW, UUID, Tracer, session, shown, slug_task, view
 
 PROJECT = "/home/dev/agentplane"
 PROMPT_1 = "The parser test fails on empty input. Find out why and fix it."
@@ -237,16 +237,18 @@ async def test_a_claude_code_session(server: Server) -> None:
 
     # --- the task, its sessions, lineage, turns and tokens
     detail = await tracer.task(task_id)
-    child_task = slug_task(
-        "Subagent: explore",
-        "subagent-explore",
-        task_id=child["taskId"],
-        status="completed",
-        kind="background",
-        workspacePath=PROJECT,
-        parentTaskId=task_id,
-        parentSessionId=second_session,
-        runtimeSource=CLAUDE,
+    child_task = shown(
+        slug_task(
+            "Subagent: explore",
+            "subagent-explore",
+            task_id=child["taskId"],
+            status="completed",
+            kind="background",
+            workspacePath=PROJECT,
+            parentTaskId=task_id,
+            parentSessionId=second_session,
+            runtimeSource=CLAUDE,
+        )
     )
     tokens = {
         "inputTokens": 1200,
@@ -274,13 +276,17 @@ async def test_a_claude_code_session(server: Server) -> None:
         }
 
     assert detail == {
-        "task": slug_task(
-            "agentplane",
-            "agentplane",
-            task_id=task_id,
-            status="completed",
-            workspacePath=PROJECT,
-            runtimeSource=CLAUDE,
+        # the hook's placeholder title (the project's name) shows as the first prompt
+        "task": shown(
+            slug_task(
+                "agentplane",
+                "agentplane",
+                task_id=task_id,
+                status="completed",
+                workspacePath=PROJECT,
+                runtimeSource=CLAUDE,
+            ),
+            PROMPT_1,
         ),
         "sessions": [
             session(first_session, task_id, "completed", summary=TURN_SUMMARY, tokenUsage=no_tokens),
@@ -291,10 +297,12 @@ async def test_a_claude_code_session(server: Server) -> None:
         # user.message, Agent, subagent started, telemetry, subagent finished, answer
         "turns": [turn(first_session, PROMPT_1, ANSWER_1, 7), turn(second_session, PROMPT_2, ANSWER_2, 6)],
         "tokenUsage": tokens,
+        # no runtimeSessionId: completing the task dropped its runtime binding
+        "timeline": await tracer.timeline(task_id),
     }
 
     # --- the timeline, in order
-    timeline = await tracer.timeline(task_id)
+    timeline = detail["timeline"]
     assert [(e["kind"], e["lane"], e["title"]) for e in timeline] == [
         ("task.start", "user", "agentplane"),
         ("context.saved", "planning", "Session started"),

@@ -24,6 +24,7 @@ from tests.contract.tracer_contract import (
     error,
     event,
     session,
+    shown,
     slug_task,
     view,
     zod,
@@ -304,11 +305,26 @@ async def test_bad_bodies_are_400_validation_error_and_write_nothing(
 
 async def test_malformed_json_is_400_validation_error(tracer: Tracer, subtests: pytest.Subtests) -> None:
     before = await tracer.log()
-    for raw in (b"{", b"[]", b'{"events": {"kind": "x"}}', b'{"events": [{"metadata": "text"}]}'):
+    for raw in (b"{", b"[]"):
         with subtests.test(raw.decode()):
             resp = await tracer.http.post("/ingest/v1/events", content=raw)
             err = error(resp, 400, "validation_error", "Invalid request")
             assert set(err["details"]) == {"_errors"} and len(err["details"]["_errors"]) == 1
+    # a value of the wrong type is named in zod's tree, every one of them
+    for raw, details in (
+        (b'{"events": {"kind": "x"}}', zod(("events", "expected a JSON array, got {'kind': 'x'}"))),
+        (
+            b'{"events": [{"metadata": "text"}, {"title": 5, "filePaths": "a"}]}',
+            zod(
+                ("events.0.metadata", "expected a JSON object, got 'text'"),
+                ("events.1.title", "expected a string, got 5"),
+                ("events.1.filePaths", "expected a JSON array, got 'a'"),
+            ),
+        ),
+    ):
+        with subtests.test(raw.decode()):
+            resp = await tracer.http.post("/ingest/v1/events", content=raw)
+            assert error(resp, 400, "validation_error", "Invalid request")["details"] == details
     assert await tracer.log() == before
 
 
@@ -326,21 +342,7 @@ async def test_ensure_first_sight_creates_task_session_and_task_start(tracer: Tr
     ensured = await tracer.ensure("rs-1", "Fix the login bug", workspacePath="  /repo//app/ ")
     assert ensured == {"taskId": UUID, "sessionId": UUID, "taskCreated": True, "sessionCreated": True}
     task_id, session_id = ensured["taskId"], ensured["sessionId"]
-    detail = await tracer.task(task_id)
-    assert detail == {
-        "task": slug_task(
-            "Fix the login bug",
-            "fix-the-login-bug",
-            task_id=task_id,
-            workspacePath="/repo/app",
-            runtimeSource=CLAUDE,
-        ),
-        "sessions": [session(session_id, task_id, tokenUsage=TOKENS_ZERO)],
-        "lineage": {"ancestors": [], "children": []},
-        "turns": [],
-        "tokenUsage": TOKENS_ZERO,
-    }
-    assert await tracer.timeline(task_id) == [
+    timeline = [
         view(
             UUID,
             "task.start",
@@ -351,6 +353,25 @@ async def test_ensure_first_sight_creates_task_session_and_task_start(tracer: Tr
             metadata={"taskKind": "primary", "workspacePath": "/repo/app", "runtimeSource": CLAUDE},
         )
     ]
+    assert await tracer.timeline(task_id) == timeline
+    assert await tracer.task(task_id) == {
+        "task": shown(
+            slug_task(
+                "Fix the login bug",
+                "fix-the-login-bug",
+                task_id=task_id,
+                workspacePath="/repo/app",
+                runtimeSource=CLAUDE,
+            )
+        ),
+        "sessions": [session(session_id, task_id, tokenUsage=TOKENS_ZERO)],
+        "lineage": {"ancestors": [], "children": []},
+        "turns": [],
+        "tokenUsage": TOKENS_ZERO,
+        "timeline": timeline,
+        "runtimeSource": CLAUDE,
+        "runtimeSessionId": "rs-1",
+    }
     shared = await tracer.http.get("/sessions")  # the Agent Runtime family's list
     assert shared.status_code == 200
     assert shared.json() == {
@@ -438,14 +459,16 @@ async def test_ensure_first_sight_options(tracer: Tracer) -> None:
         parentSessionId=parent_session,
     )
     assert child == {"taskId": "child-1", "sessionId": UUID, "taskCreated": True, "sessionCreated": True}
-    assert (await tracer.task("child-1"))["task"] == slug_task(
-        "Subagent: explore",
-        "subagent-explore",
-        task_id="child-1",
-        kind="background",
-        parentTaskId=parent_id,
-        parentSessionId=parent_session,
-        runtimeSource=CLAUDE,
+    assert (await tracer.task("child-1"))["task"] == shown(
+        slug_task(
+            "Subagent: explore",
+            "subagent-explore",
+            task_id="child-1",
+            kind="background",
+            parentTaskId=parent_id,
+            parentSessionId=parent_session,
+            runtimeSource=CLAUDE,
+        )
     )
     # another runtime session naming an existing task reuses it (and its origin sticks)
     other = await tracer.ensure("other", "Renamed", taskId=parent_id, origin="user")
@@ -758,7 +781,7 @@ async def test_link_task(tracer: Tracer) -> None:
     cleared = await tracer.post("/ingest/v1/tasks/link", {"taskId": task_id, "parentSessionId": ""})
     del expected["parentSessionId"]
     assert cleared == {"task": expected}
-    assert (await tracer.task(task_id))["task"] == expected
+    assert (await tracer.task(task_id))["task"] == shown(expected)
 
 
 async def test_complete_and_error_task(tracer: Tracer) -> None:
@@ -1295,3 +1318,63 @@ async def test_timeline_pages(tracer: Tracer) -> None:
         "validation_error",
     )
     assert err["details"] == zod(("cursor", "Invalid cursor"))
+
+
+async def test_task_detail_embeds_the_first_timeline_page(tracer: Tracer) -> None:
+    """Upstream's web app reads `data.timeline` from the task detail: the first
+    200 events in order, and `timelineNextCursor` pages the rest on /timeline."""
+    task_id, session_id = await new_task(tracer, title="Long task")
+    for batch in range(3):
+        await tracer.ingest(
+            "events",
+            *(event("thought.logged", task_id, "planning", title=f"{batch}-{i}") for i in range(100)),
+        )
+    detail = await tracer.task(task_id)
+    everything = await tracer.timeline(task_id)
+    assert len(everything) == 301
+    assert detail["timeline"] == everything[:200]
+    assert (detail["runtimeSource"], detail["runtimeSessionId"]) == (CLAUDE, "rs")
+    rest = data(
+        await tracer.http.get(
+            f"/api/v1/tasks/{task_id}/timeline", params={"cursor": detail["timelineNextCursor"]}
+        )
+    )
+    assert rest["events"] == everything[200:] and "nextCursor" not in rest
+    # a short timeline comes whole, without a cursor
+    small, _ = await new_task(tracer, "small", title="Small")
+    small_detail = await tracer.task(small)
+    assert [e["kind"] for e in small_detail["timeline"]] == ["task.start"]
+    assert "timelineNextCursor" not in small_detail
+    assert session_id in {s["id"] for s in detail["sessions"]}
+
+
+async def test_display_title_stands_in_for_a_placeholder_title(tracer: Tracer) -> None:
+    """A runtime's placeholder title (`Claude Code — <project>`, the project's
+    name) shows as the task's first prompt; a real title shows as itself."""
+    long_prompt = "Refactor " + "the parser " * 20
+    cases = [
+        # (title, workspacePath, prompts, displayTitle)
+        (
+            "Claude Code — shop",
+            "/src/shop",
+            ["  \n  Fix the   cart total\nDetails below", "Then…"],
+            "Fix the cart total",
+        ),
+        ("shop", "/src/shop", [long_prompt], long_prompt[:79].rstrip() + "…"),
+        ("Claude Code — shop", "/src/shop", [], "Claude Code — shop"),
+        ("Fix the parser", "/src/shop", ["Something else"], "Fix the parser"),
+        ("Codex — other", "/src/shop", ["Not a placeholder of this project"], "Codex — other"),
+    ]
+    made = []
+    for i, (title, path, prompts, expected) in enumerate(cases):
+        task_id, session_id = await new_task(tracer, f"rs-{i}", title=title, workspacePath=path)
+        for prompt in prompts:
+            await tracer.accepted_ids(
+                "conversation",
+                event("user.message", task_id, "user", session_id, title="Prompt", body=prompt),
+            )
+        made.append((task_id, title, expected))
+    listed = {t["id"]: t for t in data(await tracer.http.get("/api/v1/tasks"))["tasks"]}
+    for task_id, title, expected in made:
+        assert (listed[task_id]["title"], listed[task_id]["displayTitle"]) == (title, expected)
+        assert (await tracer.task(task_id))["task"]["displayTitle"] == expected

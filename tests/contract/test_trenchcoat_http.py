@@ -325,15 +325,6 @@ UNREADABLE = [
     ("a list, not an object", b"[]"),
     ("a string", b'"events"'),
     ("events not a list", b'{"events": {"event_type": "tool_use"}}'),
-    ("an item not an object", json.dumps({"events": ["tool_use"]}).encode()),
-    ("data not an object", json.dumps({"events": [ev() | {"data": 5}]}).encode()),
-    ("session_id not a string", json.dumps({"events": [ev() | {"session_id": 5}]}).encode()),
-    (
-        "seq not an integer",
-        json.dumps(
-            {"events": [{"event": "tool_use", "session_id": "s", "ts": "2024-01-15T10:30:00Z", "seq": "x"}]}
-        ).encode(),
-    ),
 ]
 
 
@@ -344,6 +335,43 @@ async def test_unreadable_bodies_are_400_and_write_nothing(server: Server, subte
             error = validation_error(await ingest(server.http, raw, **{"Content-Type": "application/json"}))
             assert "details" not in error or error["details"]
             assert await state(server) == before
+
+
+# Values of the wrong type: every one is named in `details`, as validation names the others.
+TYPE_ERRORS = [
+    ("data not an object", [ev() | {"data": 5}], [("events[0].data", "expected a JSON object, got 5")]),
+    (
+        "in several items",
+        [ev(), ev() | {"session_id": 5, "data": []}, ev(), ev() | {"timestamp": True}],
+        [
+            ("events[1].session_id", "expected a string, got 5"),
+            ("events[1].data", "expected a JSON object, got []"),
+            ("events[3].timestamp", "expected a string, got True"),
+        ],
+    ),
+    (
+        "seq not an integer",
+        [{"event": "tool_use", "session_id": "s", "ts": "2024-01-15T10:30:00Z", "seq": "x"}],
+        [("events[0].seq", "expected an integer, got 'x'")],
+    ),
+    ("an item not an object", ["tool_use", ev()], [("events[0]", "expected a JSON object, got 'tool_use'")]),
+    (
+        "events not a list",
+        {"event_type": "tool_use"},
+        [("events", "expected a JSON array, got {'event_type': 'tool_use'}")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "details"), [(e, d) for _, e, d in TYPE_ERRORS], ids=[n for n, _, _ in TYPE_ERRORS]
+)
+async def test_values_of_the_wrong_type_are_all_named(
+    server: Server, events: Any, details: list[tuple[str, str]]
+) -> None:
+    before = await state(server)
+    validation_error(await ingest(server.http, {"events": events}), details)
+    assert await state(server) == before
 
 
 async def test_a_body_over_the_limit_is_413(server: Server) -> None:

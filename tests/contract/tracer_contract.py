@@ -141,6 +141,11 @@ def slug_task(
     return task
 
 
+def shown(task: dict[str, Any], display_title: str | None = None) -> dict[str, Any]:
+    """A Task as the reads return it: with `displayTitle` (the title unless given)."""
+    return {**task, "displayTitle": display_title if display_title is not None else task["title"]}
+
+
 def session(session_id: Any, task_id: str, status: str = "running", **optional: Any) -> dict[str, Any]:
     out = {"id": session_id, "taskId": task_id, "status": status, "startedAt": NOW}
     if status != "running":

@@ -4,7 +4,9 @@ with nothing acknowledged lost, and the gateway run apart from gRPC."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -151,3 +153,42 @@ def test_gateway_runs_apart_from_grpc(tmp_path: Path, sqlite_url: str) -> None:
             assert len(lines) == 2 and '"session.created"' in lines[0] and '"/src/app.py"' in lines[1]
             stop(gateway)
         stop(backend)
+
+
+@pytest.mark.parametrize("busy", ["--http-port", "--grpc-port"])
+def test_a_port_in_use_is_one_line_and_a_non_zero_exit(tmp_path: Path, sqlite_url: str, busy: str) -> None:
+    """Both ports are checked before anything is announced or started."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"--http-port": free_port(), "--grpc-port": free_port(), busy: port}
+        args = [str(a) for pair in ports.items() for a in pair]
+        with serve(tmp_path, sqlite_url, *args) as proc:
+            out, _ = proc.communicate(timeout=30)
+    what = "the HTTP gateway" if busy == "--http-port" else "gRPC"
+    assert proc.returncode == 1
+    assert out.decode() == (
+        f"agentplane serve: cannot listen on 127.0.0.1:{port} for {what} ({busy}): address already in use\n"
+    )
+    assert not (tmp_path / "e2e.db").exists()  # nothing was started
+
+
+def test_refused_requests_are_logged_in_the_servers_format(tmp_path: Path, sqlite_url: str) -> None:
+    http_port, grpc_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    ports = ("--http-port", str(http_port), "--grpc-port", str(grpc_port))
+    with serve(tmp_path, sqlite_url, *ports, health=f"{base}/healthz") as proc:
+        assert httpx.get(f"{base}/sessions").status_code == 200
+        assert httpx.get(f"{base}/sessions/nope").status_code == 404
+        assert httpx.post(f"{base}/api/v1/events", content=b"{").status_code == 400
+        out = stop(proc)
+    lines = out.splitlines()
+    access = [line for line in lines if " agentplane.access: " in line]
+    assert len(access) == 2  # the 200 is not logged (all are with AGENTPLANE_DEBUG)
+    assert '"GET /sessions/nope" 404 ' in access[0] and '"POST /api/v1/events" 400 ' in access[1]
+    # one format for every line the server writes, uvicorn's own included (a
+    # migration's message may go on over a second line)
+    stamped = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) [\w.]+: ")
+    assert stamped.match(lines[0]) and not any(line.startswith("INFO: ") for line in lines)
+    assert any(stamped.match(line) and " uvicorn.error: Uvicorn running on " in line for line in lines)

@@ -289,11 +289,11 @@ async def test_every_change_is_one_log_entry_with_the_record(store: Store) -> No
     started = await tool(store, ag.id)
     done = await complete_tool(store, started.id, "ok")
     summary = await agents.set_stream_summary(store, WS, ag.id, {"text_blocks": 2, "errors": 1})
-    assert summary.stream_summary == {
-        "text_blocks": 2,
-        "reasoning_blocks": 0,
-        "tool_calls": 0,
-        "tool_results": 0,
+    assert summary.stream_summary == {  # the seed's names, as the log entry shows them
+        "textBlocks": 2,
+        "reasoningBlocks": 0,
+        "toolCalls": 0,
+        "toolResults": 0,
         "errors": 1,
     }
 

@@ -3230,7 +3230,7 @@ class GetAghTaskRequest(_message.Message):
 
     TASK_ID_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
-    """The task id."""
+    """The task id, or its identifier (`TASK-7`)."""
     def __init__(
         self,
         *,

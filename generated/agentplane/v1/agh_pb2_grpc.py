@@ -673,8 +673,8 @@ class AghTaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetAghTask(self, request, context):
-        """Returns a task with its runs (oldest attempt first). NOT_FOUND
-        `task_not_found` if unknown.
+        """Returns a task with its runs (oldest attempt first), by its id or its
+        identifier (`TASK-7`). NOT_FOUND `task_not_found` if unknown.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

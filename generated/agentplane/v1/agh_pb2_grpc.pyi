@@ -350,8 +350,8 @@ class AghTaskServiceStub:
     ListAghTasks: _grpc.UnaryUnaryMultiCallable[_agh_pb2.ListAghTasksRequest, _agh_pb2.ListAghTasksResponse]
     """Lists tasks, newest first, filtered and a page at a time."""
     GetAghTask: _grpc.UnaryUnaryMultiCallable[_agh_pb2.GetAghTaskRequest, _agh_pb2.GetAghTaskResponse]
-    """Returns a task with its runs (oldest attempt first). NOT_FOUND
-    `task_not_found` if unknown.
+    """Returns a task with its runs (oldest attempt first), by its id or its
+    identifier (`TASK-7`). NOT_FOUND `task_not_found` if unknown.
     """
     QueueAghTaskRun: _grpc.UnaryUnaryMultiCallable[_agh_pb2.QueueAghTaskRunRequest, _agh_pb2.QueueAghTaskRunResponse]
     """Queues another run of a task (HTTP 201): attempt = the highest so far
@@ -386,8 +386,8 @@ class AghTaskServiceAsyncStub(AghTaskServiceStub):
     ListAghTasks: _aio.UnaryUnaryMultiCallable[_agh_pb2.ListAghTasksRequest, _agh_pb2.ListAghTasksResponse]  # type: ignore[assignment]
     """Lists tasks, newest first, filtered and a page at a time."""
     GetAghTask: _aio.UnaryUnaryMultiCallable[_agh_pb2.GetAghTaskRequest, _agh_pb2.GetAghTaskResponse]  # type: ignore[assignment]
-    """Returns a task with its runs (oldest attempt first). NOT_FOUND
-    `task_not_found` if unknown.
+    """Returns a task with its runs (oldest attempt first), by its id or its
+    identifier (`TASK-7`). NOT_FOUND `task_not_found` if unknown.
     """
     QueueAghTaskRun: _aio.UnaryUnaryMultiCallable[_agh_pb2.QueueAghTaskRunRequest, _agh_pb2.QueueAghTaskRunResponse]  # type: ignore[assignment]
     """Queues another run of a task (HTTP 201): attempt = the highest so far
@@ -437,8 +437,8 @@ class AghTaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agh_pb2.GetAghTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agh_pb2.GetAghTaskResponse, _abc.Awaitable[_agh_pb2.GetAghTaskResponse]]:
-        """Returns a task with its runs (oldest attempt first). NOT_FOUND
-        `task_not_found` if unknown.
+        """Returns a task with its runs (oldest attempt first), by its id or its
+        identifier (`TASK-7`). NOT_FOUND `task_not_found` if unknown.
         """
 
     @_abc_1.abstractmethod

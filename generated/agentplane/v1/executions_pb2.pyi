@@ -259,8 +259,9 @@ Global___Agent: _TypeAlias = Agent  # noqa: Y015
 
 @_typing.final
 class StreamSummary(_message.Message):
-    """Counts of the parts of an agent's output stream (the seed's `textBlocks`,
-    `reasoningBlocks`, ... keys; requests accept those camelCase names too).
+    """Counts of the parts of an agent's output stream. The seed's interface
+    names them in camelCase, so the explicit json_name is kept in every family,
+    snake_case ones included (requests accept the snake_case names too).
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -43,6 +43,7 @@ class TracerTask(_message.Message):
     BACKGROUND_TASK_ID_FIELD_NUMBER: _builtins.int
     LAST_SESSION_STARTED_AT_FIELD_NUMBER: _builtins.int
     RUNTIME_SOURCE_FIELD_NUMBER: _builtins.int
+    DISPLAY_TITLE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task id: a UUID unless the client chose one."""
     title: _builtins.str
@@ -73,6 +74,12 @@ class TracerTask(_message.Message):
     """When the task's latest session started."""
     runtime_source: _builtins.str
     """The runtime reporting the task (for example `claude-plugin`)."""
+    display_title: _builtins.str
+    """The title to show (in reads: ListTasks, GetTask, the snapshot): the
+    title, unless it is a runtime's placeholder (`Claude Code — <project>`,
+    the project's name, blank), then the task's first prompt, first line,
+    cut to 80 characters.
+    """
     def __init__(
         self,
         *,
@@ -90,13 +97,16 @@ class TracerTask(_message.Message):
         background_task_id: _builtins.str | None = ...,
         last_session_started_at: _builtins.str | None = ...,
         runtime_source: _builtins.str | None = ...,
+        display_title: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_background_task_id", b"_background_task_id", "_last_session_started_at", b"_last_session_started_at", "_parent_session_id", b"_parent_session_id", "_parent_task_id", b"_parent_task_id", "_runtime_source", b"_runtime_source", "_workspace_path", b"_workspace_path", "background_task_id", b"background_task_id", "last_session_started_at", b"last_session_started_at", "parent_session_id", b"parent_session_id", "parent_task_id", b"parent_task_id", "runtime_source", b"runtime_source", "workspace_path", b"workspace_path"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_background_task_id", b"_background_task_id", "_display_title", b"_display_title", "_last_session_started_at", b"_last_session_started_at", "_parent_session_id", b"_parent_session_id", "_parent_task_id", b"_parent_task_id", "_runtime_source", b"_runtime_source", "_workspace_path", b"_workspace_path", "background_task_id", b"background_task_id", "display_title", b"display_title", "last_session_started_at", b"last_session_started_at", "parent_session_id", b"parent_session_id", "parent_task_id", b"parent_task_id", "runtime_source", b"runtime_source", "workspace_path", b"workspace_path"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_background_task_id", b"_background_task_id", "_last_session_started_at", b"_last_session_started_at", "_parent_session_id", b"_parent_session_id", "_parent_task_id", b"_parent_task_id", "_runtime_source", b"_runtime_source", "_workspace_path", b"_workspace_path", "background_task_id", b"background_task_id", "created_at", b"created_at", "id", b"id", "last_session_started_at", b"last_session_started_at", "origin", b"origin", "parent_session_id", b"parent_session_id", "parent_task_id", b"parent_task_id", "runtime_source", b"runtime_source", "slug", b"slug", "status", b"status", "task_kind", b"task_kind", "title", b"title", "updated_at", b"updated_at", "workspace_path", b"workspace_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_background_task_id", b"_background_task_id", "_display_title", b"_display_title", "_last_session_started_at", b"_last_session_started_at", "_parent_session_id", b"_parent_session_id", "_parent_task_id", b"_parent_task_id", "_runtime_source", b"_runtime_source", "_workspace_path", b"_workspace_path", "background_task_id", b"background_task_id", "created_at", b"created_at", "display_title", b"display_title", "id", b"id", "last_session_started_at", b"last_session_started_at", "origin", b"origin", "parent_session_id", b"parent_session_id", "parent_task_id", b"parent_task_id", "runtime_source", b"runtime_source", "slug", b"slug", "status", b"status", "task_kind", b"task_kind", "title", b"title", "updated_at", b"updated_at", "workspace_path", b"workspace_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__background_task_id: _TypeAlias = _typing.Literal["background_task_id"]  # noqa: Y015
     _WhichOneofArgType__background_task_id: _TypeAlias = _typing.Literal["_background_task_id", b"_background_task_id"]  # noqa: Y015
+    _WhichOneofReturnType__display_title: _TypeAlias = _typing.Literal["display_title"]  # noqa: Y015
+    _WhichOneofArgType__display_title: _TypeAlias = _typing.Literal["_display_title", b"_display_title"]  # noqa: Y015
     _WhichOneofReturnType__last_session_started_at: _TypeAlias = _typing.Literal["last_session_started_at"]  # noqa: Y015
     _WhichOneofArgType__last_session_started_at: _TypeAlias = _typing.Literal["_last_session_started_at", b"_last_session_started_at"]  # noqa: Y015
     _WhichOneofReturnType__parent_session_id: _TypeAlias = _typing.Literal["parent_session_id"]  # noqa: Y015
@@ -109,6 +119,8 @@ class TracerTask(_message.Message):
     _WhichOneofArgType__workspace_path: _TypeAlias = _typing.Literal["_workspace_path", b"_workspace_path"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__background_task_id) -> _WhichOneofReturnType__background_task_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__display_title) -> _WhichOneofReturnType__display_title | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__last_session_started_at) -> _WhichOneofReturnType__last_session_started_at | None: ...
     @_typing.overload
@@ -1230,6 +1242,18 @@ class GetTaskResponse(_message.Message):
     LINEAGE_FIELD_NUMBER: _builtins.int
     TURNS_FIELD_NUMBER: _builtins.int
     TOKEN_USAGE_FIELD_NUMBER: _builtins.int
+    TIMELINE_FIELD_NUMBER: _builtins.int
+    TIMELINE_NEXT_CURSOR_FIELD_NUMBER: _builtins.int
+    RUNTIME_SESSION_ID_FIELD_NUMBER: _builtins.int
+    RUNTIME_SOURCE_FIELD_NUMBER: _builtins.int
+    timeline_next_cursor: _builtins.str
+    """Present when the timeline has more events: pass it as `cursor` to
+    GetTaskTimeline (`/api/v1/tasks/{taskId}/timeline?cursor=`).
+    """
+    runtime_session_id: _builtins.str
+    """The runtime session most recently bound to the task."""
+    runtime_source: _builtins.str
+    """The runtime of that session (for example `claude-plugin`)."""
     @_builtins.property
     def task(self) -> Global___TracerTask:
         """The task."""
@@ -1250,6 +1274,12 @@ class GetTaskResponse(_message.Message):
     def token_usage(self) -> Global___TracerTokenUsage:
         """The tokens reported for the task."""
 
+    @_builtins.property
+    def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___TracerTimelineEvent]:
+        """Its first 200 timeline events, in recording order (as GetTaskTimeline
+        without a cursor; upstream's `timeline`).
+        """
+
     def __init__(
         self,
         *,
@@ -1258,12 +1288,27 @@ class GetTaskResponse(_message.Message):
         lineage: Global___TracerTaskLineage | None = ...,
         turns: _abc.Iterable[Global___TracerTurn] | None = ...,
         token_usage: Global___TracerTokenUsage | None = ...,
+        timeline: _abc.Iterable[Global___TracerTimelineEvent] | None = ...,
+        timeline_next_cursor: _builtins.str | None = ...,
+        runtime_session_id: _builtins.str | None = ...,
+        runtime_source: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lineage", b"lineage", "task", b"task", "token_usage", b"token_usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id", "_runtime_source", b"_runtime_source", "_timeline_next_cursor", b"_timeline_next_cursor", "lineage", b"lineage", "runtime_session_id", b"runtime_session_id", "runtime_source", b"runtime_source", "task", b"task", "timeline_next_cursor", b"timeline_next_cursor", "token_usage", b"token_usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lineage", b"lineage", "sessions", b"sessions", "task", b"task", "token_usage", b"token_usage", "turns", b"turns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id", "_runtime_source", b"_runtime_source", "_timeline_next_cursor", b"_timeline_next_cursor", "lineage", b"lineage", "runtime_session_id", b"runtime_session_id", "runtime_source", b"runtime_source", "sessions", b"sessions", "task", b"task", "timeline", b"timeline", "timeline_next_cursor", b"timeline_next_cursor", "token_usage", b"token_usage", "turns", b"turns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__runtime_session_id: _TypeAlias = _typing.Literal["runtime_session_id"]  # noqa: Y015
+    _WhichOneofArgType__runtime_session_id: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id"]  # noqa: Y015
+    _WhichOneofReturnType__runtime_source: _TypeAlias = _typing.Literal["runtime_source"]  # noqa: Y015
+    _WhichOneofArgType__runtime_source: _TypeAlias = _typing.Literal["_runtime_source", b"_runtime_source"]  # noqa: Y015
+    _WhichOneofReturnType__timeline_next_cursor: _TypeAlias = _typing.Literal["timeline_next_cursor"]  # noqa: Y015
+    _WhichOneofArgType__timeline_next_cursor: _TypeAlias = _typing.Literal["_timeline_next_cursor", b"_timeline_next_cursor"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__runtime_session_id) -> _WhichOneofReturnType__runtime_session_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__runtime_source) -> _WhichOneofReturnType__runtime_source | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeline_next_cursor) -> _WhichOneofReturnType__timeline_next_cursor | None: ...
 
 Global___GetTaskResponse: _TypeAlias = GetTaskResponse  # noqa: Y015
 

@@ -24,9 +24,12 @@ from service.domain.agh.common import with_action
 from service.domain.errors import PermissionDenied, Unauthenticated
 from service.store import sessions
 from service.store.sessions import SessionRecord
+from service.store.store import Store
 
 SESSION_HEADER = "x-agh-session-id"
 AGENT_HEADER = "x-agh-agent"
+# Optional: narrows a call to one workspace, which must be the caller's.
+WORKSPACE_HEADER = "x-agh-workspace-id"
 RUNNING = "running"
 
 _START = "run this command from an AGH-managed agent session"
@@ -103,3 +106,13 @@ def check_workspace(workspace: str, requested: str) -> None:
             ),
             "use the session workspace or start a session in the requested workspace",
         )
+
+
+async def identify(store: Store, workspace: str, metadata: Mapping[str, str]) -> None:
+    """Checks 1 to 8 on a call's headers, before anything else of the call
+    (its body included) is looked at; the operation resolves the caller
+    again in its own transaction."""
+    claimed = Claimed.of(metadata)
+    require_headers(claimed)
+    await store.read(lambda conn: resolve(conn, workspace, claimed))
+    check_workspace(workspace, metadata.get(WORKSPACE_HEADER, "").strip())

@@ -96,11 +96,15 @@ class Spawned:
     lineage: LineageRecord
 
 
+def _trimmed(permissions: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Trimmed atoms per category (a blank one stays: no parent grants it)."""
+    return {category: [a.strip() for a in permissions.get(category, [])] for category in CATEGORIES}
+
+
 def _checked_permissions(permissions: dict[str, list[str]], prefix: str) -> dict[str, list[str]]:
     """Trimmed atoms per category; a blank atom is refused."""
-    out: dict[str, list[str]] = {}
-    for category in CATEGORIES:
-        atoms = [a.strip() for a in permissions.get(category, [])]
+    out = _trimmed(permissions)
+    for category, atoms in out.items():
         if any(not a for a in atoms):
             raise invalid_field(
                 f"{prefix}.{category}",
@@ -108,7 +112,6 @@ def _checked_permissions(permissions: dict[str, list[str]], prefix: str) -> dict
                 area="spawn",
                 reason="SPAWN_VALIDATION_FAILED",
             )
-        out[category] = atoms
     return out
 
 
@@ -128,7 +131,8 @@ def _check_spec(spec: SpawnSpec) -> tuple[str, dict[str, list[str]]]:
     role = spec.spawn_role.strip() or DEFAULT_ROLE
     if role == "coordinator":
         raise bad("spawn_role", "coordinator is not supported in MVP")
-    return role, _checked_permissions(spec.permissions, "permissions")
+    # A blank atom is a permission denial (403), as upstream's subset check makes it.
+    return role, _trimmed(spec.permissions)
 
 
 def _check_budget(db: RawDb, workspace: str, parent: LineageRecord) -> int:

@@ -19,6 +19,7 @@ transaction, indexed under the task for its context's recent events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,10 @@ UNFINISHED = (QUEUED, *ACTIVE)
 class TaskWithRuns:
     task: TaskRecord
     runs: list[RunRecord]
+
+
+# A task's identifier: `TASK-<number>` (any case).
+_IDENTIFIER = re.compile(r"(?i)TASK-([1-9][0-9]{0,17})")
 
 
 def not_found(task_id: str) -> NotFound:
@@ -266,10 +271,17 @@ async def list_tasks(
 
 
 async def get_task(store: Store, workspace: str, task_id: str) -> TaskWithRuns:
+    """A task by its id or by its identifier (`TASK-7`, as lists show it)."""
+
     def read(conn: Any) -> TaskWithRuns:
         db = RawDb.of(conn)
-        task = existing(db, workspace, task_id)
-        return TaskWithRuns(task, q.runs_of_task(db, workspace, task_id))
+        task = TASKS.get(db, workspace, task_id)
+        numbered = _IDENTIFIER.fullmatch(task_id.strip())
+        if task is None and numbered:
+            task = q.task_by_number(db, workspace, int(numbered.group(1)))
+        if task is None:
+            raise not_found(task_id)
+        return TaskWithRuns(task, q.runs_of_task(db, workspace, task.id))
 
     return await store.read(read)
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from service.domain.tracer.display import task_views
 from service.domain.tracer.model import (
     BACKGROUND,
     BINDING_DELETED,
@@ -190,7 +191,10 @@ class Lifecycle:
     # -------------------------------------------------------- announcements
 
     def announce(self, entry_type: str, task: TaskRecord) -> int:
-        return self.tx.append(entry_type, self.workspace, {"task": task_view(task)})
+        # As the reads show it (displayTitle too), so a live client's copy stays whole.
+        return self.tx.append(
+            entry_type, self.workspace, {"task": task_views(self.conn, self.workspace, [task])[0]}
+        )
 
     def _announce_session(self, entry_type: str, session: SessionRecord) -> int:
         data = {"session": session_view(session)}

@@ -17,13 +17,13 @@ import orjson
 from sqlalchemy import Connection
 
 from service.domain.rules.reads import show_rule_lane
+from service.domain.tracer.display import task_views
 from service.domain.tracer.model import (
     TASK_STATUSES,
     Violations,
     enum_error,
     session_view,
     task_not_found,
-    task_view,
     turn_view,
 )
 from service.store import tracer as q
@@ -111,7 +111,7 @@ async def list_tasks(
             before_seq=before,
             limit=size + 1,
         )
-        page = Page([task_view(t) for t in rows[:size]])
+        page = Page(task_views(conn, workspace, rows[:size]))
         if len(rows) > size:
             page.next_cursor = encode_cursor(rows[size - 1].seq)
         return page
@@ -142,27 +142,44 @@ def _ancestors(conn: Connection, workspace: str, task: TaskRecord) -> list[TaskR
 
 
 async def task_detail(store: Store, workspace: str, task_id: str) -> dict[str, Any]:
-    """The task, its sessions (with their tokens), lineage, turns and tokens."""
+    """The task, its sessions (with their tokens), lineage, turns and tokens,
+    the first page of its timeline and its latest runtime session."""
 
     def read(conn: Connection) -> dict[str, Any]:
         task = _existing(conn, workspace, task_id)
+        ancestors, children = _ancestors(conn, workspace, task), q.children(conn, workspace, task_id)
+        views = task_views(conn, workspace, [task, *ancestors, *children])
+        events = _timeline_page(conn, workspace, task_id, None, TIMELINE_PAGE[0])
+        binding = q.latest_binding(conn, workspace, task_id)
         return {
-            "task": task_view(task),
+            "task": views[0],
             "sessions": [
                 {**session_view(s), "tokenUsage": token_view(t)}
                 for s, t in q.sessions_of_task(conn, workspace, task_id)
             ],
             "lineage": {
-                "ancestors": [task_view(a) for a in _ancestors(conn, workspace, task)],
-                "children": [task_view(c) for c in q.children(conn, workspace, task_id)],
+                "ancestors": views[1 : 1 + len(ancestors)],
+                "children": views[1 + len(ancestors) :],
             },
             "turns": [
                 {**turn_view(turn), "eventCount": n} for turn, n in q.turns_of_task(conn, workspace, task_id)
             ],
             "tokenUsage": token_view(q.task_tokens(conn, workspace, task_id)),
+            "timeline": events.items,
+            "timelineNextCursor": events.next_cursor,
+            "runtimeSource": binding[0] if binding else None,
+            "runtimeSessionId": binding[1] if binding else None,
         }
 
     return await store.read(read)
+
+
+def _timeline_page(conn: Connection, workspace: str, task_id: str, after: int | None, size: int) -> Page:
+    rows = q.timeline(conn, workspace, task_id, after or 0, size + 1)
+    page = Page(show_rule_lane(conn, workspace, [data for _, data in rows[:size]]))
+    if len(rows) > size:
+        page.next_cursor = encode_cursor(rows[size - 1][0])
+    return page
 
 
 async def timeline(store: Store, workspace: str, task_id: str, *, limit: int, cursor: str | None) -> Page:
@@ -174,11 +191,7 @@ async def timeline(store: Store, workspace: str, task_id: str, *, limit: int, cu
 
     def read(conn: Connection) -> Page:
         _existing(conn, workspace, task_id)
-        rows = q.timeline(conn, workspace, task_id, after or 0, size + 1)
-        page = Page(show_rule_lane(conn, workspace, [data for _, data in rows[:size]]))
-        if len(rows) > size:
-            page.next_cursor = encode_cursor(rows[size - 1][0])
-        return page
+        return _timeline_page(conn, workspace, task_id, after, size)
 
     return await store.read(read)
 
@@ -194,7 +207,7 @@ async def snapshot(store: Store, workspace: str) -> dict[str, Any]:
                 **{f"{s}Tasks": counts.get(s, 0) for s in TASK_STATUSES},
                 "totalEvents": q.event_count(conn, workspace),
             },
-            "tasks": [task_view(t) for t in q.recent_tasks(conn, workspace, SNAPSHOT_TASKS)],
+            "tasks": task_views(conn, workspace, q.recent_tasks(conn, workspace, SNAPSHOT_TASKS)),
         }
 
     return await store.read(read)

@@ -3461,7 +3461,7 @@ export const ListAghTasksResponseSchema: GenMessage<ListAghTasksResponse> = /*@_
  */
 export type GetAghTaskRequest = Message<"agentplane.v1.GetAghTaskRequest"> & {
   /**
-   * The task id.
+   * The task id, or its identifier (`TASK-7`).
    *
    * @generated from field: string task_id = 1;
    */
@@ -3995,8 +3995,8 @@ export const AghTaskService: GenService<{
     output: typeof ListAghTasksResponseSchema;
   },
   /**
-   * Returns a task with its runs (oldest attempt first). NOT_FOUND
-   * `task_not_found` if unknown.
+   * Returns a task with its runs (oldest attempt first), by its id or its
+   * identifier (`TASK-7`). NOT_FOUND `task_not_found` if unknown.
    *
    * @generated from rpc agentplane.v1.AghTaskService.GetAghTask
    */

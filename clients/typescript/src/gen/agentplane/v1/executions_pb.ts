@@ -280,8 +280,9 @@ export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
   messageDesc(file_agentplane_v1_executions, 1);
 
 /**
- * Counts of the parts of an agent's output stream (the seed's `textBlocks`,
- * `reasoningBlocks`, ... keys; requests accept those camelCase names too).
+ * Counts of the parts of an agent's output stream. The seed's interface
+ * names them in camelCase, so the explicit json_name is kept in every family,
+ * snake_case ones included (requests accept the snake_case names too).
  *
  * @generated from message agentplane.v1.StreamSummary
  */
