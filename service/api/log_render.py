@@ -60,6 +60,8 @@ def _struct_number(v: Any) -> Any:
 def data_value(row: LogRow) -> Any:
     """The row's data as a Struct would give it back, ready for orjson."""
     text = row.data
+    if text == "{}":
+        return None  # an empty Struct is an unset field: null, as the generic path writes
     if _UNSTRUCT_NUMBER.search(text) is None:
         return orjson.Fragment(text)
     return _struct_number(orjson.loads(text))

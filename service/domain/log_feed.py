@@ -1,12 +1,9 @@
-"""One reader of the event log per process, shared by every follower.
-
-The shape of the channel feed (service/domain/channels/feed.py), for the
-log: while any follower is open, the feed wakes on each commit (the store's
-notifier: in process, and LISTEN/NOTIFY from other replicas), reads what was
-committed since its last read with ONE query, and keeps it in a bounded
-window of recent entries; then it wakes every follower once for the whole
-batch (coalesced: a follower takes everything new in one step, not one wake
-per entry). The window's rows are shared, so each is rendered once per wire
+"""One reader of the event log per process, shared by every follower: a
+SharedFeed (service/domain/shared_feed.py), as the channel feed is. While
+any follower is open, the feed reads what each commit added with ONE query
+into a bounded window of recent entries, then wakes every follower once for
+the whole batch (coalesced: a follower takes everything new in one step, not
+one wake per entry). The window's rows are shared, so each is rendered once per wire
 shape, whatever the number of streams (`LogRow.rendered`).
 
 A follower that starts behind the window (a cursor in the past) pages from
@@ -23,11 +20,13 @@ table. When the server shuts down, `close` ends every stream the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from sqlalchemy import Connection
+
 from service.domain.errors import ResourceExhausted, Unavailable
+from service.domain.shared_feed import SharedFeed
 from service.store.log_reads import LogRow, read_new, read_range
 from service.store.store import Store
 
@@ -36,13 +35,13 @@ PAGE = 1000
 # A filtered catch-up page looks at most this many positions past its
 # cursor, so a filter that rarely matches still costs a bounded page.
 SPAN = 20_000
-# The shared window: at most this many recent entries, and this much JSON.
+# The shared window: at most this many recent entries, and this much JSON
+# (counted twice: the data, and the NDJSON line made of it).
 WINDOW_ENTRIES = 32_768
-WINDOW_BYTES = 32 * 1024 * 1024
-# Entries a follower takes from the window at once (one socket write).
+WINDOW_BYTES = 16 * 1024 * 1024
+# Entries (and JSON bytes) a follower takes from the window at once (one socket write).
 BATCH = 1000
-# How often an idle feed re-checks that it still has followers.
-_IDLE_CHECK = 5.0
+BATCH_BYTES = 1024 * 1024
 
 Filter = Callable[[LogRow], bool]
 
@@ -74,97 +73,34 @@ def _filter(workspace: str, types: Sequence[str], session_id: str | None) -> Fil
     )
 
 
-class LogFeed:
+class LogFeed(SharedFeed[LogRow]):
     def __init__(self, store: Store) -> None:
-        self._store = store
-        self._rows: list[LogRow] = []
-        self._seqs: list[int] = []
-        self._start = 0  # rows before it are evicted (compacted now and then)
-        self._bytes = 0
-        # The window holds every entry with floor < seq <= scanned.
-        self._floor = 0
-        self._scanned = 0
-        self._generation = 0
-        self._followers = 0
+        super().__init__(
+            store,
+            "log-feed",
+            page=PAGE,
+            max_items=WINDOW_ENTRIES,
+            max_bytes=WINDOW_BYTES,
+            size=lambda r: 2 * len(r.data),
+        )
         self._closing = False
-        self._wake = asyncio.Event()
-        self._active = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    @property
-    def followers(self) -> int:
-        return self._followers
+    def _read_new(self, after: int) -> Callable[[Connection], list[LogRow]]:
+        return lambda conn: read_new(conn, after, PAGE)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="log-feed")
+    def _append(self, items: list[LogRow]) -> None:
+        for r in items:
+            r.rendered = {}  # shared by every stream: rendered once (service.api.log_render)
+        super()._append(items)
 
     def close(self) -> None:
-        """End every stream (with its cursor) and refuse new ones: the server is going away."""
+        """End every stream (with its cursor): the server is going away."""
         self._closing = True
         self._publish()
 
     async def stop(self) -> None:
         self.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def _join(self) -> None:
-        if self._followers == 0:
-            # Idle until now: start the window at the current end of the log
-            # rather than reading what nobody was waiting for.
-            self._generation += 1
-            self._rows, self._seqs, self._start, self._bytes = [], [], 0, 0
-            self._floor = self._scanned = self._store.notifier.head
-        self._followers += 1
-        self._active.set()
-
-    def _leave(self) -> None:
-        self._followers -= 1
-
-    def _publish(self) -> None:
-        wake, self._wake = self._wake, asyncio.Event()
-        wake.set()
-
-    def _append(self, rows: list[LogRow]) -> None:
-        for r in rows:
-            r.rendered = {}
-        self._rows.extend(rows)
-        self._seqs.extend(r.seq for r in rows)
-        self._bytes += sum(len(r.data) for r in rows)
-        end = len(self._rows)
-        while self._start < end and (end - self._start > WINDOW_ENTRIES or self._bytes > WINDOW_BYTES):
-            evicted = self._rows[self._start]
-            self._bytes -= len(evicted.data)
-            self._floor = evicted.seq
-            self._start += 1
-        if self._start > len(self._rows) // 2:
-            del self._rows[: self._start], self._seqs[: self._start]
-            self._start = 0
-
-    async def _run(self) -> None:
-        notifier = self._store.notifier
-        while True:
-            if self._followers == 0:
-                self._active.clear()
-                await self._active.wait()
-                continue
-            generation, after = self._generation, self._scanned
-            target = notifier.head
-            # On the primary key and bounded by PAGE: cheap enough for the loop.
-            rows = await self._store.read(lambda conn, after=after: read_new(conn, after, PAGE))  # type: ignore[misc]
-            if generation != self._generation:
-                continue  # reset while reading: start again from the new position
-            self._append(rows)
-            if len(rows) == PAGE:
-                self._scanned = rows[-1].seq
-                self._publish()
-                continue
-            # Everything up to `target` was committed before the read began.
-            self._scanned = max(after, target, rows[-1].seq if rows else 0)
-            self._publish()
-            await notifier.wait_beyond(self._scanned, _IDLE_CHECK)
+        await super().stop()
 
     async def _page(
         self, workspace: str, after: int, upto: int, types: Sequence[str], session_id: str | None
@@ -196,8 +132,14 @@ class LogFeed:
 
     def _window(self, cursor: int, keep: Filter) -> tuple[list[LogRow], int]:
         i = bisect_right(self._seqs, cursor, lo=self._start)
-        chunk = self._rows[i : i + BATCH]
-        reached = self._scanned if i + BATCH >= len(self._rows) else chunk[-1].seq
+        chunk = self._items[i : i + BATCH]
+        size = 0
+        for n, r in enumerate(chunk):
+            size += len(r.data)
+            if size > BATCH_BYTES and n:
+                chunk = chunk[:n]  # what a stalled consumer holds stays small
+                break
+        reached = self._scanned if i + len(chunk) >= len(self._items) else chunk[-1].seq
         return [r for r in chunk if keep(r)], reached
 
     async def follow(
