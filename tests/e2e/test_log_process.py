@@ -1,0 +1,164 @@
+"""The log's streams in a real `agentplane serve` process (both backends): a
+reader from seq 0 on a large log does not stop the server answering other
+routes, and SIGTERM ends every stream (each told the cursor to resume from)
+and the process exits within the grace period, whatever the streams are
+doing (following, catching up behind a stalled reader, or abandoned)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import orjson
+import pytest
+from agentplane.v1 import log_pb2, log_pb2_grpc
+from sqlalchemy import create_engine
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from service.store.database import migrate, normalize_url
+from service.store.log import Tx
+from tests.conftest import free_port
+from tests.e2e.test_log_followers import small_socket
+from tests.e2e.test_serve_process import serve
+
+ENTRIES = 60_000
+GRACE = 4.0
+
+
+def fill(url: str, n: int) -> None:
+    """`n` runtime events written the way the server appends them, before it starts."""
+    migrate(url)
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.begin() as conn:
+            tx = Tx(conn)
+            for start in range(0, n, 5000):
+                tx.append_many(
+                    "runtime.event",
+                    "default",
+                    [
+                        (f"s{i % 10}", "2026-01-01T00:00:00Z", "post_tool", orjson.dumps({"i": i}).decode())
+                        for i in range(start, min(n, start + 5000))
+                    ],
+                )
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def server(tmp_path: Path, url: str) -> Iterator[tuple[str, str, int, object]]:
+    port, grpc_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = ("--http-port", str(port), "--grpc-port", str(grpc_port))
+    with serve(tmp_path, url, *args, health=f"{base}/healthz") as proc:
+        yield base, f"127.0.0.1:{grpc_port}", port, proc
+
+
+@pytest.fixture
+def big_log(tmp_path: Path, database_url: str) -> str:
+    fill(database_url, ENTRIES)
+    return database_url
+
+
+async def test_a_reader_from_zero_does_not_stop_the_server_answering(tmp_path: Path, big_log: str) -> None:
+    with server(tmp_path, big_log) as (base, _, _, _):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            done = asyncio.Event()
+            probes: list[float] = []
+
+            async def probe() -> None:
+                while not done.is_set():
+                    for path in ("/healthz", "/sessions"):
+                        started = time.monotonic()
+                        resp = await http.get(path)
+                        probes.append(time.monotonic() - started)
+                        assert resp.status_code == 200
+                    await asyncio.sleep(0.02)
+
+            async def read() -> list[int]:
+                seqs: list[int] = []
+                params = {"after_seq": 0, "stop_at_end": "true"}
+                async with http.stream("GET", "/v1/log:watch", params=params) as resp:
+                    async for line in resp.aiter_lines():
+                        seqs.append(json.loads(line)["result"]["entry"]["seq"])
+                done.set()
+                return seqs
+
+            prober = asyncio.create_task(probe())
+            seqs = await read()
+            await prober
+    assert len(seqs) == ENTRIES and seqs == sorted(set(seqs))
+    assert len(probes) >= 4
+    # Each catch-up page runs in a thread and the loop turns between pages:
+    # probes are answered throughout (before: seconds-long stalls, timeouts).
+    assert max(probes) < 2.0, f"probe max {max(probes):.3f}s, median {statistics.median(probes):.3f}s"
+
+
+async def test_sigterm_ends_every_stream_with_its_cursor_within_the_grace_period(
+    tmp_path: Path, big_log: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTPLANE_SHUTDOWN_GRACE_SECONDS", str(GRACE))
+    with server(tmp_path, big_log) as (base, target, port, proc):
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+            grpc.aio.insecure_channel(target) as channel,
+        ):
+            # A follower over NDJSON, one over gRPC, one WebSocket.
+            lines: list[dict[str, object]] = []
+            ndjson_open = asyncio.Event()
+
+            async def follow_ndjson() -> None:
+                async with http.stream("GET", "/v1/log:watch", params={"after_seq": -1}) as resp:
+                    async for line in resp.aiter_lines():
+                        lines.append(json.loads(line))
+                        ndjson_open.set()
+
+            ndjson = asyncio.create_task(follow_ndjson())
+            await asyncio.wait_for(ndjson_open.wait(), 10)
+            stream = log_pb2_grpc.LogServiceStub(channel).WatchLog(log_pb2.WatchLogRequest(after_seq=-1))
+            assert (await anext(aiter(stream))).HasField("heartbeat")
+            ws = await ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10)
+            assert json.loads(await ws.recv())["type"] == "init"
+            # A reader from 0 that stalls (its socket full), and one that vanished.
+            stalled_r, stalled_w = await asyncio.open_connection(sock=small_socket(port))
+            vanished_r, vanished_w = await asyncio.open_connection("127.0.0.1", port)
+            for w in (stalled_w, vanished_w):
+                w.write(b"GET /v1/log:watch?after_seq=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+                await w.drain()
+            await stalled_r.read(1024)
+            await vanished_r.read(1024)
+            vanished_w.transport.abort()
+            await asyncio.sleep(0.3)
+
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
+            code = await asyncio.to_thread(proc.wait, GRACE + 10)  # type: ignore[attr-defined]
+            took = time.monotonic() - started
+
+            await asyncio.wait_for(ndjson, 5)
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                async for _ in stream:
+                    pass
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await ws.recv()
+            stalled_w.close()
+    assert code == 0
+    assert took < GRACE + 3, f"exit took {took:.1f}s (grace {GRACE}s)"
+    error = lines[-1]["error"]
+    assert isinstance(error, dict) and error["code"] == 14  # UNAVAILABLE
+    info = next(d for d in error["details"] if d["@type"].endswith("ErrorInfo"))
+    assert info["reason"] == "SERVER_SHUTTING_DOWN" and int(info["metadata"]["resume_after_seq"]) >= ENTRIES
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "resume after seq" in (ended.value.details() or "")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert "cursor=" in closed.value.rcvd.reason
