@@ -52,7 +52,7 @@ class LogServicer:
             if isinstance(batch, int):
                 yield _heartbeat(batch)
             elif ctx.wire == "ndjson":
-                yield log_render.ndjson_lines(batch)
+                yield log_render.cached(batch, log_render.ndjson_lines, log_render.ndjson_lines)
             elif ctx.wire == "rows":
                 yield batch
             else:

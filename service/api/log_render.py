@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from agentplane.v1 import log_pb2 as pb
@@ -27,15 +27,24 @@ from service.store.log_reads import LogRow
 T = TypeVar("T")
 
 # A JSON number in compact text that a Struct would not carry as written: a
-# fraction or exponent, or 16 digits or more. Strings may match too (the
-# check runs on the whole text); those rows just take the slower, exact path.
-_UNSTRUCT_NUMBER = re.compile(r"[:,\[]-?\d+[.eE]|[:,\[]-?\d{16}")
+# fraction or exponent, or 16 digits or more, after a key, a comma or a `[`.
+# Strings may match too (the check runs on the whole text; times such as
+# "10:30.5" do not); those rows just take the slower, exact path.
+_UNSTRUCT_NUMBER = re.compile(r'(?:":|[,\[])-?\d+[.eE]|(?:":|[,\[])-?\d{16}')
 _EXACT = 2**53
 
 
-def cached(row: LogRow, key: object, render: Callable[[LogRow], T]) -> T:
-    """`render(row)`, made once per shared row (rows of one stream are not kept)."""
-    cache = row.rendered
+class Shared(Protocol):
+    rendered: dict[Any, Any] | None
+
+
+S = TypeVar("S", bound=Shared)
+
+
+def cached(row: S, key: object, render: Callable[[S], T]) -> T:
+    """`render(row)`, made once per shared row or batch of rows (those
+    read for one stream alone have no `rendered` and are not kept)."""
+    cache = getattr(row, "rendered", None)
     if cache is None:
         return render(row)
     found = cache.get(key, cache)

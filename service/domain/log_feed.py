@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from sqlalchemy import Connection
 
@@ -39,6 +39,9 @@ SPAN = 20_000
 # (counted twice: the data, and the NDJSON line made of it).
 WINDOW_ENTRIES = 32_768
 WINDOW_BYTES = 16 * 1024 * 1024
+# Followers wake at most this often (seconds) under a steady write load;
+# the first commit after a quiet spell is delivered at once.
+COALESCE = 0.05
 # Entries (and JSON bytes) a follower takes from the window at once (one socket write).
 BATCH = 1000
 BATCH_BYTES = 1024 * 1024
@@ -62,8 +65,18 @@ def going_away(cursor: int) -> Unavailable:
     )
 
 
-def _filter(workspace: str, types: Sequence[str], session_id: str | None) -> Filter:
-    kinds = frozenset(types)
+class Batch(list[LogRow]):
+    """Entries handed to followers at once; `rendered` as on LogRow (shared
+    by the followers that take the same batch)."""
+
+    rendered: dict[object, object]
+
+    def __init__(self, rows: Iterable[LogRow] = ()) -> None:
+        super().__init__(rows)
+        self.rendered = {}
+
+
+def _filter(workspace: str, kinds: frozenset[str], session_id: str | None) -> Filter:
     if not kinds and not session_id:
         return lambda r: r.workspace == workspace
     return lambda r: (
@@ -82,8 +95,11 @@ class LogFeed(SharedFeed[LogRow]):
             max_items=WINDOW_ENTRIES,
             max_bytes=WINDOW_BYTES,
             size=lambda r: 2 * len(r.data),
+            coalesce=COALESCE,
         )
         self._closing = False
+        # Batches made since the last read, by (cursor, filter): see _window.
+        self._batches: dict[tuple[int, tuple[str, frozenset[str], str | None]], tuple[Batch, int]] = {}
 
     def _read_new(self, after: int) -> Callable[[Connection], list[LogRow]]:
         return lambda conn: read_new(conn, after, PAGE)
@@ -92,6 +108,7 @@ class LogFeed(SharedFeed[LogRow]):
         for r in items:
             r.rendered = {}  # shared by every stream: rendered once (service.api.log_render)
         super()._append(items)
+        self._batches.clear()
 
     def close(self) -> None:
         """End every stream (with its cursor): the server is going away."""
@@ -130,7 +147,13 @@ class LogFeed(SharedFeed[LogRow]):
         if self._closing:
             raise going_away(cursor)
 
-    def _window(self, cursor: int, keep: Filter) -> tuple[list[LogRow], int]:
+    def _window(self, cursor: int, key: tuple[str, frozenset[str], str | None]) -> tuple[Batch, int]:
+        """The next batch after `cursor` for followers with filter `key`.
+        Followers keep pace together, so most ask for the same batch: it is
+        made once per publish and shared (and so is what is rendered of it)."""
+        found = self._batches.get((cursor, key))
+        if found is not None:
+            return found
         i = bisect_right(self._seqs, cursor, lo=self._start)
         chunk = self._items[i : i + BATCH]
         size = 0
@@ -140,7 +163,9 @@ class LogFeed(SharedFeed[LogRow]):
                 chunk = chunk[:n]  # what a stalled consumer holds stays small
                 break
         reached = self._scanned if i + len(chunk) >= len(self._items) else chunk[-1].seq
-        return [r for r in chunk if keep(r)], reached
+        keep = _filter(*key)
+        found = self._batches[(cursor, key)] = (Batch(r for r in chunk if keep(r)), reached)
+        return found
 
     async def follow(
         self,
@@ -155,7 +180,7 @@ class LogFeed(SharedFeed[LogRow]):
         int) instead. Raises ResourceExhausted (slow consumer) or Unavailable
         (shutting down) with `resume_after_seq`: everything up to it was
         delivered."""
-        keep = _filter(workspace, types, session_id)
+        key = (workspace, frozenset(types), session_id)
         cursor, live = after, False
         self._join()
         try:
@@ -173,7 +198,7 @@ class LogFeed(SharedFeed[LogRow]):
                     continue
                 if self._scanned > cursor:
                     live = True
-                    rows, cursor = self._window(cursor, keep)
+                    rows, cursor = self._window(cursor, key)
                     if rows:
                         yield rows
                     continue

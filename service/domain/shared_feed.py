@@ -43,10 +43,19 @@ class SharedFeed(Generic[Item]):
         max_items: int,
         max_bytes: int,
         size: Callable[[Item], int],
+        coalesce: float = 0.0,
     ) -> None:
         self._store = store
         self._name = name
         self._page_size = page
+        # Readers are woken at most once per this many seconds: under a
+        # steady write load each then takes (and writes to its socket) what
+        # several commits added at once. The feed still reads every commit
+        # as it comes, so the window holds what was committed, even if a
+        # later write erases it from the table (a deleted session).
+        self._coalesce = coalesce
+        self._woken_at = 0.0
+        self._wake_later: asyncio.TimerHandle | None = None
         self._max_items, self._max_bytes, self._size = max_items, max_bytes, size
         self._items: list[Item] = []
         self._seqs: list[int] = []
@@ -69,6 +78,8 @@ class SharedFeed(Generic[Item]):
         self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
+        if self._wake_later is not None:
+            self._wake_later.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -94,6 +105,23 @@ class SharedFeed(Generic[Item]):
     def _publish(self) -> None:
         wake, self._wake = self._wake, asyncio.Event()
         wake.set()
+
+    def _publish_soon(self) -> None:
+        """Wake the readers now, or when the coalescing interval since the last wake ends."""
+        if self._wake_later is not None:
+            return  # already due
+        loop = asyncio.get_running_loop()
+        delay = self._woken_at + self._coalesce - loop.time()
+        if delay <= 0:
+            self._woken_at = loop.time()
+            self._publish()
+        else:
+            self._wake_later = loop.call_later(delay, self._publish_due)
+
+    def _publish_due(self) -> None:
+        self._wake_later = None
+        self._woken_at = asyncio.get_running_loop().time()
+        self._publish()
 
     def _append(self, items: list[Item]) -> None:
         size = self._size
@@ -126,9 +154,9 @@ class SharedFeed(Generic[Item]):
             self._append(items)
             if len(items) == self._page_size:
                 self._scanned = items[-1].seq
-                self._publish()
+                self._publish_soon()
                 continue
             # Everything up to `target` was committed before the read began.
             self._scanned = max(after, target, items[-1].seq if items else 0)
-            self._publish()
+            self._publish_soon()
             await notifier.wait_beyond(self._scanned, _IDLE_CHECK)
