@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from functools import cache
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -84,6 +85,22 @@ def _seqs_after(db: Path, after: int) -> list[int]:
         ]
 
 
+async def _entry_seqs(reader: asyncio.StreamReader) -> AsyncIterator[list[int]]:
+    """The seqs of the entries of an NDJSON watch response, chunk by chunk,
+    until the response (or the connection) ends."""
+    tail = b""
+    while True:
+        chunk = await reader.read(1 << 20)
+        if not chunk:
+            return
+        data = tail + chunk
+        cut = data.rfind(b"\n") + 1
+        yield [int(m) for m in _SEQ.findall(data, 0, cut)]
+        tail = data[cut:]
+        if data.endswith(b"\r\n0\r\n\r\n"):  # the chunked body's end
+            return
+
+
 async def _follow_all(port: int, n: int, pipe: Connection) -> None:
     """n followers; tells the parent each one's start cursor once all are
     open, then reads until told the last seq; sends back each one's seqs."""
@@ -101,16 +118,8 @@ async def _follow_all(port: int, n: int, pipe: Connection) -> None:
     last = asyncio.get_running_loop().run_in_executor(None, pipe.recv)
 
     async def read(i: int) -> None:
-        reader = streams[i][0]
-        tail = b""
-        while True:
-            chunk = await reader.read(1 << 18)
-            if not chunk:
-                return
-            data = tail + chunk
-            cut = data.rfind(b"\n") + 1
-            got[i].extend(int(m) for m in _SEQ.findall(data, 0, cut))
-            tail = data[cut:]
+        async for seqs in _entry_seqs(streams[i][0]):
+            got[i].extend(seqs)
             if last.done() and got[i] and got[i][-1] >= last.result():
                 return
 
@@ -167,21 +176,12 @@ def _read_all(port: int, pipe: Connection) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         started = time.perf_counter()
         writer.write(b"GET /v1/log:watch?after_seq=0&stop_at_end=true HTTP/1.1\r\nHost: x\r\n\r\n")
-        count, last, ordered, tail = 0, 0, True, b""
-        while True:
-            chunk = await reader.read(1 << 20)
-            if not chunk:
-                break
-            data = tail + chunk
-            cut = data.rfind(b"\n") + 1
-            for m in _SEQ.findall(data, 0, cut):
-                seq = int(m)
+        count, last, ordered = 0, 0, True
+        async for seqs in _entry_seqs(reader):
+            for seq in seqs:
                 ordered = ordered and seq > last
                 last = seq
-                count += 1
-            tail = data[cut:]
-            if data.endswith(b"\r\n0\r\n\r\n"):
-                break
+            count += len(seqs)
         return count, ordered, time.perf_counter() - started
 
     pipe.send(asyncio.run(read()))
