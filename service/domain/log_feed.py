@@ -104,6 +104,10 @@ class LogFeed(SharedFeed[LogRow]):
     def _read_new(self, after: int) -> Callable[[Connection], list[LogRow]]:
         return lambda conn: read_new(conn, after, PAGE)
 
+    def _join(self) -> None:
+        self._batches.clear()  # (a reset of the window makes them stale)
+        super()._join()
+
     def _append(self, items: list[LogRow]) -> None:
         for r in items:
             r.rendered = {}  # shared by every stream: rendered once (service.api.log_render)

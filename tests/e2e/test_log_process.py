@@ -162,3 +162,66 @@ async def test_sigterm_ends_every_stream_with_its_cursor_within_the_grace_period
     assert "resume after seq" in (ended.value.details() or "")
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     assert "cursor=" in closed.value.rcvd.reason
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_stalled_follower_does_not_grow_the_server(tmp_path: Path, database_url: str) -> None:
+    """A follower whose reader stops reading while 96 MB of entries pass:
+    the server holds its bounded window, not the backlog; the follower is
+    ended with the cursor to resume from, and resuming gives the rest."""
+    count, size = 1500, 64 * 1024
+    with server(tmp_path, database_url) as (base, _, port, proc):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            resp = await http.post("/sessions", json={"session_id": "big", "session_name": "S"})
+            assert resp.status_code in (200, 201)
+            reader, writer = await asyncio.open_connection(sock=small_socket(port))
+            writer.write(b"GET /v1/log:watch?after_seq=-1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            head = await reader.readuntil(b'"cursor":')
+            start = int((await reader.readuntil(b","))[:-1])
+            assert b" 200 " in head
+            before = rss_bytes(proc.pid)  # type: ignore[attr-defined]
+
+            async def post(i: int) -> None:
+                body = {
+                    "event_type": "post_tool",
+                    "session_id": "big",
+                    "session_name": "S",
+                    "timestamp": "2026-01-01T00:00:00Z",
+                    "tool_name": "Read",
+                    "tool_output": f"{i:06d}" + "x" * size,
+                }
+                r = await http.post("/sessions/big/events", json=body)
+                assert r.status_code in (200, 201), r.text
+
+            for first in range(0, count, 8):
+                await asyncio.gather(*(post(i) for i in range(first, min(count, first + 8))))
+            grown = rss_bytes(proc.pid) - before  # type: ignore[attr-defined]
+            # 96 MB went through; the server holds its 8 MiB window (and what
+            # it rendered of it), the sockets' buffers and its caches.
+            assert grown < 64 * 1024 * 1024, f"server grew by {grown / 2**20:.0f} MiB"
+            raw = b""
+            async with asyncio.timeout(60):
+                while not raw.endswith(b"\r\n0\r\n\r\n"):
+                    chunk = await reader.read(1 << 20)
+                    if not chunk:
+                        break
+                    raw += chunk
+            writer.close()
+            lines = [json.loads(x) for x in raw.split(b"\n") if x.startswith(b"{")]
+            got = [x["result"]["entry"]["seq"] for x in lines if "entry" in x.get("result", {})]
+            info = next(d for d in lines[-1]["error"]["details"] if d["@type"].endswith("ErrorInfo"))
+            assert info["reason"] == "SLOW_CONSUMER"
+            cursor = int(info["metadata"]["resume_after_seq"])
+            params = {"after_seq": start, "stop_at_end": "true"}
+            sent = [
+                json.loads(x)["result"]["entry"]["seq"]
+                for x in (await http.get("/v1/log:watch", params=params)).text.splitlines()
+            ]
+            assert len(sent) == count and got == [s for s in sent if s <= cursor] and len(got) < count
