@@ -149,7 +149,6 @@ async def test_followers_share_one_reader_and_each_gets_every_entry_in_order(
     # One read per commit for the whole process (each of the 12 followers
     # reading on its own made 40 or more each).
     assert reads <= 40 + 5, reads
-    assert core.log_feed.readers == 0 or core.log_feed.readers <= 12
 
 
 async def test_resume_from_any_cursor_has_no_gap_and_no_duplicate(
