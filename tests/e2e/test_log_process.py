@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from service.store.database import migrate, normalize_url
 from service.store.log import Tx
-from tests.conftest import free_port
+from tests.conftest import POSTGRES_URL, free_port, reset_postgres
 from tests.e2e.test_log_followers import small_socket
 from tests.e2e.test_serve_process import serve
 
@@ -225,3 +225,54 @@ async def test_a_stalled_follower_does_not_grow_the_server(tmp_path: Path, datab
                 for x in (await http.get("/v1/log:watch", params=params)).text.splitlines()
             ]
             assert len(sent) == count and got == [s for s in sent if s <= cursor] and len(got) < count
+
+
+if POSTGRES_URL:
+
+    async def test_a_follower_on_one_replica_gets_what_another_commits(
+        tmp_path: Path, postgres_url: str
+    ) -> None:
+        """Two `agentplane serve` on one PostgreSQL database: the follower's
+        replica reads the log once per NOTIFY it hears from the writer's."""
+        reset_postgres(postgres_url)
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        with (
+            server(tmp_path / "a", postgres_url) as (writer_base, _, _, _),
+            server(tmp_path / "b", postgres_url) as (follower_base, _, _, _),
+        ):
+            async with (
+                httpx.AsyncClient(base_url=writer_base, timeout=30) as writer,
+                httpx.AsyncClient(base_url=follower_base, timeout=30) as follower,
+            ):
+                seqs: list[int] = []
+                opened = asyncio.Event()
+
+                async def follow() -> None:
+                    async with follower.stream("GET", "/v1/log:watch", params={"after_seq": -1}) as resp:
+                        async for line in resp.aiter_lines():
+                            opened.set()
+                            entry = json.loads(line).get("result", {}).get("entry")
+                            if entry:
+                                seqs.append(entry["seq"])
+                                if len(seqs) == 31:
+                                    return
+
+                task = asyncio.create_task(follow())
+                await asyncio.wait_for(opened.wait(), 10)
+                resp = await writer.post("/sessions", json={"session_id": "r", "session_name": "S"})
+                assert resp.status_code in (200, 201)
+                for i in range(30):
+                    body = {
+                        "event_type": "pre_tool",
+                        "session_id": "r",
+                        "session_name": "S",
+                        "timestamp": f"2026-01-01T00:00:{i:02d}Z",
+                        "tool_name": "Read",
+                    }
+                    posted = await writer.post("/sessions/r/events", json=body)
+                    assert posted.status_code in (200, 201), posted.text
+                await asyncio.wait_for(task, 15)
+                params = {"after_seq": 0, "stop_at_end": "true"}
+                lines = (await writer.get("/v1/log:watch", params=params)).text.splitlines()
+                assert seqs == [json.loads(x)["result"]["entry"]["seq"] for x in lines]
