@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from agentplane.v1 import log_pb2, options_pb2, runtime_pb2, tracer_pb2
 from fastapi import WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
@@ -26,27 +27,40 @@ from google.protobuf.message import Message
 from gateway.families import FAMILIES, Family
 from gateway.routes import forwarded_metadata
 from gateway.transport import Transport
+from service.api.log_render import cached, data_python
 from service.api.protojson import encoder, struct_to_python, to_dict
 from service.app.dispatch import method_path
 from service.app.status import RpcError
+from service.store.log_reads import LogRow
 
 WATCH = method_path(log_pb2.DESCRIPTOR.services_by_name["LogService"].methods_by_name["WatchLog"])
 LIST_SESSIONS = method_path(
     runtime_pb2.DESCRIPTOR.services_by_name["SessionService"].methods_by_name["ListSessions"]
 )
 RUNTIME_FAMILY = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_RUNTIME]
-_UNAUTHENTICATED, _PERMISSION_DENIED = 16, 7  # gRPC status codes
+_UNAUTHENTICATED, _PERMISSION_DENIED, _UNAVAILABLE = 16, 7, 14  # gRPC status codes
 RUNTIME_TYPES = ("session.created", "session.updated", "session.deleted", "runtime.event")
 
 
-def runtime_message(entry: log_pb2.LogEntry) -> dict[str, Any] | None:
-    data = struct_to_python(entry.data)
-    if entry.type == "runtime.event":
-        return {"type": "event", "data": data, "seq": entry.seq}
-    if entry.type == "session.deleted":
-        return {"type": "session_deleted", "session_id": data["session_id"], "seq": entry.seq}
-    kind = {"session.created": "session_created", "session.updated": "session_updated"}.get(entry.type)
-    return {"type": kind, "session": data["session"], "seq": entry.seq} if kind else None
+def runtime_message(seq: int, type: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    if type == "runtime.event":
+        return {"type": "event", "data": data, "seq": seq}
+    if type == "session.deleted":
+        return {"type": "session_deleted", "session_id": data["session_id"], "seq": seq}
+    kind = {"session.created": "session_created", "session.updated": "session_updated"}.get(type)
+    return {"type": kind, "session": data["session"], "seq": seq} if kind else None
+
+
+# A feed's message for a log entry (seq, type, data), or None to skip it.
+Render = Callable[[int, str, dict[str, Any]], dict[str, Any] | None]
+
+
+def _text(render: Render) -> Callable[[LogRow], str | None]:
+    def text(row: LogRow) -> str | None:
+        message = render(row.seq, row.type, data_python(row))
+        return None if message is None else orjson.dumps(message).decode()
+
+    return text
 
 
 async def _drain_client(ws: WebSocket) -> None:
@@ -78,8 +92,27 @@ async def admitted(
 
 
 def close_code(err: RpcError) -> int:
-    """1008 (policy violation) when the feed's key is refused (revoked, expired), else 1011."""
-    return 1008 if err.code in (_UNAUTHENTICATED, _PERMISSION_DENIED) else 1011
+    """1008 (policy violation) when the feed's key is refused (revoked,
+    expired); 1001 (going away) when the server shuts down and 1013 (try
+    again later) for a slow consumer, both with the cursor to resume from
+    in the reason (see `close_reason`); else 1011."""
+    if err.code in (_UNAUTHENTICATED, _PERMISSION_DENIED):
+        return 1008
+    if _resume_after(err) is not None:
+        return 1001 if err.code == _UNAVAILABLE else 1013
+    return 1011
+
+
+def _resume_after(err: RpcError) -> str | None:
+    info = err.error_info()
+    return info.metadata.get("resume_after_seq") if info is not None else None
+
+
+def close_reason(err: RpcError) -> str:
+    cursor = _resume_after(err)
+    if cursor is not None:  # e.g. "SLOW_CONSUMER; reconnect with cursor=1234"
+        return f"{err.error_info().reason}; reconnect with cursor={cursor}"  # type: ignore[union-attr]
+    return err.status.message[:120]
 
 
 async def runtime_feed(ws: WebSocket, transport: Transport) -> None:
@@ -92,13 +125,11 @@ async def runtime_feed(ws: WebSocket, transport: Transport) -> None:
     await log_feed(ws, transport, RUNTIME_FAMILY, RUNTIME_TYPES, (LIST_SESSIONS,), opening, runtime_message)
 
 
-async def _pump(
-    ws: WebSocket,
-    stream: Any,
-    reader: asyncio.Task[None],
-    render: Callable[[log_pb2.LogEntry], dict[str, Any] | None],
-) -> None:
-    """Forward log entries until the client leaves or the stream ends."""
+async def _pump(ws: WebSocket, stream: Any, reader: asyncio.Task[None], render: Render) -> None:
+    """Forward log entries until the client leaves or the stream ends. In
+    process the stream gives the feed's rows, whose text is made once for
+    every socket of this kind (log_render.cached); over a channel, messages."""
+    as_text = _text(render)
     while True:
         nxt = asyncio.ensure_future(anext(stream, None))
         done, _ = await asyncio.wait([nxt, reader], return_when=asyncio.FIRST_COMPLETED)
@@ -108,8 +139,14 @@ async def _pump(
         item = nxt.result()
         if item is None:
             return
-        if item.HasField("entry"):
-            message = render(item.entry)
+        if isinstance(item, list):
+            for row in item:
+                text = cached(row, render, as_text)
+                if text is not None:
+                    await ws.send_text(text)
+        elif item.HasField("entry"):
+            entry = item.entry
+            message = render(entry.seq, entry.type, struct_to_python(entry.data))
             if message is not None:
                 await ws.send_json(message)
 
@@ -121,7 +158,7 @@ async def log_feed(
     types: Sequence[str],
     calls: Sequence[str],
     opening: Callable[[dict[str, str]], Any],
-    render: Callable[[log_pb2.LogEntry], dict[str, Any] | None],
+    render: Render,
 ) -> None:
     """A WebSocket view of the log: `opening(metadata)` gives the first
     message, then every committed entry of `types` is sent as `render` makes
@@ -137,7 +174,7 @@ async def log_feed(
         await ws.close(code=1008, reason="cursor must be an integer")
         return
     request = log_pb2.WatchLogRequest(after_seq=after if after >= 0 else -1, types=types)
-    stream = transport.stream(WATCH, request, log_pb2.WatchLogResponse, metadata)
+    stream = transport.stream(WATCH, request, log_pb2.WatchLogResponse, metadata, wire="rows")
     reader = asyncio.create_task(_drain_client(ws))
     try:
         if after < 0:
@@ -146,7 +183,7 @@ async def log_feed(
         await _pump(ws, stream, reader, render)
     except RpcError as err:
         with contextlib.suppress(Exception):
-            await ws.close(code=close_code(err), reason=err.status.message[:120])
+            await ws.close(code=close_code(err), reason=close_reason(err))
     finally:
         reader.cancel()
         with contextlib.suppress(Exception):
@@ -179,13 +216,12 @@ TRACER_MESSAGES: dict[str, tuple[str, str | None]] = {
 _encode_snapshot = encoder(tracer_pb2.GetTracerSnapshotResponse.DESCRIPTOR, False, True)
 
 
-def tracer_message(entry: log_pb2.LogEntry) -> dict[str, Any] | None:
-    found = TRACER_MESSAGES.get(entry.type)
+def tracer_message(seq: int, type: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    found = TRACER_MESSAGES.get(type)
     if found is None:
         return None
     kind, key = found
-    data = struct_to_python(entry.data)
-    return {"type": kind, "payload": data if key is None else data[key], "seq": entry.seq}
+    return {"type": kind, "payload": data if key is None else data[key], "seq": seq}
 
 
 async def tracer_feed(ws: WebSocket, transport: Transport) -> None:

@@ -259,13 +259,19 @@ class Endpoint:
         self, scope: Scope, receive: Receive, send: Send, request: Message, metadata: dict[str, str]
     ) -> None:
         b = self.binding
-        messages = self.transport().stream(b.path, request, b.output, metadata)
+        # In process, a servicer may hand over NDJSON it rendered once for all its streams.
+        messages = self.transport().stream(b.path, request, b.output, metadata, wire="ndjson")
         first = asyncio.ensure_future(anext(messages, None))
         done, _ = await asyncio.wait([first], timeout=FIRST_MESSAGE_WAIT)
         if done and isinstance(first.exception(), RpcError):
             return await send_error(send, self.family, first.exception())  # type: ignore[arg-type]
         response = StreamingResponse(self._ndjson(first, messages), media_type="application/x-ndjson")
         await response(scope, receive, send)
+
+    def _line(self, item: Message) -> bytes:
+        if isinstance(item, bytes):  # already NDJSON (see _stream)
+            return item
+        return orjson.dumps({"result": self.render(item)}, option=orjson.OPT_APPEND_NEWLINE)
 
     async def _ndjson(
         self, first: asyncio.Future[Message | None], rest: AsyncIterator[Message]
@@ -275,9 +281,9 @@ class Endpoint:
             item = await first
             if item is None:
                 return
-            yield orjson.dumps({"result": self.render(item)}) + b"\n"
+            yield self._line(item)
             async for item in rest:
-                yield orjson.dumps({"result": self.render(item)}) + b"\n"
+                yield self._line(item)
         except RpcError as err:
             status = json_format.MessageToDict(err.status, preserving_proto_field_name=True)
             yield orjson.dumps({"error": status}) + b"\n"

@@ -27,7 +27,12 @@ class Transport(Protocol):
     ) -> Message: ...
 
     def stream(
-        self, path: str, request: Message, output: type[Message], metadata: Mapping[str, str]
+        self,
+        path: str,
+        request: Message,
+        output: type[Message],
+        metadata: Mapping[str, str],
+        wire: str = "proto",
     ) -> AsyncIterator[Message]: ...
 
     async def admit(self, path: str, metadata: Mapping[str, str]) -> None:
@@ -47,9 +52,15 @@ class InProcessTransport:
         return await self.dispatcher.unary(path, request, CallContext(path, metadata))
 
     def stream(
-        self, path: str, request: Message, output: type[Message], metadata: Mapping[str, str]
+        self,
+        path: str,
+        request: Message,
+        output: type[Message],
+        metadata: Mapping[str, str],
+        wire: str = "proto",
     ) -> AsyncIterator[Message]:
-        return self.dispatcher.stream(path, request, CallContext(path, metadata))
+        """`wire`: the in-process forms the caller also takes (CallContext.wire)."""
+        return self.dispatcher.stream(path, request, CallContext(path, metadata, wire=wire))
 
     async def admit(self, path: str, metadata: Mapping[str, str]) -> None:
         await self.dispatcher.admit(path, CallContext(path, metadata))
@@ -85,7 +96,12 @@ class ChannelTransport:
             raise _rpc_error(err) from err
 
     async def stream(
-        self, path: str, request: Message, output: type[Message], metadata: Mapping[str, str]
+        self,
+        path: str,
+        request: Message,
+        output: type[Message],
+        metadata: Mapping[str, str],
+        wire: str = "proto",
     ) -> AsyncIterator[Message]:
         call = self.channel.unary_stream(
             path, request_serializer=type(request).SerializeToString, response_deserializer=output.FromString

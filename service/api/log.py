@@ -4,30 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from agentplane.v1 import log_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from service.api import log_render
 from service.app.context import CallContext
-from service.store import log
+from service.domain.log_feed import LogFeed
 from service.store.store import Store
-
-# Entries read per query while catching up.
-PAGE = 500
-
-
-def entry_pb(entry: log.LogEntry) -> pb.LogEntry:
-    msg = pb.LogEntry(
-        seq=entry.seq,
-        id=entry.event_id,
-        type=entry.type,
-        workspace=entry.workspace,
-        session_id=entry.session_id or "",
-        occurred_at=entry.occurred_at or "",
-    )
-    msg.recorded_at.FromDatetime(entry.recorded_at)
-    msg.data.update(entry.data)
-    return msg
 
 
 def heartbeat(cursor: int) -> pb.Heartbeat:
@@ -45,32 +30,31 @@ def _heartbeat(cursor: int) -> pb.WatchLogResponse:
 class LogServicer:
     service = pb.DESCRIPTOR.services_by_name["LogService"]
 
-    def __init__(self, store: Store, heartbeat_seconds: float = 15.0) -> None:
+    def __init__(self, store: Store, feed: LogFeed, heartbeat_seconds: float = 15.0) -> None:
         self.store = store
+        self.feed = feed
         self.heartbeat_seconds = heartbeat_seconds
 
-    async def WatchLog(self, req: pb.WatchLogRequest, ctx: CallContext) -> AsyncIterator[pb.WatchLogResponse]:
-        notifier = self.store.notifier
-        # `scanned`: every committed entry up to here has been looked at.
+    async def WatchLog(self, req: pb.WatchLogRequest, ctx: CallContext) -> AsyncIterator[Any]:
+        """Messages, or for an in-process caller that asked (ctx.wire) NDJSON
+        chunks or row batches: the same entries, rendered once per row."""
         types, session_id = list(req.types), req.session_id or None
-        scanned = notifier.head if req.after_seq < 0 else req.after_seq
-        if req.after_seq < 0:
-            yield _heartbeat(scanned)  # tells the caller where "now" is
-        while True:
-            # Everything up to `target` is committed, so one read sees all of it.
-            target = notifier.head
-            page = await self.store.read(
-                lambda conn, after=scanned: log.read_after(  # type: ignore[misc]
-                    conn, after, limit=PAGE, workspace=ctx.workspace, types=types, session_id=session_id
-                )
-            )
-            for entry in page:
-                yield pb.WatchLogResponse(entry=entry_pb(entry))
-            if len(page) == PAGE:
-                scanned = page[-1].seq
-                continue
-            scanned = max(scanned, target, page[-1].seq if page else 0)
-            if req.stop_at_end:
-                return
-            if not await notifier.wait_beyond(scanned, self.heartbeat_seconds):
-                yield _heartbeat(scanned)
+        after = req.after_seq
+        if after < 0:
+            after = self.store.notifier.head
+            yield _heartbeat(after)  # tells the caller where "now" is
+        batches: AsyncIterator[Any] = (
+            self.feed.catch_up(ctx.workspace, after, types, session_id)
+            if req.stop_at_end
+            else self.feed.follow(ctx.workspace, after, self.heartbeat_seconds, types, session_id)
+        )
+        async for batch in batches:
+            if isinstance(batch, int):
+                yield _heartbeat(batch)
+            elif ctx.wire == "ndjson":
+                yield log_render.cached(batch, log_render.ndjson_lines, log_render.ndjson_lines)
+            elif ctx.wire == "rows":
+                yield batch
+            else:
+                for msg in log_render.responses(batch):
+                    yield msg

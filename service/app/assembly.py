@@ -26,6 +26,7 @@ from service.app.lease_sweeper import LeaseSweeper
 from service.app.reaper import StaleTaskReaper
 from service.app.redaction import rewriters
 from service.domain.channels.feed import ChannelFeed, StreamLimiter
+from service.domain.log_feed import LogFeed
 from service.store.store import Store
 
 log = logging.getLogger("agentplane")
@@ -41,12 +42,13 @@ class Core:
         self.store = Store(settings.database_url)
         self.auth = Auth(settings, self.store)
         self.channel_feed = ChannelFeed(self.store)
+        self.log_feed = LogFeed(self.store)
         channel_streams = StreamLimiter(settings.max_streams_per_key)
         self.dispatcher = Dispatcher(
             [
                 SessionServicer(self.store),
                 EventServicer(self.store),
-                LogServicer(self.store, settings.heartbeat_seconds),
+                LogServicer(self.store, self.log_feed, settings.heartbeat_seconds),
                 ExecutionServicer(self.store),
                 AgentServicer(self.store),
                 ToolCallServicer(self.store, settings.max_tool_output_bytes),
@@ -86,6 +88,7 @@ class Core:
         self.reaper.start()
         self.lease_sweeper.start()
         self.channel_feed.start()
+        self.log_feed.start()
         if not serve_grpc:
             return
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
@@ -94,13 +97,19 @@ class Core:
         await health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("gRPC listening on %s:%s", self.settings.grpc_host, self.grpc_port)
 
+    def going_away(self) -> None:
+        """Shutdown has begun: end every log stream now, each with its cursor."""
+        self.log_feed.close()
+
     async def stop(self) -> None:
         """Let in-flight calls finish (up to the grace period), then close the store,
         which commits every write already accepted."""
+        self.going_away()
         if self._grpc is not None:
             await self._grpc.stop(self.settings.shutdown_grace_seconds)
         await self.reaper.stop()
         await self.lease_sweeper.stop()
         await self.channel_feed.stop()
+        await self.log_feed.stop()
         await self.store.close()
         self.budget.close()

@@ -8,7 +8,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 # Imported where used: `agentplane hook` runs on every event of a coding
 # agent and must not pay for the server's imports (SQLAlchemy, grpc: ~900 ms),
@@ -86,11 +86,25 @@ async def _grpc_only(settings: Settings) -> None:
 
 
 def _graceful_server_class() -> type:
+    import asyncio
+    import socket
+
     import uvicorn
 
     class GracefulServer(uvicorn.Server):
         """uvicorn re-raises SIGTERM/SIGINT once it has shut down, so the
         process would end "killed by signal". After a clean shutdown we exit 0."""
+
+        # Called as shutdown begins, before uvicorn waits for open connections
+        # to finish: the app ends its endless streams there (with their cursors).
+        going_away: Callable[[], None] = staticmethod(lambda: None)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            self.going_away()
+            # A moment for the streams to send their last message before
+            # uvicorn closes the connections (a WebSocket with a bare 1012).
+            await asyncio.sleep(0.1)
+            await super().shutdown(sockets)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -192,6 +206,7 @@ def serve(args: argparse.Namespace) -> int:
         http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
     )
     server = _graceful_server_class()(config)
+    server.going_away = lambda: getattr(app.state, "core", None) and app.state.core.going_away()
     _tune_runtime()
     server.run()
     return 0

@@ -23,3 +23,8 @@ class CallContext:
     # Set by the auth step: raises if the call's key is no longer valid. A
     # stream calls it before each message, so a revoked key's stream ends.
     recheck: Callable[[], Awaitable[None]] | None = None
+    # What a streaming servicer may yield besides its messages, for a caller
+    # in this process: "ndjson" (pre-rendered NDJSON lines, bytes: the
+    # gateway's streams) or "rows" (the feed's rows: the WebSockets). A
+    # servicer that knows no such form yields messages (see WatchLog).
+    wire: str = "proto"

@@ -6,7 +6,8 @@ Core connections, so the SQL is written once. On PostgreSQL they run in
 worker threads (one hop per write batch or read, not per statement). On
 SQLite they run on the event loop thread: in WAL mode a read never waits for
 the writer and takes tens of microseconds, less than a thread hand-over
-(measured: 1,700 reads/s through a thread pool, 8,800/s inline).
+(measured: 1,700 reads/s through a thread pool, 8,800/s inline). Reads
+whose cost grows with the data go to a thread on every backend (`read_apart`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ class Store:
         if self._read_conn is not None:
             with self._read_conn.begin():
                 return fn(self._read_conn)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
+
+    async def read_apart(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` on a read connection in a worker thread, also on SQLite:
+        for reads whose cost grows with the data (a catch-up page), which
+        must not hold up the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:

@@ -29,6 +29,8 @@ class LogEntryRow(SQLModel, table=True):
     __tablename__ = "log_entries"
     __table_args__ = (
         Index("ix_log_session", "workspace", "session_id", "type", "occurred_at"),
+        # A workspace's entries in log order: catch-up reads page on it.
+        Index("ix_log_workspace_seq", "workspace", "seq"),
         {"sqlite_autoincrement": True},
     )
 

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bench import hooks, loadgen
+from tests.bench import followers, hooks, loadgen
 from tests.bench.channels import run as channel_deliveries
 from tests.bench.overload import overload
 from tests.bench.queue import run as queue_cycles
@@ -84,12 +84,16 @@ def server_process(
     database_url: str | None = None,
     ports: tuple[int, int] | None = None,
     env: dict[str, str] | None = None,
+    prepare: Callable[[Path], None] | None = None,
 ) -> Iterator[ServerProcess]:
     """`agentplane serve` on a fresh SQLite file in workdir (or on database_url),
     stopped with SIGTERM at the end (SIGKILL if it does not exit within 30 s).
-    The chaos suite passes the same ports again to restart a killed server."""
+    The chaos suite passes the same ports again to restart a killed server;
+    `prepare(db)` writes to the SQLite file before the server starts (a large log)."""
     http_port, grpc_port = ports or (free_port(), free_port())
     db = workdir / "bench.db"
+    if prepare is not None:
+        prepare(db)
     env = {**os.environ, "AGENTPLANE_DATABASE_URL": database_url or f"sqlite:///{db}", **(env or {})}
     log = (workdir / "server.log").open("ab")  # a file, not a pipe a chatty server could fill
     proc = subprocess.Popen(
@@ -145,9 +149,9 @@ class Figures:
     cpu_us: float = 0.0
 
 
-def runtime_events(srv: ServerProcess, total: int, concurrency: int) -> Figures:
+def runtime_events(srv: ServerProcess, total: int, concurrency: int, prefix: str = "bench") -> Figures:
     """Single-event POST /sessions/{id}/events, one session per connection."""
-    sessions = [f"bench-{i}" for i in range(concurrency)]
+    sessions = [f"{prefix}-{i}" for i in range(concurrency)]
     for sid in sessions:
         srv.post("/sessions", {"session_id": sid, "session_name": "bench"})
     bodies = []
@@ -168,7 +172,7 @@ def runtime_events(srv: ServerProcess, total: int, concurrency: int) -> Figures:
     cpu = srv.cpu_seconds() - cpu
     if result.failed:
         raise RuntimeError(f"{result.failed} requests failed: {result.statuses}")
-    stored = count_rows(srv.db_path, "type = 'runtime.event'")
+    stored = count_rows(srv.db_path, f"type = 'runtime.event' AND session_id LIKE '{prefix}-%'")
     if stored != result.ok:
         raise RuntimeError(f"{result.ok} events acknowledged but {stored} stored")
     return Figures(
@@ -185,12 +189,29 @@ class Scenario:
     target: str
     # `total` is seconds of load (--duration), not requests (--total).
     timed: bool = False
+    prepare: Callable[[Path], None] | None = None
 
 
 SCENARIOS = {
     s.name: s
     for s in [
         Scenario("runtime-events", runtime_events, 20_000, 16, ">= 2,500 events/s, p99 < 15 ms"),
+        Scenario(
+            "followers",
+            followers.followers,
+            20_000,
+            16,
+            "1M-entry log: with 100 live NDJSON followers >= 90% of the events/s with none, all delivered in order",
+            followers.prepare,
+        ),
+        Scenario(
+            "catch-up",
+            followers.catch_up,
+            1,
+            1,
+            ">= 100,000 entries/s from seq 0 on a 1M-entry log; probes of /healthz, /sessions p99 < 50 ms",
+            followers.prepare,
+        ),
         Scenario("trenchcoat", trenchcoat_events, 150, 4, ">= 25,000 events/s, p99 < 250 ms per batch"),
         Scenario(
             "queue",
@@ -258,6 +279,8 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp, server_process(Path(tmp)) as srv:
                 size = (args.duration if sc.timed else args.total) or sc.total
                 fig = sc.run(srv, size, sc.concurrency)
+            with tempfile.TemporaryDirectory() as tmp, server_process(Path(tmp), sc.prepare) as srv:
+                fig = sc.run(srv, args.total or sc.total, sc.concurrency)
             runs.append(fig)
             print(f"  {name} run {i + 1}: {fig.rate:,.0f} {fig.unit}, ", end="")
             print(f"p50 {fig.p50_ms:.2f} ms, p99 {fig.p99_ms:.2f} ms, server CPU {fig.cpu_us:.0f} µs/op")

@@ -1,10 +1,7 @@
-"""One reader of new channel messages per process, shared by every stream.
+"""One reader of new channel messages per process, shared by every stream
+(and waiting `recv`): a SharedFeed (service/domain/shared_feed.py).
 
-While any stream (or waiting `recv`) is open, the feed wakes on each commit
-(the store's notifier: in process, and LISTEN/NOTIFY from other replicas),
-reads the messages committed since its last read with ONE query, and keeps
-them in a bounded window of recent messages. Each stream follows its own
-cursor: inside the window it takes what it needs from memory; behind it (a
+Each stream follows its own cursor: inside the window it takes what it needs from memory; behind it (a
 new stream from an old cursor, or a reader slower than the window) it pages
 from the table, which is the truth. So a send costs one read however many
 streams deliver it, and no stream holds more than the window it shares:
@@ -16,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+
+from sqlalchemy import Connection
 
 from service.domain.errors import ResourceExhausted
+from service.domain.shared_feed import SharedFeed
 from service.store import channels as q
 from service.store.channels import MessageRecord
 from service.store.store import Store
@@ -28,91 +28,21 @@ PAGE = 500
 # The shared window: at most this many recent messages, and this much JSON.
 WINDOW_MESSAGES = 8192
 WINDOW_BYTES = 8 * 1024 * 1024
-# How often an idle feed re-checks that it still has readers.
-_IDLE_CHECK = 5.0
 
 
-class ChannelFeed:
+class ChannelFeed(SharedFeed[MessageRecord]):
     def __init__(self, store: Store) -> None:
-        self._store = store
-        self._items: list[MessageRecord] = []
-        self._seqs: list[int] = []
-        self._start = 0  # items before it are evicted (compacted now and then)
-        self._bytes = 0
-        # The window holds every message with floor < seq <= scanned.
-        self._floor = 0
-        self._scanned = 0
-        self._generation = 0
-        self._readers = 0
-        self._wake = asyncio.Event()
-        self._active = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(
+            store,
+            "channel-feed",
+            page=PAGE,
+            max_items=WINDOW_MESSAGES,
+            max_bytes=WINDOW_BYTES,
+            size=lambda m: len(m.body) + len(m.metadata),
+        )
 
-    @property
-    def readers(self) -> int:
-        return self._readers
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="channel-feed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def _join(self) -> None:
-        if self._readers == 0:
-            # Idle until now: start the window at the current end of the log
-            # rather than reading what nobody was waiting for.
-            self._generation += 1
-            self._items, self._seqs, self._start, self._bytes = [], [], 0, 0
-            self._floor = self._scanned = self._store.notifier.head
-        self._readers += 1
-        self._active.set()
-
-    def _leave(self) -> None:
-        self._readers -= 1
-
-    def _publish(self) -> None:
-        wake, self._wake = self._wake, asyncio.Event()
-        wake.set()
-
-    def _append(self, rows: list[MessageRecord]) -> None:
-        self._items.extend(rows)
-        self._seqs.extend(r.seq for r in rows)
-        self._bytes += sum(len(r.body) + len(r.metadata) for r in rows)
-        end = len(self._items)
-        while self._start < end and (end - self._start > WINDOW_MESSAGES or self._bytes > WINDOW_BYTES):
-            evicted = self._items[self._start]
-            self._bytes -= len(evicted.body) + len(evicted.metadata)
-            self._floor = evicted.seq
-            self._start += 1
-        if self._start > len(self._items) // 2:
-            del self._items[: self._start], self._seqs[: self._start]
-            self._start = 0
-
-    async def _run(self) -> None:
-        notifier = self._store.notifier
-        while True:
-            if self._readers == 0:
-                self._active.clear()
-                await self._active.wait()
-                continue
-            generation, after = self._generation, self._scanned
-            target = notifier.head
-            rows = await self._store.read(lambda conn, after=after: q.new_messages(conn, after, PAGE))  # type: ignore[misc]
-            if generation != self._generation:
-                continue  # reset while reading: start again from the new position
-            self._append(rows)
-            if len(rows) == PAGE:
-                self._scanned = rows[-1].seq
-                self._publish()
-                continue
-            # Everything up to `target` was committed before the read began.
-            self._scanned = max(after, target, rows[-1].seq if rows else 0)
-            self._publish()
-            await notifier.wait_beyond(self._scanned, _IDLE_CHECK)
+    def _read_new(self, after: int) -> Callable[[Connection], list[MessageRecord]]:
+        return lambda conn: q.new_messages(conn, after, PAGE)
 
     def _window(
         self, after: int, workspace: str, channel_ids: Collection[str], session_id: str

@@ -239,8 +239,8 @@ class AghTaskService(SyncService["agh_pb2_grpc.AghTaskServiceStub"]):
         return self._calls.unary(self._stub.ListAghTasks, request)
 
     def get_agh_task(self, request: agh_pb2.GetAghTaskRequest) -> agh_pb2.GetAghTaskResponse:
-        """Returns a task with its runs (oldest attempt first). NOT_FOUND
-        `task_not_found` if unknown.
+        """Returns a task with its runs (oldest attempt first), by its id or its
+        identifier (`TASK-7`). NOT_FOUND `task_not_found` if unknown.
         """
         return self._calls.unary(self._stub.GetAghTask, request)
 
@@ -287,8 +287,8 @@ class AsyncAghTaskService(AsyncService["agh_pb2_grpc.AghTaskServiceAsyncStub"]):
         return await self._calls.unary(self._stub.ListAghTasks, request)
 
     async def get_agh_task(self, request: agh_pb2.GetAghTaskRequest) -> agh_pb2.GetAghTaskResponse:
-        """Returns a task with its runs (oldest attempt first). NOT_FOUND
-        `task_not_found` if unknown.
+        """Returns a task with its runs (oldest attempt first), by its id or its
+        identifier (`TASK-7`). NOT_FOUND `task_not_found` if unknown.
         """
         return await self._calls.unary(self._stub.GetAghTask, request)
 
@@ -422,6 +422,19 @@ class LogService(SyncService["log_pb2_grpc.LogServiceStub"]):
         then (unless `stop_at_end`) follows new entries as they are committed,
         with a heartbeat when nothing has happened for a while. Over HTTP it is
         newline-delimited JSON, one `{"result": …}` object per message.
+
+        `seq` is strictly increasing but not dense: numbers may be skipped
+        (PostgreSQL sequences, deleted sessions). Resume from the last `seq`
+        (or heartbeat `cursor`) you received, never from a count.
+
+        A follower reads from a bounded window of recent entries the server
+        shares among its streams. A stream that falls behind that window (its
+        reader is slower than the log grows) is ended with RESOURCE_EXHAUSTED,
+        reason `SLOW_CONSUMER`; when the server shuts down, streams end with
+        UNAVAILABLE, reason `SERVER_SHUTTING_DOWN`. Both carry an ErrorInfo
+        whose metadata `resume_after_seq` is the position to resume from: every
+        entry up to it was delivered. Over HTTP that is the stream's final
+        `{"error": …}` line.
         """
         return self._calls.stream(self._stub.WatchLog, request)
 
@@ -438,6 +451,19 @@ class AsyncLogService(AsyncService["log_pb2_grpc.LogServiceAsyncStub"]):
         then (unless `stop_at_end`) follows new entries as they are committed,
         with a heartbeat when nothing has happened for a while. Over HTTP it is
         newline-delimited JSON, one `{"result": …}` object per message.
+
+        `seq` is strictly increasing but not dense: numbers may be skipped
+        (PostgreSQL sequences, deleted sessions). Resume from the last `seq`
+        (or heartbeat `cursor`) you received, never from a count.
+
+        A follower reads from a bounded window of recent entries the server
+        shares among its streams. A stream that falls behind that window (its
+        reader is slower than the log grows) is ended with RESOURCE_EXHAUSTED,
+        reason `SLOW_CONSUMER`; when the server shuts down, streams end with
+        UNAVAILABLE, reason `SERVER_SHUTTING_DOWN`. Both carry an ErrorInfo
+        whose metadata `resume_after_seq` is the position to resume from: every
+        entry up to it was delivered. Over HTTP that is the stream's final
+        `{"error": …}` line.
         """
         return self._calls.stream(self._stub.WatchLog, request)
 
@@ -1387,7 +1413,8 @@ class TracerTaskService(SyncService["tracer_pb2_grpc.TracerTaskServiceStub"]):
         return self._calls.unary(self._stub.ListTasks, request)
 
     def get_task(self, request: tracer_pb2.GetTaskRequest) -> tracer_pb2.GetTaskResponse:
-        """One task with its sessions, lineage, turns and token totals. NOT_FOUND
+        """One task with its sessions, lineage, turns, token totals, the first page
+        of its timeline and its latest runtime session. NOT_FOUND
         (`not_found`, "Task not found") for an unknown task.
         """
         return self._calls.unary(self._stub.GetTask, request)
@@ -1444,7 +1471,8 @@ class AsyncTracerTaskService(AsyncService["tracer_pb2_grpc.TracerTaskServiceAsyn
         return await self._calls.unary(self._stub.ListTasks, request)
 
     async def get_task(self, request: tracer_pb2.GetTaskRequest) -> tracer_pb2.GetTaskResponse:
-        """One task with its sessions, lineage, turns and token totals. NOT_FOUND
+        """One task with its sessions, lineage, turns, token totals, the first page
+        of its timeline and its latest runtime session. NOT_FOUND
         (`not_found`, "Task not found") for an unknown task.
         """
         return await self._calls.unary(self._stub.GetTask, request)

@@ -211,6 +211,19 @@ export const LogService: GenService<{
    * with a heartbeat when nothing has happened for a while. Over HTTP it is
    * newline-delimited JSON, one `{"result": …}` object per message.
    *
+   * `seq` is strictly increasing but not dense: numbers may be skipped
+   * (PostgreSQL sequences, deleted sessions). Resume from the last `seq`
+   * (or heartbeat `cursor`) you received, never from a count.
+   *
+   * A follower reads from a bounded window of recent entries the server
+   * shares among its streams. A stream that falls behind that window (its
+   * reader is slower than the log grows) is ended with RESOURCE_EXHAUSTED,
+   * reason `SLOW_CONSUMER`; when the server shuts down, streams end with
+   * UNAVAILABLE, reason `SERVER_SHUTTING_DOWN`. Both carry an ErrorInfo
+   * whose metadata `resume_after_seq` is the position to resume from: every
+   * entry up to it was delivered. Over HTTP that is the stream's final
+   * `{"error": …}` line.
+   *
    * @generated from rpc agentplane.v1.LogService.WatchLog
    */
   watchLog: {
