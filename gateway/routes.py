@@ -37,7 +37,7 @@ from service.domain.errors import InvalidArgument
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
 FORWARDED_HEADERS = frozenset(
-    {"authorization", "x-api-key", "x-agh-session-id", "x-agh-agent", "x-request-id"}
+    {"authorization", "x-api-key", "x-agh-session-id", "x-agh-agent", "x-request-id", "idempotency-key"}
 )
 _GRPC_METADATA = "grpc-metadata-"
 # How long a streaming route waits for the first message before it commits to

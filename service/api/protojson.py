@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
+import orjson
 from google.protobuf import descriptor_pool, json_format, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -1004,3 +1005,11 @@ def from_dict(data: Any, cls: type[M], *, keep_free_form: bool = False) -> M:
 def merge_dict(data: Any, msg: Message) -> None:
     """Parse JSON-ready data into an existing message (or a sub-message of one)."""
     _decode_into(data, msg)
+
+
+def kept_free_form() -> list[bytes]:
+    """The free-form JSON kept for the requests decoded in this context, each
+    serialised canonically (sorted keys): with the request's own bytes, what
+    identifies a request served in process (see `keeping_free_form`)."""
+    kept = _kept.get()
+    return [orjson.dumps(v, option=orjson.OPT_SORT_KEYS) for _, v in kept.values()] if kept else []

@@ -68,6 +68,10 @@ class Settings:
     # Channel streams (StreamChannelMessages) open at once per API key (per
     # workspace when keys are off); 0: no limit.
     max_streams_per_key: int = 1000
+    # How long a write's idempotency key holds (its answer is replayed to
+    # retries); expired keys are swept every `idempotency_sweep_seconds` (0: never).
+    idempotency_window_seconds: float = 86400.0
+    idempotency_sweep_seconds: float = 300.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,6 +81,12 @@ class Settings:
             lease_sweep_seconds=_env_float("AGENTPLANE_LEASE_SWEEP_SECONDS", d.lease_sweep_seconds),
             redact=_env_bool("AGENTPLANE_REDACT", d.redact),
             max_streams_per_key=_env_int("AGENTPLANE_MAX_STREAMS_PER_KEY", d.max_streams_per_key),
+            idempotency_window_seconds=_env_float(
+                "AGENTPLANE_IDEMPOTENCY_WINDOW_SECONDS", d.idempotency_window_seconds
+            ),
+            idempotency_sweep_seconds=_env_float(
+                "AGENTPLANE_IDEMPOTENCY_SWEEP_SECONDS", d.idempotency_sweep_seconds
+            ),
             http_host=os.environ.get("AGENTPLANE_HTTP_HOST", d.http_host),
             http_port=_env_int("AGENTPLANE_HTTP_PORT", d.http_port),
             grpc_host=os.environ.get("AGENTPLANE_GRPC_HOST", d.grpc_host),

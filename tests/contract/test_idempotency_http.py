@@ -1,0 +1,272 @@
+"""Idempotency keys over HTTP and gRPC, against the real app: a write sent
+again with the same `Idempotency-Key` returns the first answer and writes
+nothing; the same key with another request, a key of another workspace or
+RPC, an expired key; concurrent duplicates; Trenchcoat's natural key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from agentplane.v1 import runtime_pb2, runtime_pb2_grpc
+from sqlalchemy import Connection, func, select
+
+from service.app.config import Settings
+from service.store.idempotency import keys
+from service.store.tables import log_entries
+from tests.auth_support import make_key, with_keys
+from tests.conftest import Server
+from tests.contract.test_trenchcoat_http import SEED_REQUEST, activity
+
+BATCH = SEED_REQUEST
+REUSED = "IDEMPOTENCY_KEY_REUSED"
+
+
+def runtime_event(text: str = "Done.") -> dict[str, Any]:
+    return {
+        "event_type": "message",
+        "session_id": "abc-123",
+        "session_name": "My Session",
+        "timestamp": "2025-11-16T10:34:55Z",
+        "role": "assistant",
+        "content": [{"type": "text", "text": text}],
+    }
+
+
+def _log(conn: Connection) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(select(log_entries.c.seq, log_entries.c.type, log_entries.c.data))]
+
+
+async def log(server: Server) -> list[tuple[Any, ...]]:
+    return await server.core.store.read(_log)
+
+
+async def types(server: Server) -> list[str]:
+    return [t for _, t, _ in await log(server)]
+
+
+async def key_rows(server: Server) -> int:
+    return int(
+        await server.core.store.read(lambda c: c.execute(select(func.count()).select_from(keys)).scalar())
+    )
+
+
+async def settle(server: Server) -> None:
+    """Wait for the answers of the keyed writes so far to be stored (the
+    writer runs operations in order)."""
+    await server.core.store.write(lambda tx: None)
+
+
+async def retried(send: Callable[[], Any], times: int = 25) -> list[httpx.Response]:
+    return [await send() for _ in range(times)]
+
+
+def same_answers(answers: list[httpx.Response]) -> httpx.Response:
+    first = answers[0]
+    assert first.status_code < 300, first.text
+    for resp in answers[1:]:
+        assert (resp.status_code, resp.content) == (first.status_code, first.content)
+    return first
+
+
+async def test_trenchcoat_batch_sent_25_times_is_stored_once(server: Server) -> None:
+    headers = {"Idempotency-Key": "batch-1"}
+    answers = await retried(lambda: server.http.post("/api/v1/events", json=BATCH, headers=headers))
+    assert same_answers(answers).json() == {"data": {"accepted": 2, "rejected": 0}}
+    assert (await types(server)).count("trenchcoat.event") == 2
+    assert (await activity(server))["event_count"] == 2
+
+
+async def test_runtime_event_sent_25_times_is_stored_once(server: Server) -> None:
+    await server.http.post("/sessions", json={"session_id": "abc-123", "session_name": "My Session"})
+    answers = await retried(
+        lambda: server.http.post(
+            "/sessions/abc-123/events", json=runtime_event(), headers={"Idempotency-Key": "ev-1"}
+        )
+    )
+    same_answers(answers)
+    events = (await server.http.get("/sessions/abc-123/events")).json()
+    assert len(events) == 1, events
+
+
+async def test_task_created_25_times_is_created_once(server: Server) -> None:
+    body = {"title": "Fix the build", "description": "CI is red"}
+    answers = await retried(
+        lambda: server.http.post("/api/tasks", json=body, headers={"Idempotency-Key": "task-1"})
+    )
+    task = same_answers(answers).json()
+    listed = (await server.http.get("/api/tasks")).json()
+    assert [t["id"] for t in listed["tasks"]] == [task["task"]["id"]]
+
+
+async def test_grpc_write_sent_25_times_is_stored_once(server: Server) -> None:
+    metadata = (("idempotency-key", "grpc-1"),)
+    async with server.channel() as channel:
+        stub = runtime_pb2_grpc.SessionServiceStub(channel)
+        request = runtime_pb2.CreateSessionRequest(session_id="abc-123", session_name="My Session")
+        answers = [await stub.CreateSession(request, metadata=metadata) for _ in range(25)]
+    assert all(a == answers[0] for a in answers)
+    assert (await types(server)).count("session.created") == 1
+    # Without a key the same RPC is refused the second time: the key replayed the answer.
+    async with server.channel() as channel:
+        stub = runtime_pb2_grpc.SessionServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.CreateSession(request)
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_an_error_after_a_write_is_replayed_too(server: Server) -> None:
+    """A session created without a key, then created with one: the 409 is the
+    answer, and nothing was written, so the key is not kept (a retry runs again)."""
+    await server.http.post("/sessions", json={"session_id": "abc-123", "session_name": "My Session"})
+    before = await log(server)
+    answers = await retried(
+        lambda: server.http.post(
+            "/sessions", json={"session_id": "abc-123", "session_name": "x"}, headers={"Idempotency-Key": "k"}
+        ),
+        3,
+    )
+    assert {a.status_code for a in answers} == {409}
+    assert await log(server) == before
+    assert await key_rows(server) == 0
+
+
+async def test_same_key_with_another_request_is_refused_and_writes_nothing(server: Server) -> None:
+    headers = {"Idempotency-Key": "batch-1"}
+    first = await server.http.post("/api/v1/events", json=BATCH, headers=headers)
+    assert first.status_code == 200
+    before = await log(server)
+    other = {"events": [{**BATCH["events"][0], "timestamp": "2024-01-15T11:00:00Z"}]}
+    resp = await server.http.post("/api/v1/events", json=other, headers=headers)
+    assert resp.status_code == 409, resp.text
+    assert "idempotency key was used with a different request" in resp.text
+    # Free-form JSON counts: a different `data` is a different request.
+    event = runtime_event()
+    await server.http.post("/sessions", json={"session_id": "abc-123", "session_name": "My Session"})
+    before = await log(server)
+    ok = await server.http.post("/sessions/abc-123/events", json=event, headers={"Idempotency-Key": "e"})
+    assert ok.status_code == 200
+    changed = runtime_event("Not done.")
+    resp = await server.http.post("/sessions/abc-123/events", json=changed, headers={"Idempotency-Key": "e"})
+    assert resp.status_code == 409, resp.text
+    assert len(await log(server)) == len(before) + 1
+
+
+async def test_grpc_reuse_is_already_exists_with_a_reason(server: Server) -> None:
+    async with server.channel() as channel:
+        stub = runtime_pb2_grpc.SessionServiceStub(channel)
+        md = (("idempotency-key", "k"),)
+        await stub.CreateSession(
+            runtime_pb2.CreateSessionRequest(session_id="a", session_name="A"), metadata=md
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.CreateSession(
+                runtime_pb2.CreateSessionRequest(session_id="b", session_name="B"), metadata=md
+            )
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert REUSED.encode() in dict(err.value.trailing_metadata() or ())["grpc-status-details-bin"]
+    assert (await types(server)).count("session.created") == 1
+
+
+async def test_a_key_is_per_rpc(server: Server) -> None:
+    headers = {"Idempotency-Key": "same"}
+    assert (await server.http.post("/api/v1/events", json=BATCH, headers=headers)).status_code == 200
+    created = await server.http.post(
+        "/sessions", json={"session_id": "abc-123", "session_name": "S"}, headers=headers
+    )
+    assert created.status_code == 200, created.text
+
+
+@pytest.mark.parametrize("key", ["", "a" * 256, "with space", "é"])
+async def test_a_bad_key_is_a_400_and_writes_nothing(server: Server, key: str) -> None:
+    resp = await server.http.post("/api/v1/events", json=BATCH, headers={"Idempotency-Key": key.encode()})
+    assert resp.status_code == 400, resp.text
+    assert await log(server) == []
+
+
+async def test_reads_are_not_keyed(server: Server) -> None:
+    resp = await server.http.get("/sessions", headers={"Idempotency-Key": "read"})
+    assert resp.status_code == 200
+    assert await key_rows(server) == 0
+
+
+async def test_concurrent_duplicates_write_once(server: Server) -> None:
+    headers = {"Idempotency-Key": "burst"}
+    answers = await asyncio.gather(
+        *(server.http.post("/api/v1/events", json=BATCH, headers=headers) for _ in range(25))
+    )
+    same_answers(list(answers))
+    assert (await types(server)).count("trenchcoat.event") == 2
+
+
+async def test_expired_keys_apply_again_and_are_swept(server: Server) -> None:
+    idem = server.core.dispatcher.idempotency
+    assert idem is not None
+    now = [1_000_000_000_000]
+    idem.clock = lambda: now[0]
+    headers = {"Idempotency-Key": "old"}
+    await server.http.post("/api/v1/events", json=BATCH, headers=headers)
+    await settle(server)
+    now[0] += int(Settings().idempotency_window_seconds * 1000) - 1
+    await server.http.post("/api/v1/events", json=BATCH, headers=headers)
+    assert (await types(server)).count("trenchcoat.event") == 2  # still in the window
+    now[0] += 1
+    assert await idem.sweep() == 1
+    assert await key_rows(server) == 0
+    await server.http.post("/api/v1/events", json=BATCH, headers=headers)
+    await settle(server)
+    assert (await types(server)).count("trenchcoat.event") == 4  # a new window
+    now[0] += int(Settings().idempotency_window_seconds * 1000)
+    # Expired but not yet swept: applied again, the old row replaced.
+    await server.http.post("/api/v1/events", json=BATCH, headers=headers)
+    assert (await types(server)).count("trenchcoat.event") == 6
+    assert await key_rows(server) == 1
+
+
+async def test_trenchcoat_resend_of_a_seq_without_a_key_is_a_no_op(server: Server) -> None:
+    plugin = {
+        "events": [
+            {"event": "prompt_submit", "session_id": "s-1", "ts": "2024-01-15T10:30:00Z", "seq": 1},
+            {"event": "tool_use", "session_id": "s-1", "ts": "2024-01-15T10:30:01Z", "seq": 2, "data": {}},
+        ]
+    }
+    first = await server.http.post("/api/v1/events", json=plugin)
+    assert first.json() == {"data": {"accepted": 2, "rejected": 0}}
+    for _ in range(3):
+        again = await server.http.post("/api/v1/events", json=plugin)
+        assert (again.status_code, again.json()) == (200, first.json())
+    # A batch with one new event and one resent: only the new one is stored.
+    more = {"events": [plugin["events"][1], {**plugin["events"][1], "seq": 3, "ts": "2024-01-15T10:30:02Z"}]}
+    assert (await server.http.post("/api/v1/events", json=more)).json()["data"]["accepted"] == 2
+    assert (await types(server)).count("trenchcoat.event") == 3
+    assert (await activity(server, "s-1"))["event_count"] == 3
+
+
+class TestWorkspaces:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return with_keys(settings)
+
+    async def test_keys_are_per_workspace(self, server: Server) -> None:
+        one = await make_key(server.core.store, ["write:events", "read:events"], workspace="one")
+        two = await make_key(server.core.store, ["write:events", "read:events"], workspace="two")
+        for key in (one, two, one, two):
+            resp = await server.http.post(
+                "/api/v1/events", json=BATCH, headers={**key.headers, "Idempotency-Key": "shared"}
+            )
+            assert resp.status_code == 200, resp.text
+        per_workspace = await server.core.store.read(
+            lambda c: sorted(
+                tuple(r)
+                for r in c.execute(
+                    select(log_entries.c.workspace, func.count())
+                    .where(log_entries.c.type == "trenchcoat.event")
+                    .group_by(log_entries.c.workspace)
+                )
+            )
+        )
+        assert per_workspace == [("one", 2), ("two", 2)]
