@@ -33,6 +33,7 @@ from service.domain import idempotency as rules
 from service.domain.apikeys import ADMIN
 from service.domain.errors import DomainError
 from service.store import idempotency as rows
+from service.store.log import Tx
 from service.store.store import Store
 
 log = logging.getLogger("agentplane.idempotency")
@@ -133,7 +134,16 @@ class Idempotency:
         else:
             blob, is_error = answer.SerializeToString(), False
         done.set_result(rules.Stored(fingerprint, blob, is_error))
-        self._keep(slot, claim, blob, is_error, done)
+        try:
+            # Answered only once the answer is stored too (the next group
+            # commit): so an acknowledged write's retry always gets its answer,
+            # and only a write whose caller never heard back can be ANSWER_LOST.
+            # Retries until then are answered from memory.
+            await self.store.write(partial(_store_answer, claim=claim, answer=blob, is_error=is_error))
+        except DomainError:
+            log.exception("the answer of a keyed write could not be stored")
+        finally:
+            self._forget(slot, done)
         if isinstance(answer, RpcError):
             raise answer
         return answer
@@ -143,25 +153,6 @@ class Idempotency:
             del self._running[slot]
         if not done.done():
             done.set_result(None)
-
-    def _keep(
-        self,
-        slot: Slot,
-        claim: rules.Claim,
-        blob: bytes,
-        is_error: bool,
-        done: asyncio.Future[rules.Stored | None],
-    ) -> None:
-        """Store the answer in the next group commit; the caller is answered
-        now (retries until then are answered from memory)."""
-        stored = self.store.enqueue(lambda tx: rows.store_answer(tx.conn, claim, blob, is_error))
-
-        def stored_now(fut: asyncio.Future[None]) -> None:
-            self._forget(slot, done)
-            if not fut.cancelled() and fut.exception() is not None:
-                log.error("the answer of a keyed write could not be stored", exc_info=fut.exception())
-
-        stored.add_done_callback(stored_now)
 
     async def sweep(self) -> int:
         """Delete the keys whose window has ended; how many."""
@@ -181,6 +172,10 @@ class KeySweeper(PeriodicTask):
 
     async def run_once(self) -> int:
         return await self.idempotency.sweep()
+
+
+def _store_answer(tx: Tx, *, claim: rules.Claim, answer: bytes, is_error: bool) -> None:
+    rows.store_answer(tx.conn, claim, answer, is_error)
 
 
 def _replay(stored: rules.Stored, output: type[Message]) -> Message:
