@@ -48,7 +48,7 @@ def is_write(request_type: Descriptor) -> bool:
                 if scope == "admin":
                     return False
                 if options.HasExtension(annotations_pb2.http):
-                    return options.Extensions[annotations_pb2.http].WhichOneof("pattern") != "get"
+                    return bool(options.Extensions[annotations_pb2.http].WhichOneof("pattern") != "get")
                 return scope.startswith("write:")
     return False
 
