@@ -34,7 +34,6 @@ from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any, TypeVar
 
-import orjson
 from google.protobuf import descriptor_pool, json_format, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -1007,9 +1006,12 @@ def merge_dict(data: Any, msg: Message) -> None:
     _decode_into(data, msg)
 
 
-def kept_free_form() -> list[bytes]:
-    """The free-form JSON kept for the requests decoded in this context, each
-    serialised canonically (sorted keys): with the request's own bytes, what
-    identifies a request served in process (see `keeping_free_form`)."""
+def fill_free_form() -> None:
+    """Write the free-form JSON kept in this context into its (empty) messages,
+    so that a request decoded with `keep_free_form` serialises whole, to the
+    same bytes as the request sent over gRPC (to compare a resend with it).
+    The readers here go on returning the kept JSON."""
     kept = _kept.get()
-    return [orjson.dumps(v, option=orjson.OPT_SORT_KEYS) for _, v in kept.values()] if kept else []
+    for m, value in kept.values() if kept else ():
+        if m.ByteSize() == 0 and value not in ({}, []):
+            json_format.ParseDict(value, m)

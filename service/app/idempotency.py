@@ -24,7 +24,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from service.api.protojson import kept_free_form
+from service.api.protojson import fill_free_form
 from service.app.auth import required_scope
 from service.app.context import CallContext
 from service.app.periodic import PeriodicTask
@@ -81,7 +81,8 @@ class Idempotency:
         if raw is None or not is_write(md):
             return await impl(request, ctx)
         key = rules.checked_key(raw)
-        fingerprint = rules.fingerprint(request.SerializeToString(deterministic=True), kept_free_form())
+        fill_free_form()  # the request as gRPC would carry it, whichever transport brought it
+        fingerprint = rules.fingerprint(request.SerializeToString(deterministic=True))
         slot = (ctx.workspace, ctx.method, key)
         while True:
             first = self._running.get(slot)
@@ -140,7 +141,7 @@ class Idempotency:
             # and only a write whose caller never heard back can be ANSWER_LOST.
             # Retries until then are answered from memory.
             await self.store.write(partial(_store_answer, claim=claim, answer=blob, is_error=is_error))
-        except DomainError:
+        except Exception:  # the write is done: its caller gets the answer, a retry ANSWER_LOST
             log.exception("the answer of a keyed write could not be stored")
         finally:
             self._forget(slot, done)

@@ -12,7 +12,6 @@ writes nothing. The decisions live here; the store keeps the rows
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from service.domain.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument
@@ -62,14 +61,9 @@ def checked_key(raw: str) -> str:
     return raw
 
 
-def fingerprint(request: bytes, free_form: Iterable[bytes] = ()) -> str:
-    """What identifies a request: its serialised message and the free-form
-    JSON kept beside it (in a canonical order)."""
-    h = hashlib.sha256(request)
-    for part in sorted(free_form):
-        h.update(b"\x00")
-        h.update(part)
-    return h.hexdigest()
+def fingerprint(request: bytes) -> str:
+    """What identifies a request: its serialised message (deterministic)."""
+    return hashlib.sha256(request).hexdigest()
 
 
 def replayable(stored: Stored, fingerprint: str) -> Stored:

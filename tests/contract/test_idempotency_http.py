@@ -12,7 +12,8 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from agentplane.v1 import runtime_pb2, runtime_pb2_grpc
+from agentplane.v1 import runtime_pb2, runtime_pb2_grpc, trenchcoat_pb2, trenchcoat_pb2_grpc
+from google.protobuf import json_format
 from sqlalchemy import Connection, func, select
 
 from service.app.config import Settings
@@ -144,7 +145,7 @@ async def test_same_key_with_another_request_is_refused_and_writes_nothing(serve
     resp = await server.http.post("/api/v1/events", json=other, headers=headers)
     assert resp.status_code == 409, resp.text
     assert "idempotency key was used with a different request" in resp.text
-    # Free-form JSON counts: a different `data` is a different request.
+    # Free-form JSON counts: different `content` is a different request.
     event = runtime_event()
     await server.http.post("/sessions", json={"session_id": "abc-123", "session_name": "My Session"})
     before = await log(server)
@@ -270,3 +271,64 @@ class TestWorkspaces:
             )
         )
         assert per_workspace == [("one", 2), ("two", 2)]
+
+
+async def test_tracer_resend_of_an_event_id_without_a_key_is_a_no_op(server: Server) -> None:
+    ensured = await server.http.post(
+        "/ingest/v1/sessions/ensure",
+        json={"runtimeSource": "claude-plugin", "runtimeSessionId": "cc-1", "title": "Fix the parser"},
+    )
+    ids = ensured.json()["data"]
+    item = {
+        "eventId": "0b5e8f3c-9d1a-4c7e-8f2b-6a3d9e1c7b40",
+        "kind": "terminal.command",
+        "taskId": ids["taskId"],
+        "sessionId": ids["sessionId"],
+        "lane": "implementation",
+        "title": "Run the tests",
+    }
+    answers = [await server.http.post("/ingest/v1/events", json={"events": [item]}) for _ in range(3)]
+    assert {a.status_code for a in answers} == {200}
+    timeline = (await server.http.get(f"/api/v1/tasks/{ids['taskId']}/timeline")).json()["data"]["events"]
+    assert [e["id"] for e in timeline].count(item["eventId"]) == 1
+
+
+async def test_a_write_whose_answer_was_not_stored_is_not_applied_again(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As after a crash between the write's commit and its answer's: the retry
+    is told (409, IDEMPOTENCY_ANSWER_LOST) and writes nothing."""
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the server died here")
+
+    monkeypatch.setattr("service.app.idempotency._store_answer", crash)
+    headers = {"Idempotency-Key": "lost"}
+    assert (await server.http.post("/api/v1/events", json=BATCH, headers=headers)).status_code == 200
+    monkeypatch.undo()
+    before = await log(server)
+    async with server.channel() as channel:
+        stub = trenchcoat_pb2_grpc.TrenchcoatServiceStub(channel)
+        request = json_format.ParseDict(BATCH, trenchcoat_pb2.IngestTrenchcoatEventsRequest())
+        for _ in range(3):
+            resp = await server.http.post("/api/v1/events", json=BATCH, headers=headers)
+            assert resp.status_code == 409, resp.text
+            assert "it is not applied again" in resp.json()["error"]["message"]
+            with pytest.raises(grpc.aio.AioRpcError) as err:  # the same request over gRPC
+                await stub.IngestTrenchcoatEvents(request, metadata=(("idempotency-key", "lost"),))
+            assert err.value.code() == grpc.StatusCode.ABORTED
+            details = dict(err.value.trailing_metadata() or ())["grpc-status-details-bin"]
+            assert b"IDEMPOTENCY_ANSWER_LOST" in details
+    assert await log(server) == before
+
+
+async def test_a_key_holds_across_http_and_grpc(server: Server) -> None:
+    """The request is compared as gRPC carries it, free-form JSON included."""
+    headers = {"Idempotency-Key": "both"}
+    first = await server.http.post("/api/v1/events", json=BATCH, headers=headers)
+    async with server.channel() as channel:
+        stub = trenchcoat_pb2_grpc.TrenchcoatServiceStub(channel)
+        request = json_format.ParseDict(BATCH, trenchcoat_pb2.IngestTrenchcoatEventsRequest())
+        again = await stub.IngestTrenchcoatEvents(request, metadata=(("idempotency-key", "both"),))
+    assert (first.json()["data"]["accepted"], again.accepted) == (2, 2)
+    assert (await types(server)).count("trenchcoat.event") == 2
