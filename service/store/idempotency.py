@@ -15,11 +15,23 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, Column, Connection, Index, LargeBinary, Text, delete, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Index,
+    LargeBinary,
+    Text,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 
 from service.domain.idempotency import Claim, Stored, in_flight
+from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import BigId
 
 T = TypeVar("T")
@@ -49,29 +61,55 @@ keys = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
 current: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
 
 
-def _pk(claim: Claim) -> Any:
-    return (keys.c.workspace == claim.workspace) & (keys.c.method == claim.method) & (keys.c.key == claim.key)
+_COLUMNS = ("workspace", "method", "key", "fingerprint", "created_at", "expires_at", "answer", "is_error")
+_PK = (
+    (keys.c.workspace == bindparam("w_workspace"))
+    & (keys.c.method == bindparam("w_method"))
+    & (keys.c.key == bindparam("w_key"))
+)
+
+
+def _upsert(dialect: Any) -> Any:
+    """Insert a key's row, replacing an expired one; a live one stays (no row changed)."""
+    stmt = dialect.insert(keys).values({c: bindparam(c) for c in _COLUMNS})
+    return stmt.on_conflict_do_update(
+        index_elements=[keys.c.workspace, keys.c.method, keys.c.key],
+        set_={c: stmt.excluded[c] for c in _COLUMNS[3:]},
+        where=keys.c.expires_at <= stmt.excluded.created_at,
+    )
+
+
+# Every keyed write runs these: straight on the driver's cursor (service.store.raw).
+_INSERT = {"sqlite": RawStatement(_upsert(sqlite)), "postgresql": RawStatement(_upsert(postgresql))}
+_FIND = RawStatement(
+    select(keys.c.fingerprint, keys.c.answer, keys.c.is_error).where(
+        _PK & (keys.c.expires_at > bindparam("w_now"))
+    )
+)
+_ANSWER = RawStatement(
+    update(keys).where(_PK).values(answer=bindparam("b_answer"), is_error=bindparam("b_is_error"))
+)
+_SWEEP = delete(keys).where(keys.c.expires_at <= bindparam("w_now"))
+
+
+def _where(claim: Claim) -> dict[str, Any]:
+    return {"w_workspace": claim.workspace, "w_method": claim.method, "w_key": claim.key}
 
 
 def _insert(conn: Connection, claim: Claim, answer: bytes | None, is_error: bool) -> bool:
     """Insert the key's row (replacing an expired one); False if a live row exists."""
-    conn.execute(delete(keys).where(_pk(claim) & (keys.c.expires_at <= claim.created_ms)))
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(keys)
-        .values(
-            workspace=claim.workspace,
-            method=claim.method,
-            key=claim.key,
-            fingerprint=claim.fingerprint,
-            created_at=claim.created_ms,
-            expires_at=claim.expires_ms,
-            answer=answer,
-            is_error=is_error,
-        )
-        .on_conflict_do_nothing()
+    row = (
+        claim.workspace,
+        claim.method,
+        claim.key,
+        claim.fingerprint,
+        claim.created_ms,
+        claim.expires_ms,
+        answer,
+        is_error,
     )
-    return bool(conn.execute(stmt).rowcount)
+    params = dict(zip(_COLUMNS, row, strict=True))
+    return bool(_INSERT[conn.dialect.name].execute(driver_cursor(conn), conn.dialect, params).rowcount)
 
 
 def guarded(op: Callable[[Any], T]) -> Callable[[Any], T]:
@@ -98,15 +136,9 @@ def guarded(op: Callable[[Any], T]) -> Callable[[Any], T]:
 
 def find(conn: Connection, workspace: str, method: str, key: str, now_ms: int) -> Stored | None:
     """The key's live row, if any."""
-    row = conn.execute(
-        select(keys.c.fingerprint, keys.c.answer, keys.c.is_error).where(
-            (keys.c.workspace == workspace)
-            & (keys.c.method == method)
-            & (keys.c.key == key)
-            & (keys.c.expires_at > now_ms)
-        )
-    ).first()
-    return None if row is None else Stored(row.fingerprint, row.answer, bool(row.is_error))
+    params = {"w_workspace": workspace, "w_method": method, "w_key": key, "w_now": now_ms}
+    row = _FIND.execute(driver_cursor(conn), conn.dialect, params).fetchone()
+    return None if row is None else Stored(row[0], None if row[1] is None else bytes(row[1]), bool(row[2]))
 
 
 def store_answer(conn: Connection, claim: Claim, answer: bytes, is_error: bool) -> None:
@@ -114,11 +146,12 @@ def store_answer(conn: Connection, claim: Claim, answer: bytes, is_error: bool) 
     when the call wrote nothing through the writer (an error then is not kept:
     nothing was written, so a retry may run again)."""
     if claim.recorded:
-        conn.execute(update(keys).where(_pk(claim)).values(answer=answer, is_error=is_error))
+        params = {**_where(claim), "b_answer": answer, "b_is_error": is_error}
+        _ANSWER.execute(driver_cursor(conn), conn.dialect, params)
     elif not is_error:
         _insert(conn, claim, answer, False)
 
 
 def sweep(conn: Connection, now_ms: int) -> int:
     """Delete the keys whose window has ended; how many."""
-    return int(conn.execute(delete(keys).where(keys.c.expires_at <= now_ms)).rowcount)
+    return int(conn.execute(_SWEEP, {"w_now": now_ms}).rowcount)
