@@ -126,6 +126,7 @@ class Idempotency:
             self._forget(slot, done)
             raise
         finally:
+            claim.closed = True
             rows.current.reset(token)
         if isinstance(answer, RpcError):
             if not claim.recorded:  # nothing was written: a retry runs again

@@ -38,6 +38,9 @@ class Claim:
     created_ms: int
     expires_ms: int
     recorded: bool = False
+    # Set when the call has returned: a task it started (which inherits the
+    # context) writes on its own, unguarded.
+    closed: bool = False
 
 
 @dataclass(frozen=True)

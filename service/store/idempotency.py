@@ -116,11 +116,11 @@ def guarded(op: Callable[[Any], T]) -> Callable[[Any], T]:
     """`op`, recording the current call's key first if it is not yet recorded
     (in the same savepoint: if `op` fails, the key goes with it)."""
     claim = current.get()
-    if claim is None:
+    if claim is None or claim.closed:
         return op
 
     def run(tx: Any) -> T:
-        if claim.recorded:
+        if claim.recorded or claim.closed:
             return op(tx)
         if not _insert(tx.conn, claim, None, False):
             raise in_flight()

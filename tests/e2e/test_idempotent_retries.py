@@ -5,6 +5,7 @@ nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -13,12 +14,13 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, select
 
 from service.store.idempotency import keys
 from service.store.tables import log_entries
-from tests.conftest import free_port
-from tests.e2e.hook_support import Hooks, live_agentplane, payloads, spooled
+from tests.conftest import LiveServer, free_port
+from tests.e2e.hook_support import Api, Hooks, live_agentplane, payloads, spooled
 from tests.e2e.test_serve_process import serve
 
 SID = "550e8400-e29b-41d4-a716-446655440000"
@@ -129,3 +131,38 @@ def test_the_hook_spool_keeps_each_steps_key(tmp_path: Path, database_url: str) 
         assert spooled(hooks) == []
         assert [e["id"] for e in api.timeline(task["id"])] == [e["id"] for e in before]
         assert "refused: HTTP" not in hooks.log()  # the server refused nothing
+
+
+async def test_a_hook_step_whose_answer_was_lost_is_sent_again_without_its_key(
+    tmp_path: Path, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first delivery commits but its answers are not stored (as in a crash);
+    the redelivery meets 409 for each keyed step, sends it again without the
+    key, and the event ids keep it from being recorded twice."""
+    down = Hooks(f"http://127.0.0.1:{free_port()}", tmp_path / "state", timeout_ms=500)
+    session = payloads("claude-code")[:6]
+    for _, raw in session:
+        assert down.run("claude-code", raw).spooled
+    plans = spooled(down)
+    hooks = Hooks(live_server.base_url, tmp_path / "state")
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the server died here")
+
+    monkeypatch.setattr("service.app.idempotency._store_answer", crash)
+    assert (await asyncio.to_thread(hooks.run, "claude-code", session[-1][1])).delivered
+    monkeypatch.undo()
+    store = live_server.app.state.core.store
+    unanswered = await store.read(
+        lambda c: c.execute(select(keys.c.key).where(keys.c.answer.is_(None))).all()
+    )
+    assert len(unanswered) >= 3  # the steps the redelivery will meet as 409
+    api = Api(live_server.base_url)
+    task = await asyncio.to_thread(api.task_by_title, "shop")
+    before = await asyncio.to_thread(api.timeline, task["id"])
+    hooks.spool.write_text("".join(json.dumps(p) + "\n" for p in plans))
+    assert (await asyncio.to_thread(hooks.run, "claude-code", session[-1][1])).delivered
+    assert spooled(hooks) == []
+    assert "refused: HTTP" not in hooks.log()
+    after = await asyncio.to_thread(api.timeline, task["id"])
+    assert [e["id"] for e in after] == [e["id"] for e in before]
