@@ -332,3 +332,14 @@ async def test_a_key_holds_across_http_and_grpc(server: Server) -> None:
         again = await stub.IngestTrenchcoatEvents(request, metadata=(("idempotency-key", "both"),))
     assert (first.json()["data"]["accepted"], again.accepted) == (2, 2)
     assert (await types(server)).count("trenchcoat.event") == 2
+
+
+async def test_openapi_offers_the_key_on_writes_only(server: Server) -> None:
+    paths = (await server.http.get("/openapi.json")).json()["paths"]
+
+    def header_names(path: str, verb: str) -> list[str]:
+        return [p["name"] for p in paths[path][verb]["parameters"] if p["in"] == "header"]
+
+    assert header_names("/api/v1/events", "post") == ["Idempotency-Key"]
+    assert header_names("/api/tasks", "post") == ["Idempotency-Key"]
+    assert header_names("/sessions", "get") == []
