@@ -17,6 +17,7 @@ from agentplane.v1 import runtime_pb2, runtime_pb2_grpc, trenchcoat_pb2, trenchc
 from google.protobuf import json_format
 from sqlalchemy import Connection, func, select
 
+from gateway.app import create_app
 from service.app.config import Settings
 from service.store.idempotency import keys
 from service.store.tables import log_entries
@@ -374,3 +375,27 @@ async def test_readers_are_correct_under_seq_gaps(server: Server) -> None:
     assert after[0] > before[-1] + 100  # a gap
     assert await watched(server, before[-1]) == after  # resume across it
     assert await watched(server, before[-1] + 50) == after  # or from inside it
+
+
+async def test_two_replicas_write_a_keyed_request_once(server: Server, settings: Settings) -> None:
+    """The same keyed request at two servers on one database at once: one
+    write; the other answers the first's answer, or 409 while it is unknown."""
+    other = create_app(settings)
+    async with (
+        other.router.lifespan_context(other),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as http,
+    ):
+        for i in range(10):
+            headers = {"Idempotency-Key": f"replicas-{i}"}
+            answers = await asyncio.gather(
+                *(
+                    client.post("/api/v1/events", json=BATCH, headers=headers)
+                    for client in (server.http, http, server.http, http)
+                )
+            )
+            assert {a.status_code for a in answers} <= {200, 409}, [a.text for a in answers]
+            assert any(a.status_code == 200 for a in answers)
+            for a in answers:
+                if a.status_code == 409:
+                    assert "with this idempotency key" in a.json()["error"]["message"], a.text
+    assert (await types(server)).count("trenchcoat.event") == 2 * 10
