@@ -24,6 +24,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from gateway.families import STATUS_SCHEMA, Family
 from gateway.httprule import Binding, leaf_field, query_fields
 from service.api.protojson import field_key
+from service.app.idempotency import is_write
+from service.domain.idempotency import MAX_KEY_LENGTH
 
 _SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
@@ -137,6 +139,18 @@ def _param_schema(fd: Any) -> dict[str, Any]:
     return dict(_SCALARS.get(fd.type, {"type": "integer"}))
 
 
+# On every write (service.app.idempotency decides which RPCs are writes).
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "description": "Sent again with the same request within the window (24 h by default), the "
+    "write returns its first answer and writes nothing; the same key with another request is a "
+    "409. Per workspace and operation.",
+}
+
+
 def document(
     routes: list[tuple[Binding, Family]], *, title: str, version: str, description: str
 ) -> dict[str, Any]:
@@ -171,6 +185,8 @@ def document(
                         "description": comments().get(f"{md.full_name}.{path}", ""),
                     }
                 )
+        if is_write(b.method):
+            params.append(IDEMPOTENCY_KEY_PARAMETER)
         op: dict[str, Any] = {
             "operationId": f"{b.method.containing_service.name}_{b.method.name}_{b.verb.lower()}",
             "summary": b.method.name,

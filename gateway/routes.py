@@ -39,7 +39,15 @@ from service.domain.errors import FieldViolation, InvalidArgument, Unavailable
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
 FORWARDED_HEADERS = frozenset(
-    {"authorization", "x-api-key", "x-agh-session-id", "x-agh-agent", "x-agh-workspace-id", "x-request-id"}
+    {
+        "authorization",
+        "x-api-key",
+        "x-agh-session-id",
+        "x-agh-agent",
+        "x-agh-workspace-id",
+        "x-request-id",
+        "idempotency-key",
+    }
 )
 _GRPC_METADATA = "grpc-metadata-"
 # How long a streaming route waits for the first message before it commits to

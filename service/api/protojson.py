@@ -1096,3 +1096,14 @@ def _located(problem: str, md: Any, path: str) -> tuple[str, str]:
 def merge_dict(data: Any, msg: Message) -> None:
     """Parse JSON-ready data into an existing message (or a sub-message of one)."""
     _decode_into(data, msg)
+
+
+def fill_free_form() -> None:
+    """Write the free-form JSON kept in this context into its (empty) messages,
+    so that a request decoded with `keep_free_form` serialises whole, to the
+    same bytes as the request sent over gRPC (to compare a resend with it).
+    The readers here go on returning the kept JSON."""
+    kept = _kept.get()
+    for m, value in kept.values() if kept else ():
+        if m.ByteSize() == 0 and value not in ({}, []):
+            json_format.ParseDict(value, m)

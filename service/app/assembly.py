@@ -22,6 +22,7 @@ from service.app.agh_identity import AghIdentity
 from service.app.auth import Auth
 from service.app.config import Settings
 from service.app.dispatch import Dispatcher
+from service.app.idempotency import Idempotency, KeySweeper
 from service.app.lease_sweeper import LeaseSweeper
 from service.app.reaper import StaleTaskReaper
 from service.app.redaction import rewriters
@@ -82,11 +83,14 @@ class Core:
             stale_seconds=settings.tracer_stale_task_seconds,
         )
         self.lease_sweeper = LeaseSweeper(self.store, interval_seconds=settings.lease_sweep_seconds)
+        self.dispatcher.idempotency = Idempotency(self.store, settings.idempotency_window_seconds)
+        self.key_sweeper = KeySweeper(self.dispatcher.idempotency, settings.idempotency_sweep_seconds)
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()
         self.reaper.start()
         self.lease_sweeper.start()
+        self.key_sweeper.start()
         self.channel_feed.start()
         self.log_feed.start()
         if not serve_grpc:
@@ -109,6 +113,7 @@ class Core:
             await self._grpc.stop(self.settings.shutdown_grace_seconds)
         await self.reaper.stop()
         await self.lease_sweeper.stop()
+        await self.key_sweeper.stop()
         await self.channel_feed.stop()
         await self.log_feed.stop()
         await self.store.close()

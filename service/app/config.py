@@ -96,6 +96,10 @@ class Settings:
     # Read timeouts: a request's headers, and its body, must arrive within these.
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    # How long a write's idempotency key holds (its answer is replayed to
+    # retries); expired keys are swept every `idempotency_sweep_seconds` (0: never).
+    idempotency_window_seconds: float = 86400.0
+    idempotency_sweep_seconds: float = 300.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -110,6 +114,12 @@ class Settings:
             max_write_queue=_env_int("AGENTPLANE_MAX_WRITE_QUEUE", d.max_write_queue),
             header_timeout_seconds=_env_float("AGENTPLANE_HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds),
             body_timeout_seconds=_env_float("AGENTPLANE_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
+            idempotency_window_seconds=_env_float(
+                "AGENTPLANE_IDEMPOTENCY_WINDOW_SECONDS", d.idempotency_window_seconds
+            ),
+            idempotency_sweep_seconds=_env_float(
+                "AGENTPLANE_IDEMPOTENCY_SWEEP_SECONDS", d.idempotency_sweep_seconds
+            ),
             http_host=os.environ.get("AGENTPLANE_HTTP_HOST", d.http_host),
             http_port=_env_int("AGENTPLANE_HTTP_PORT", d.http_port),
             grpc_host=os.environ.get("AGENTPLANE_GRPC_HOST", d.grpc_host),

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.api import field_behavior_pb2
@@ -24,6 +24,9 @@ from google.protobuf.message import Message
 from service.app.context import CallContext
 from service.app.status import RpcError, from_domain, simple
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument
+
+if TYPE_CHECKING:
+    from service.app.idempotency import Idempotency
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,9 @@ def _to_rpc_error(exc: BaseException, path: str) -> RpcError:
 
 
 class Dispatcher:
+    # Idempotency keys on writes (service.app.idempotency), when set.
+    idempotency: Idempotency | None = None
+
     def __init__(
         self,
         servicers: Sequence[object],
@@ -191,6 +197,8 @@ class Dispatcher:
         m = self.method(path)
         try:
             await self._prepare(m, request, ctx)
+            if self.idempotency is not None:
+                return await self.idempotency.call(m.descriptor, request, ctx, m.impl, m.output)
             result: Message = await m.impl(request, ctx)
             return result
         except Exception as exc:

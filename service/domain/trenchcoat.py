@@ -12,10 +12,18 @@ stop reason (the last in the batch wins).
 Items come in the seed's shape (`event_type`, `timestamp`, `session_id` a
 UUID) or the plugin's (`event`, `ts`, `seq`, `session_id` any non-empty
 string); both are stored in one canonical form.
+
+An event that carries the plugin's `seq` has a natural key: (session, seq,
+type, time). Its log entry's id is derived from it, so a resend of an event
+already stored (a retry after a lost answer) stores nothing and counts
+nothing again; it still counts as accepted (it is in the database, once),
+so a resent batch gets the first answer. `seq` alone is not the key: the
+plugin numbers per process, so a resumed session starts again at 0.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +35,7 @@ import orjson
 from service.domain.errors import FieldViolation, InvalidArgument
 from service.domain.validation import reject_nul_characters
 from service.store import session_activity as activity_q
-from service.store.log import Tx
+from service.store.log import Tx, existing_event_ids
 from service.store.session_activity import Activity
 from service.store.sessions import SessionRecord
 from service.store.store import Store
@@ -113,8 +121,12 @@ class _Batch:
     (a session id's check is done once per batch), and only an invalid item
     is looked at again, field by field, to name everything wrong with it."""
 
-    def __init__(self, items: Sequence[RawEvent]) -> None:
+    def __init__(self, items: Sequence[RawEvent], workspace: str) -> None:
+        self.workspace = workspace
         self.violations: list[FieldViolation] = []
+        # Parallel to `rows`: the item, and its entry id when it has a natural key.
+        self.items: list[RawEvent] = []
+        self.event_ids: list[str | None] = []
         # (session_id, occurred_at, name, data JSON) for Tx.append_many
         self.rows: list[tuple[str | None, str | None, str | None, str]] = []
         self.sessions: dict[str, _Session] = {}
@@ -166,7 +178,31 @@ class _Batch:
                 self.violations += exc.violations
             return
         self.rows.append((item.session_id, when, kind, blob.decode()))
+        self.items.append(item)
+        self.event_ids.append(
+            None if item.seq is None else self._natural_id(item.session_id, seq, kind, when)
+        )
         self._count(item.session_id, kind, moment, when, item.data)
+
+    def _natural_id(self, session_id: str, seq: int, kind: str, when: str) -> str:
+        key = "\x1f".join((self.workspace, session_id, str(seq), kind, when))
+        return "tc-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+    def without_stored(self, tx: Tx) -> _Batch:
+        """The batch less the events already in the log (or earlier in it)."""
+        keyed = [event_id for event_id in self.event_ids if event_id is not None]
+        if not keyed:
+            return self
+        seen = existing_event_ids(tx.conn, keyed)
+        if not seen and len(set(keyed)) == len(keyed):
+            return self
+        fresh: list[RawEvent] = []
+        for item, event_id in zip(self.items, self.event_ids, strict=True):
+            if event_id is None or event_id not in seen:
+                fresh.append(item)
+                if event_id is not None:
+                    seen.add(event_id)
+        return _Batch(fresh, self.workspace)
 
     def _explain(self, at: str, item: RawEvent) -> None:
         """Every violation of an item, under the names the item used."""
@@ -254,9 +290,9 @@ def check_size(count: int) -> None:
         raise InvalidArgument(BATCH_TOO_LARGE, reason="BATCH_TOO_LARGE")
 
 
-def _validated(events: Sequence[RawEvent]) -> _Batch:
+def _validated(events: Sequence[RawEvent], workspace: str) -> _Batch:
     check_size(len(events))
-    batch = _Batch(events)
+    batch = _Batch(events, workspace)
     if batch.violations:
         raise InvalidArgument(BODY_INVALID, reason="VALIDATION_ERROR", violations=batch.violations)
     return batch
@@ -264,9 +300,10 @@ def _validated(events: Sequence[RawEvent]) -> _Batch:
 
 async def ingest(store: Store, workspace: str, events: Sequence[RawEvent]) -> int:
     """Validate and write a batch; returns how many events were written."""
-    batch = _validated(events)
+    checked = _validated(events, workspace)
 
     def op(tx: Tx) -> int:
+        batch = checked.without_stored(tx)
         now = datetime.now(UTC)
         known = activity_q.find(tx.conn, workspace, list(batch.sessions))
         created: list[tuple[SessionRecord, Activity]] = []
@@ -287,7 +324,7 @@ async def ingest(store: Store, workspace: str, events: Sequence[RawEvent]) -> in
             activity_q.insert_many(tx.conn, workspace, created, now)
         if updated:
             activity_q.update_many(tx.conn, workspace, updated, now)
-        tx.append_many(TRENCHCOAT_EVENT, workspace, batch.rows)
-        return len(batch.rows)
+        tx.append_many(TRENCHCOAT_EVENT, workspace, batch.rows, batch.event_ids)
+        return len(checked.rows)
 
     return await store.write(op)

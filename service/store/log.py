@@ -126,32 +126,35 @@ class Tx:
         type: str,
         workspace: str,
         entries: Sequence[tuple[str | None, str | None, str | None, str]],
+        event_ids: Sequence[str | None] = (),
     ) -> int:
         """Append a batch of entries in one statement and return the last `seq`.
 
         Each entry is (session_id, occurred_at, name, data as JSON text): the
         caller serialises the data (with orjson, where it can also check it),
-        so a batch of a thousand costs one executemany. Ids are one random
-        prefix plus the entry's index in the batch."""
+        so a batch of a thousand costs one executemany. Ids are `event_ids`
+        where given (a natural key), else one random prefix plus the entry's
+        index in the batch."""
         if not entries:
             return 0
         now = datetime.now(UTC)
         recorded_at: Any = _sqlite_time(now) if self._sqlite else now
         prefix = uuid7_hex()
+        ids = [(event_ids[i] if i < len(event_ids) else None) or f"{prefix}-{i}" for i in range(len(entries))]
         if self._sqlite:
             # SQLite's parameters are positional: one tuple per row, in
             # _APPEND_COLUMNS order, with no dict built (or reordered) per row.
             self.cursor.executemany(
                 _APPEND_MANY_SQLITE,
                 [
-                    (f"{prefix}-{i}", workspace, type, name, session_id, occurred_at, recorded_at, data)
+                    (ids[i], workspace, type, name, session_id, occurred_at, recorded_at, data)
                     for i, (session_id, occurred_at, name, data) in enumerate(entries)
                 ],
             )
         else:
             rows: list[Mapping[str, Any]] = [
                 {
-                    "event_id": f"{prefix}-{i}",
+                    "event_id": ids[i],
                     "workspace": workspace,
                     "type": type,
                     "name": name,
@@ -216,6 +219,17 @@ def entry_from_row(row: Any) -> LogEntry:
         data=row.data,
         name=row.name,
     )
+
+
+def existing_event_ids(conn: Connection, event_ids: Sequence[str]) -> set[str]:
+    """Which of `event_ids` the log holds (natural keys: a resend is recognised)."""
+    found: set[str] = set()
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        found.update(
+            conn.execute(select(log_entries.c.event_id).where(log_entries.c.event_id.in_(chunk))).scalars()
+        )
+    return found
 
 
 def head(conn: Connection) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
 from service.domain.errors import DomainError, InvalidArgument, Unavailable
+from service.store import idempotency
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
 
@@ -105,7 +106,7 @@ class Writer:
         if self._closing:
             raise Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((op, fut))
+        self._queue.put_nowait((idempotency.guarded(op), fut))  # records the call's idempotency key
         return fut
 
     async def _run(self) -> None:

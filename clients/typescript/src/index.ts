@@ -3,7 +3,9 @@
  * generated from the same protos as the server (src/gen, `make gen`), over
  * Connect's gRPC transport (HTTP/2).
  */
-import type { DescService } from "@bufbuild/protobuf";
+import { randomUUID } from "node:crypto";
+
+import { getOption, hasOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   createGrpcTransport,
@@ -12,6 +14,8 @@ import {
 } from "@connectrpc/connect-node";
 
 import * as v1 from "./gen/agentplane/v1/index.js";
+import { required_scope } from "./gen/agentplane/v1/options_pb.js";
+import { http } from "./gen/google/api/annotations_pb.js";
 
 export * from "./gen/agentplane/v1/index.js";
 export { Code, ConnectError } from "@connectrpc/connect";
@@ -52,6 +56,34 @@ export function apiKeyInterceptor(apiKey: string): Interceptor {
   };
 }
 
+/** The metadata a write's idempotency key travels in. */
+export const IDEMPOTENCY_KEY = "idempotency-key";
+
+/**
+ * Whether the server treats `method` as a write (service/app/idempotency.py):
+ * unary, not an API key RPC (`admin`), and bound to a verb other than GET,
+ * or unbound with a `write:` scope.
+ */
+export function isWrite(method: DescMethod): boolean {
+  if (method.methodKind !== "unary") return false;
+  const scope = getOption(method, required_scope);
+  if (scope === "admin") return false;
+  if (hasOption(method, http)) return getOption(method, http).pattern.case !== "get";
+  return scope.startsWith("write:");
+}
+
+/**
+ * Sends a fresh idempotency key with every write, so that the server applies
+ * it once however often it arrives. A key the caller set already (in the call
+ * options' `headers`, to reuse it across its own retries) is kept.
+ */
+export function idempotencyKeyInterceptor(): Interceptor {
+  return (next) => (req) => {
+    if (isWrite(req.method) && !req.header.has(IDEMPOTENCY_KEY)) req.header.set(IDEMPOTENCY_KEY, randomUUID());
+    return next(req);
+  };
+}
+
 /**
  * Clients for every agentplane service over one HTTP/2 connection to the gRPC
  * port, for example `createAgentplaneClient({ baseUrl: "http://127.0.0.1:50051" })`.
@@ -67,7 +99,11 @@ export function createAgentplaneClient(options: AgentplaneClientOptions): Agentp
   const transport = createGrpcTransport({
     ...transportOptions,
     sessionManager: options.sessionManager ?? ownSessionManager,
-    interceptors: apiKey === undefined ? interceptors : [apiKeyInterceptor(apiKey), ...interceptors],
+    interceptors: [
+      idempotencyKeyInterceptor(),
+      ...(apiKey === undefined ? [] : [apiKeyInterceptor(apiKey)]),
+      ...interceptors,
+    ],
   });
   const clients = Object.fromEntries(
     Object.entries(agentplaneServices).map(([name, service]) => [name, createClient(service, transport)]),

@@ -250,6 +250,54 @@ describe("errors", () => {
   });
 });
 
+describe("idempotency keys", () => {
+  test("every write carries a fresh key, reads none", async () => {
+    const sent: [string, string | null][] = [];
+    const recording = createAgentplaneClient({
+      baseUrl: server.baseUrl,
+      apiKey: server.apiKey,
+      interceptors: [
+        (next) => (req) => {
+          sent.push([req.method.name, req.header.get(facade.IDEMPOTENCY_KEY)]);
+          return next(req);
+        },
+      ],
+    });
+    try {
+      await recording.sessionService.createSession({ sessionId: "ts-keyed-1", sessionName: "One" });
+      await recording.sessionService.createSession({ sessionId: "ts-keyed-2", sessionName: "Two" });
+      await recording.sessionService.listSessions({});
+    } finally {
+      recording.close();
+    }
+    assert.deepEqual(
+      sent.map(([name]) => name),
+      ["CreateSession", "CreateSession", "ListSessions"],
+    );
+    const [first, second, read] = sent.map(([, key]) => key);
+    assert.match(first ?? "", /^[0-9a-f-]{36}$/);
+    assert.notEqual(first, second);
+    assert.equal(read, null);
+  });
+
+  test("a write sent again with its key returns the first answer and writes nothing", async () => {
+    const headers = { [facade.IDEMPOTENCY_KEY]: "ts-retry-1" };
+    const request = { sessionId: "ts-retried", sessionName: "Retried" };
+    const first = await client.sessionService.createSession(request, { headers });
+    const again = await client.sessionService.createSession(request, { headers });
+    assert.deepEqual(again, first); // not ALREADY_EXISTS: the first answer, replayed
+    const other = client.sessionService.createSession({ ...request, sessionName: "Other" }, { headers });
+    assert.equal((await rejection(other)).code, Code.AlreadyExists); // the key was used for another request
+  });
+
+  test("reads, streams and API key calls are not writes", () => {
+    assert.equal(facade.isWrite(facade.SessionService.method.createSession), true);
+    assert.equal(facade.isWrite(facade.SessionService.method.listSessions), false);
+    assert.equal(facade.isWrite(facade.LogService.method.watchLog), false);
+    assert.equal(facade.isWrite(facade.ApiKeyService.method.createApiKey), false);
+  });
+});
+
 describe("the facade", () => {
   // Read from the generated files, so that a proto file or service missing from the facade fails here.
   const genDir = new URL("../src/gen/agentplane/v1/", import.meta.url);

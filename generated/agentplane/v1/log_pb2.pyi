@@ -35,7 +35,10 @@ class LogEntry(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
-    """Position in the global order; strictly increasing, never reused."""
+    """Position in the global order: strictly increasing and never reused, but
+    not dense (PostgreSQL may skip numbers, and deleted sessions' entries
+    leave the log). Resume from the last `seq` seen; never count by it.
+    """
     id: _builtins.str
     """Unique id of the entry; a write that repeats an id is a no-op."""
     type: _builtins.str

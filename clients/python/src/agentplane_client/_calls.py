@@ -1,14 +1,22 @@
 """How a sub-client makes a call: with the auth metadata and the deadline,
 and with failures raised as AgentplaneError. This is the only place that
-adds metadata, so every call of every service carries the API key."""
+adds metadata, so every call of every service carries the API key, and
+every write a fresh idempotency key (so the server applies it once, even if
+the call is sent again)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
+from functools import cache
 from typing import Generic, Self, TypeVar
 
 import grpc
 import grpc.aio
+from agentplane.v1 import options_pb2
+from google.api import annotations_pb2
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
 
 from agentplane_client._errors import error_from_rpc
 
@@ -24,6 +32,36 @@ def auth_metadata(api_key: str | None) -> Metadata:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
+IDEMPOTENCY_KEY = "idempotency-key"
+
+
+@cache
+def is_write(request_type: Descriptor) -> bool:
+    """Whether the RPC taking `request_type` is a write, as the server decides
+    (service.app.idempotency.is_write): unary, not an API key RPC (`admin`),
+    and bound to a verb other than GET, or unbound with a `write:` scope."""
+    for service in request_type.file.services_by_name.values():
+        for method in service.methods:
+            if method.input_type.full_name == request_type.full_name:
+                if method.client_streaming or method.server_streaming:
+                    return False
+                options = method.GetOptions()
+                scope = str(options.Extensions[options_pb2.required_scope])
+                if scope == "admin":
+                    return False
+                if options.HasExtension(annotations_pb2.http):
+                    return bool(options.Extensions[annotations_pb2.http].WhichOneof("pattern") != "get")
+                return scope.startswith("write:")
+    return False
+
+
+def call_metadata(metadata: Metadata, request: object) -> Metadata:
+    """The metadata of one call: a write's carries a fresh idempotency key."""
+    if isinstance(request, Message) and is_write(request.DESCRIPTOR):
+        return (*metadata, (IDEMPOTENCY_KEY, uuid.uuid4().hex))
+    return metadata
+
+
 class SyncCalls:
     """Makes blocking calls over a grpc.Channel."""
 
@@ -34,7 +72,7 @@ class SyncCalls:
     def unary(self, method: grpc.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         """Call a unary method; raises AgentplaneError."""
         try:
-            return method(request, timeout=self.timeout, metadata=self.metadata)
+            return method(request, timeout=self.timeout, metadata=call_metadata(self.metadata, request))
         except grpc.RpcError as err:
             raise error_from_rpc(err) from None
 
@@ -66,7 +104,7 @@ class AsyncCalls:
     async def unary(self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
         """Call a unary method; raises AgentplaneError."""
         try:
-            return await method(request, timeout=self.timeout, metadata=self.metadata)
+            return await method(request, timeout=self.timeout, metadata=call_metadata(self.metadata, request))
         except grpc.RpcError as err:
             raise error_from_rpc(err) from None
 

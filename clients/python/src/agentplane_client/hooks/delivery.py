@@ -6,6 +6,11 @@ delivery: the plan's remaining steps, with the ids learnt so far, are what
 is left to deliver later. `stop-check` runs only when the plan is delivered
 live (a spooled Stop has long been allowed); a negative answer skips the
 rest of the plan (the session is not ended: the agent goes on).
+
+A step is sent with its idempotency key (see plan.py). A 409 to a keyed step
+(the first delivery was committed but its answer lost in a crash) is sent
+once more without the key: every step also has a natural key (event ids,
+the runtime session), so that records nothing twice and gets a real answer.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ def _run(
                 log(f"ensure {body.get('runtimeSessionId')}: parent session unknown, skipped")
                 return False
             body["parentTaskId"], body["parentSessionId"] = parent["taskId"], parent["sessionId"]
-        resp = transport.post(f"{INGEST}/sessions/ensure", body)
+        resp = _post(transport, f"{INGEST}/sessions/ensure", body, step)
         _check(resp, step, log)
         data = resp.data
         if resp.ok and isinstance(data, dict) and data.get("taskId"):
@@ -85,19 +90,26 @@ def _run(
             log(f"{step['route']}: session {step['session']} unknown, {len(step['events'])} event(s) skipped")
             return False
         events = [_bind(event, ids, step.get("refs"), bound) for event in step["events"]]
-        resp = transport.post(f"{INGEST}/{step['route']}", {"events": events})
+        resp = _post(transport, f"{INGEST}/{step['route']}", {"events": events}, step)
         _check(resp, step, log)
         data = resp.data
         if isinstance(data, dict) and data.get("rejected"):
             log(f"{step['route']}: rejected {data['rejected']}")
         return False
     if op == "end":
-        _check(transport.post(f"{INGEST}/sessions/end", step["body"]), step, log)
+        _check(_post(transport, f"{INGEST}/sessions/end", step["body"], step), step, log)
         return False
     if op == "stop-check":
         return live and _stop_check(step, bound, transport, outcome, log)
     log(f"unknown step {op!r} skipped")
     return False
+
+
+def _post(transport: Transport, path: str, body: Any, step: Step) -> Response:
+    resp = transport.post(path, body, step.get("key"))
+    if resp.status == 409 and step.get("key"):
+        resp = transport.post(path, body)
+    return resp
 
 
 def _bind(

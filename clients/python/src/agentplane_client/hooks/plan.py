@@ -17,7 +17,9 @@ twice records each event once (the server ignores a known `eventId`).
      "bound": {"main": {"taskId", "sessionId"}}}
 
 `bound` holds what an earlier, partial delivery learnt, so that the rest of
-the plan does not ensure a session twice.
+the plan does not ensure a session twice. Each step that writes carries its
+own idempotency `key`, made with the plan and spooled with it, so a step
+delivered again after a lost answer writes nothing the second time.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class PlanBuilder:
             "title": title,
             **{k: v for k, v in fields.items() if v is not None},
         }
-        step: Step = {"op": "ensure", "as": name, "body": body}
+        step: Step = {"op": "ensure", "as": name, "body": body, "key": new_id()}
         if parent is not None:
             step["parent"] = parent
         self.steps.append(step)
@@ -114,7 +116,7 @@ class PlanBuilder:
         ):
             last["events"].append(item)
             return
-        step: Step = {"op": "events", "route": route, "session": session, "events": [item]}
+        step: Step = {"op": "events", "route": route, "session": session, "events": [item], "key": new_id()}
         if refs:
             step["refs"] = refs
         self.steps.append(step)
@@ -122,7 +124,7 @@ class PlanBuilder:
     def end(self, runtime_session_id: str, **fields: Any) -> None:
         body = {"runtimeSource": self.runtime_source, "runtimeSessionId": runtime_session_id}
         body.update({k: v for k, v in fields.items() if v is not None})
-        self.steps.append({"op": "end", "body": body})
+        self.steps.append({"op": "end", "body": body, "key": new_id()})
 
     def stop_check(self, runtime_session_id: str, session: str = MAIN) -> None:
         self.steps.append(

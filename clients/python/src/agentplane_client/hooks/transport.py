@@ -78,15 +78,17 @@ class Transport:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def post(self, path: str, body: Any) -> Response:
-        """POST `body`; raises Unreachable when the server does not answer in time."""
+    def post(self, path: str, body: Any, key: str | None = None) -> Response:
+        """POST `body` (with `key` as its Idempotency-Key); raises Unreachable
+        when the server does not answer in time."""
         left = self.remaining()
         if left <= 0:
             raise Unreachable("time budget spent")
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = self._headers + (f"Idempotency-Key: {key}\r\n" if key else "")
         if self.scheme == "https":
-            return self._post_https(path, payload, left)
-        head = f"POST {self.prefix}{path} HTTP/1.1\r\n{self._headers}Content-Length: {len(payload)}\r\n\r\n"
+            return self._post_https(path, payload, left, headers)
+        head = f"POST {self.prefix}{path} HTTP/1.1\r\n{headers}Content-Length: {len(payload)}\r\n\r\n"
         try:
             if self._sock is None:
                 self._sock = socket.create_connection((self.host, self.port), timeout=left)
@@ -141,11 +143,11 @@ class Transport:
         found, self._buffer = self._buffer[:n], self._buffer[n:]
         return found
 
-    def _post_https(self, path: str, payload: bytes, timeout: float) -> Response:
+    def _post_https(self, path: str, payload: bytes, timeout: float, raw_headers: str) -> Response:
         import http.client
 
         conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
-        headers = dict(line.split(": ", 1) for line in self._headers.strip().split("\r\n"))
+        headers = dict(line.split(": ", 1) for line in raw_headers.strip().split("\r\n"))
         try:
             conn.request("POST", self.prefix + path, payload, headers)
             resp = conn.getresponse()

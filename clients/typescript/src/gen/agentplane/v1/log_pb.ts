@@ -23,7 +23,9 @@ export const file_agentplane_v1_log: GenFile = /*@__PURE__*/
  */
 export type LogEntry = Message<"agentplane.v1.LogEntry"> & {
   /**
-   * Position in the global order; strictly increasing, never reused.
+   * Position in the global order: strictly increasing and never reused, but
+   * not dense (PostgreSQL may skip numbers, and deleted sessions' entries
+   * leave the log). Resume from the last `seq` seen; never count by it.
    *
    * @generated from field: int64 seq = 1;
    */
