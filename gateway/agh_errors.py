@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from service.app.status import RpcError
+from service.rpc.status import RpcError
 
 SUGGESTED_COMMAND = "suggested_command"
 # An invalid soul is answered with the soul payload itself (JSON in this

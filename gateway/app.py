@@ -23,7 +23,7 @@ from gateway.httprule import Binding, bindings
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
 from service.app.assembly import Core
-from service.app.config import Settings
+from service.base.config import Settings
 
 log = logging.getLogger("agentplane")
 

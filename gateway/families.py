@@ -15,7 +15,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
 from gateway import agh_errors, tracer_errors
-from service.app.status import RpcError
+from service.rpc.status import RpcError
 
 # grpc-gateway's HTTPStatusFromCode, indexed by gRPC code.
 HTTP_STATUS = {

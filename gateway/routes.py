@@ -31,9 +31,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.transport import Transport
-from service.api.protojson import ParseError, encoder, keeping_free_form
-from service.app.status import RpcError, from_domain, simple
-from service.domain.errors import InvalidArgument
+from service.base.errors import InvalidArgument
+from service.codec.protojson import ParseError, encoder, keeping_free_form
+from service.rpc.status import RpcError, from_domain, simple
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
 FORWARDED_HEADERS = frozenset(

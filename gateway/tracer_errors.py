@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.app.status import RpcError
+from service.rpc.status import RpcError
 
 # An ErrorInfo reason that picks its own code, whatever the gRPC code.
 REASONS: dict[str, tuple[int, str]] = {

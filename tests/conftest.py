@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from service.app.assembly import Core
-from service.app.config import Settings
+from service.base.config import Settings
 
 POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]

@@ -20,12 +20,12 @@ from service.api.agh_views import (
     task_pb,
     task_record_pb,
 )
-from service.api.protojson import struct_to_python, to_dict, value_to_python
-from service.app.context import CallContext
+from service.base.errors import InvalidArgument
+from service.codec.protojson import struct_to_python, to_dict, value_to_python
 from service.domain.agh import context, leases, soul, spawn, tasks
 from service.domain.agh.common import now_us
 from service.domain.agh.identity import Claimed
-from service.domain.errors import InvalidArgument
+from service.rpc.context import CallContext
 from service.store.store import Store
 
 

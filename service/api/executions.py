@@ -12,14 +12,14 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from service.api.ordered_stream import answer_in_order
-from service.api.protojson import merge_dict, value_to_python
-from service.app.context import CallContext
-from service.app.dispatch import check_required
-from service.app.status import from_domain
-from service.domain import agents, executions, tool_calls
-from service.domain.errors import DomainError, FieldViolation, InvalidArgument
+from service.base.errors import DomainError, FieldViolation, InvalidArgument
+from service.codec.protojson import merge_dict, value_to_python
+from service.domain.executions import agents, executions, tool_calls
 from service.domain.secrets import Scrub, redact
-from service.store.executions import ToolCallRecord
+from service.rpc.context import CallContext
+from service.rpc.dispatch import check_required
+from service.rpc.status import from_domain
+from service.store.executions.queries import ToolCallRecord
 from service.store.store import Store
 from service.store.writer import Operation
 

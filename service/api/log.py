@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from agentplane.v1 import log_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.app.context import CallContext
+from service.rpc.context import CallContext
 from service.store import log
 from service.store.store import Store
 

@@ -17,13 +17,13 @@ from service.api.runtime import EventServicer, SessionServicer
 from service.api.tracer import TracerIngestServicer, TracerSessionServicer, TracerTaskServicer
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
-from service.app.auth import Auth
-from service.app.config import Settings
-from service.app.dispatch import Dispatcher
 from service.app.lease_sweeper import LeaseSweeper
 from service.app.reaper import StaleTaskReaper
-from service.domain.channels.feed import ChannelFeed, StreamLimiter
+from service.base.config import Settings
+from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
 from service.domain.secrets import scrubber
+from service.rpc.auth import Auth
+from service.rpc.dispatch import Dispatcher
 from service.store.store import Store
 
 log = logging.getLogger("agentplane")

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 # nor typing's.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from service.app.config import Settings
+    from service.base.config import Settings
 
 log = logging.getLogger("agentplane")
 
@@ -58,7 +58,7 @@ _FLAG_SETTINGS = (
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    from service.app.config import Settings
+    from service.base.config import Settings
 
     s = Settings.from_env()
     for name in _FLAG_SETTINGS:
@@ -128,7 +128,7 @@ def _tune_runtime() -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from service.app.auth import AuthPolicy, ExposureError
+    from service.rpc.auth import AuthPolicy, ExposureError
 
     settings = settings_from(args)
     if args.gateway_only and not args.upstream:

@@ -12,9 +12,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from service.app.context import CallContext
-from service.app.dispatch import Dispatcher, Method
-from service.app.status import RpcError
+from service.rpc.context import CallContext
+from service.rpc.dispatch import Dispatcher, Method
+from service.rpc.status import RpcError
 
 
 def _context(m: Method, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:

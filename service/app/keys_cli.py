@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from service.app.config import Settings
+from service.base.config import Settings
+from service.base.errors import DomainError, NotFound
 from service.domain import apikeys
-from service.domain.errors import DomainError, NotFound
 from service.store.apikeys import ApiKeyRecord
 from service.store.database import describe_database, normalize_url, sqlite_path
 from service.store.store import Store

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from service.domain.errors import FieldViolation, InvalidArgument, NotFound, invalid
+from service.base.errors import FieldViolation, InvalidArgument, NotFound, invalid
 from service.domain.validation import reject_nul_characters
 from service.store import apikeys as q
 from service.store.apikeys import ApiKeyRecord

@@ -22,7 +22,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
-from service.domain.errors import DomainError, InvalidArgument, Unavailable
+from service.base.errors import DomainError, InvalidArgument, Unavailable
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from service.app.cli import main
-from service.app.config import Settings
+from service.base.config import Settings
 from service.store.database import migrate, normalize_url
 from service.store.tables import api_keys
 from tests.auth_support import with_keys

@@ -27,8 +27,8 @@ from google.protobuf import (
 )
 from google.protobuf.message import Message
 
-from service.api import protojson
-from service.api.protojson import ParseError, from_dict, merge_dict
+from service.codec import protojson
+from service.codec.protojson import ParseError, from_dict, merge_dict
 
 F = descriptor_pb2.FieldDescriptorProto
 

@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from service.domain.errors import DomainError, FieldViolation, InvalidArgument
-from service.store import agh as q
-from service.store.agh import RunRecord, TaskRecord
+from service.base.errors import DomainError, FieldViolation, InvalidArgument
+from service.store.agh import tasks as q
+from service.store.agh.tasks import RunRecord, TaskRecord
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 

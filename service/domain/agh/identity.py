@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from service.base.errors import PermissionDenied, Unauthenticated
 from service.domain.agh.common import with_action
-from service.domain.errors import PermissionDenied, Unauthenticated
 from service.store import sessions
 from service.store.sessions import SessionRecord
 

@@ -25,13 +25,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from service.base.errors import Aborted, PermissionDenied
 from service.domain.agh import tasks
 from service.domain.agh.common import invalid_field, iso, now_us, record
 from service.domain.agh.identity import Caller, Claimed, admit, check_workspace, require_headers, resolve
-from service.domain.errors import Aborted, PermissionDenied
 from service.domain.validation import reject_nul_characters
-from service.store import agh as q
-from service.store.agh import ACTIVE, CLAIMED, COMPLETED, FAILED, QUEUED, RUNS, TASKS, RunRecord, TaskRecord
+from service.store.agh import tasks as q
+from service.store.agh.tasks import (
+    ACTIVE,
+    CLAIMED,
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNS,
+    TASKS,
+    RunRecord,
+    TaskRecord,
+)
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.store import Store

@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from service.base.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
+from service.base.ids import uuid7
 from service.domain.agh.common import invalid_field, now_us
 from service.domain.agh.identity import Claimed, require_headers, resolve
-from service.domain.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
 from service.domain.validation import reject_nul_characters
-from service.store import agh as q
 from service.store import sessions
-from service.store.agh import LineageRecord
-from service.store.ids import uuid7
+from service.store.agh import tasks as q
+from service.store.agh.tasks import LineageRecord
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.sessions import SessionRecord

@@ -24,13 +24,13 @@ from typing import Any
 
 import orjson
 
+from service.base.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
+from service.base.ids import uuid7
+from service.domain.agh.channels.messaging import open_run_channel
 from service.domain.agh.common import invalid_field, now_us, record
-from service.domain.channels.messaging import open_run_channel
-from service.domain.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from service.domain.validation import reject_nul_characters
-from service.store import agh as q
-from service.store.agh import ACTIVE, QUEUED, RUNS, TASKS, TERMINAL, RunRecord, TaskRecord
-from service.store.ids import uuid7
+from service.store.agh import tasks as q
+from service.store.agh.tasks import ACTIVE, QUEUED, RUNS, TASKS, TERMINAL, RunRecord, TaskRecord
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.store import Store

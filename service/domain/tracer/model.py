@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from service.domain.errors import FieldViolation, InvalidArgument, NotFound
-from service.store.tracer import SessionRecord, TaskRecord, TurnRecord
+from service.base.errors import FieldViolation, InvalidArgument, NotFound
+from service.store.tracer.queries import SessionRecord, TaskRecord, TurnRecord
 
 # The 10 lanes, in upstream's order.
 LANES = (
