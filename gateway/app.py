@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import agentplane.v1
 import grpc
@@ -22,8 +22,8 @@ from gateway.families import Family, family_of
 from gateway.httprule import Binding, bindings
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
-from service.app.assembly import Core
 from service.base.config import Settings
+from service.rpc.dispatch import Dispatcher
 
 log = logging.getLogger("agentplane")
 
@@ -83,9 +83,28 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
-    """The gateway. Without `upstream` it runs the service in the same process
-    (gRPC listener included); with it, it calls that gRPC server."""
+class InProcessService(Protocol):
+    """The service a gateway runs in its own process (service.app.assembly.Core):
+    started and stopped with the app; the gateway calls its dispatcher."""
+
+    dispatcher: Dispatcher
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(
+    settings: Settings,
+    *,
+    service: Callable[[Settings], InProcessService] | None = None,
+    upstream: str | None = None,
+) -> FastAPI:
+    """The gateway: either running `service(settings)` in the same process
+    (the entry point passes the assembly's Core, gRPC listener included), or
+    calling the gRPC server at `upstream`."""
+    if (service is None) == (upstream is None):
+        raise ValueError("create_app needs exactly one of service= and upstream=")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +116,8 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
             finally:
                 await channel.close()
             return
-        core = Core(settings)
+        assert service is not None
+        core = service(settings)
         await core.start()
         app.state.core = core
         app.state.transport = InProcessTransport(core.dispatcher)

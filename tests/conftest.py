@@ -88,7 +88,7 @@ class Server:
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[Server]:
-    app = create_app(settings)
+    app = create_app(settings, service=Core)
     async with app.router.lifespan_context(app):
         core: Core = app.state.core
         async with httpx.AsyncClient(
@@ -117,7 +117,7 @@ class LiveServer:
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     port = free_port()
     settings.http_port = port
-    app = create_app(settings)
+    app = create_app(settings, service=Core)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())

@@ -21,7 +21,9 @@ from service.app.lease_sweeper import LeaseSweeper
 from service.app.reaper import StaleTaskReaper
 from service.base.config import Settings
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
+from service.domain.runtime import sessions
 from service.domain.secrets import scrubber
+from service.domain.tracer import session_deletion
 from service.rpc.auth import Auth
 from service.rpc.dispatch import Dispatcher
 from service.store.store import Store
@@ -34,6 +36,8 @@ class Core:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Deleting a session (seed 004) takes the tracer's projections of it along.
+        sessions.on_session_deleted(session_deletion.forget_session)
         self.store = Store(settings.database_url)
         self.auth = Auth(settings, self.store)
         self.channel_feed = ChannelFeed(self.store)

@@ -78,7 +78,7 @@ def server_process(workdir: Path) -> Iterator[ServerProcess]:
         [
             sys.executable,
             "-m",
-            "service.app.cli",
+            "agentplane_cli.main",
             "serve",
             "--http-port",
             str(http_port),

@@ -11,13 +11,13 @@ writer; reads are plain functions of a connection, run by `Store.read`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from service.base.errors import AlreadyExists, FailedPrecondition, NotFound, invalid
-from service.domain.tracer.session_deletion import forget_session
 from service.domain.validation import reject_nul_characters
 from service.store import sessions as q
 from service.store.log import LogEntry, Tx
@@ -33,6 +33,19 @@ SESSION_STOP = "session_stop"
 EVENT_LIST_CAP = 100
 # The event keys that upstream stores only when truthy and reads back as null.
 _NULL_WHEN_FALSY = ("tool_input", "tool_output", "content")
+
+# hook(tx, workspace, session_id): another family's rows of a session that is
+# being deleted go in the same transaction, before its log entries (the
+# tracer's monitor session, registered by the server's assembly so that the
+# families stay independent).
+SessionDeletedHook = Callable[[Tx, str, str], None]
+_deleted_hooks: list[SessionDeletedHook] = []
+
+
+def on_session_deleted(hook: SessionDeletedHook) -> None:
+    """Run `hook` in every session deletion (registering it twice is a no-op)."""
+    if hook not in _deleted_hooks:
+        _deleted_hooks.append(hook)
 
 
 def _now() -> str:
@@ -138,7 +151,8 @@ async def delete_session(store: Store, workspace: str, session_id: str) -> int:
 
     def op(tx: Tx) -> int:
         _existing(tx.conn, workspace, session_id)
-        forget_session(tx, workspace, session_id)  # a tracer monitor session's rows go too
+        for hook in _deleted_hooks:  # e.g. a tracer monitor session's rows
+            hook(tx, workspace, session_id)
         count = q.delete_with_log(tx.conn, workspace, session_id)
         tx.append("session.deleted", workspace, {"session_id": session_id}, session_id=session_id)
         return count

@@ -159,8 +159,13 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from service.app.assembly import Core
 
-    app = create_app(settings, upstream=args.upstream if args.gateway_only else None)
+    app = (
+        create_app(settings, upstream=args.upstream)
+        if args.gateway_only
+        else create_app(settings, service=Core)
+    )
     log.info("HTTP gateway on http://%s:%s", settings.http_host, settings.http_port)
     config = uvicorn.Config(
         app,
@@ -186,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agentplane_client.hooks.cli import main as hooks_main
 
         return hooks_main(args_in)
-    from service.app import keys_cli, tasks_cli
+    from agentplane_cli import keys as keys_cli
+    from agentplane_cli import tasks as tasks_cli
 
     parser = argparse.ArgumentParser(
         prog="agentplane", description="One control plane for coding-agent runtimes."
