@@ -20,7 +20,7 @@ from agentplane.v1 import agh_pb2 as pb
 from google.protobuf.message import Message
 
 from service.base.config import Settings
-from service.codec.protojson import to_dict
+from service.codec import to_dict
 
 M = TypeVar("M", bound=Message)
 # Seconds a call may take (the server unreachable fails sooner).

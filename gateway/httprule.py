@@ -23,7 +23,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from service.codec.protojson import ParseError, from_dict
+from service.codec import ParseError, from_dict
 from service.rpc.dispatch import method_path
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")

@@ -26,7 +26,7 @@ from google.protobuf.message import Message
 from gateway.families import FAMILIES, Family
 from gateway.routes import forwarded_metadata
 from gateway.transport import Transport
-from service.codec.protojson import encoder, struct_to_python, to_dict
+from service.codec import encoder, struct_to_python, to_dict
 from service.rpc.dispatch import method_path
 from service.rpc.status import RpcError
 

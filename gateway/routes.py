@@ -32,7 +32,7 @@ from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.transport import Transport
 from service.base.errors import InvalidArgument
-from service.codec.protojson import ParseError, encoder, keeping_free_form
+from service.codec import ParseError, encoder, keeping_free_form
 from service.rpc.status import RpcError, from_domain, simple
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).

@@ -21,7 +21,7 @@ from service.api.agh_views import (
     task_record_pb,
 )
 from service.base.errors import InvalidArgument
-from service.codec.protojson import struct_to_python, to_dict, value_to_python
+from service.codec import struct_to_python, to_dict, value_to_python
 from service.domain.agh import context, leases, soul, spawn, tasks
 from service.domain.agh.common import now_us
 from service.domain.agh.identity import Claimed

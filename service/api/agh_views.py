@@ -14,7 +14,7 @@ from agentplane.v1 import agh_pb2 as pb
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.codec.protojson import from_dict
+from service.codec import from_dict
 from service.domain.agh import context
 from service.domain.agh import soul as souls
 from service.domain.agh.channels.message_validation import MESSAGE_KINDS

@@ -14,7 +14,7 @@ from google.protobuf import struct_pb2
 from service.api.agh import operator
 from service.api.agh_views import channel_pb, present, timestamp
 from service.api.log import heartbeat
-from service.codec.protojson import from_dict, to_dict, value_to_python
+from service.codec import from_dict, to_dict, value_to_python
 from service.domain.agh.channels import messaging, reading
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
 from service.domain.agh.channels.message_validation import MISSING

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 
 from service.api.ordered_stream import answer_in_order
 from service.base.errors import DomainError, FieldViolation, InvalidArgument
-from service.codec.protojson import merge_dict, value_to_python
+from service.codec import merge_dict, value_to_python
 from service.domain.executions import agents, executions, tool_calls
 from service.domain.secrets import Scrub, redact
 from service.rpc.context import CallContext

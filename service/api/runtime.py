@@ -6,7 +6,7 @@ from typing import Any
 
 from agentplane.v1 import runtime_pb2 as pb
 
-from service.codec.protojson import from_dict, to_dict
+from service.codec import from_dict, to_dict
 from service.domain.runtime import sessions as runtime
 from service.domain.secrets import Scrub, redact
 from service.rpc.context import CallContext

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from agentplane.v1 import tracer_pb2 as pb
 from google.protobuf.message import Message
 
-from service.codec.protojson import from_dict, struct_to_python
+from service.codec import from_dict, struct_to_python
 from service.domain.secrets import Scrub, redact
 from service.domain.tracer import ingest, lifecycle, reads
 from service.domain.tracer.model import COMPLETED, ENDPOINT_KINDS, ERRORED

@@ -12,7 +12,7 @@ from agentplane.v1 import options_pb2, tracer_pb2
 from gateway.families import FAMILIES
 from gateway.tracer_errors import zod_tree
 from service.base import errors
-from service.codec.protojson import encoder
+from service.codec import encoder
 from service.rpc.status import from_domain, simple
 
 FAMILY = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_TRACER]

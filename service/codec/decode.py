@@ -1,10 +1,4 @@
-"""Proto messages to and from JSON-ready Python values.
-
-Encoding follows grpc-gateway's marshaler with EmitUnpopulated: every field
-is present, an unset message or proto3 `optional` field is `null`, and a
-member of a real oneof is present only when set. Unlike protojson, 64-bit
-integers are written as JSON numbers: the hook contracts we serve use plain
-numbers. One encoder is compiled per (message type, naming) and cached.
+"""JSON-ready Python values to proto messages.
 
 Decoding accepts what `json_format.ParseDict(..., ignore_unknown_fields=True)`
 accepts and builds the same message, but runs a decoder compiled once per
@@ -16,272 +10,28 @@ so it accepts, say, a string or a list of unknown names), and errors are
 always ParseError with a message naming the field path.
 
 Free-form JSON (Struct, Value and ListValue fields) can be kept as parsed,
-for a request served in this process: see `keeping_free_form`.
+for a request served in this process: see `codec.free_form.keeping_free_form`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import keyword
 import math
 import re
 import reprlib
 import threading
 from collections.abc import Callable
-from contextvars import ContextVar
-from datetime import datetime, timedelta
-from functools import cache, lru_cache
 from typing import Any, TypeVar
 
 from google.protobuf import descriptor_pool, json_format, struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from service.codec import free_form as ff
+from service.codec.encode import is_proto3_optional
+
 M = TypeVar("M", bound=Message)
-Encoder = Callable[[Message], dict[str, Any]]
-
-_WKT_VALUE = "google.protobuf.Value"
-_WKT_STRUCT = "google.protobuf.Struct"
-_WKT_LIST = "google.protobuf.ListValue"
-_WKT_TIMESTAMP = "google.protobuf.Timestamp"
-_WKT_DURATION = "google.protobuf.Duration"
-_WRAPPERS = {
-    f"google.protobuf.{n}Value"
-    for n in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String")
-}
-
-
-# Free-form JSON kept as parsed. A request served in this process need not
-# turn each JSON object into a Struct (a Python call per key) only for the
-# servicer to turn it back into the same dict: within `keeping_free_form()`,
-# `from_dict(..., keep_free_form=True)` sets a singular Struct, Value or
-# ListValue field present but empty and remembers the parsed value, keyed by
-# the sub-message (kept alive by the table, so the runtime hands out that
-# same object for the field); `free_form` and every reader here
-# (struct_to_python, value_to_python, to_dict) return it. The JSON is still
-# checked as decoding checks it (shape, depth). Only requests are decoded
-# so: a servicer reads its request, but may copy the messages it builds.
-_kept: ContextVar[dict[int, tuple[Message, Any]] | None] = ContextVar("protojson_kept", default=None)
-# The table a running `from_dict(..., keep_free_form=True)` fills.
-_keep_into: ContextVar[dict[int, tuple[Message, Any]] | None] = ContextVar(
-    "protojson_keep_into", default=None
-)
-
-
-class _Keeping:
-    __slots__ = ("_token",)
-
-    def __enter__(self) -> None:
-        self._token = _kept.set({})
-
-    def __exit__(self, *exc: object) -> None:
-        _kept.reset(self._token)
-
-
-def keeping_free_form() -> _Keeping:
-    """Within: requests decoded with `keep_free_form` keep their free-form
-    JSON as parsed, and the readers here return it. Only for a request that
-    stays in this process and is read within: serialised, copied or sent
-    on, it carries empty free-form fields."""
-    return _Keeping()
-
-
-NOT_KEPT = object()
-
-
-def free_form(m: Message) -> Any:
-    """The JSON kept for the Struct, Value or ListValue message `m`, or
-    NOT_KEPT (see `keeping_free_form`)."""
-    kept = _kept.get()
-    if kept:
-        hit = kept.get(id(m))
-        if hit is not None and hit[0] is m:
-            return hit[1]
-    return NOT_KEPT
-
-
-def value_to_python(v: Any) -> Any:
-    found = free_form(v)
-    return _value_py(v) if found is NOT_KEPT else found
-
-
-def struct_to_python(s: Any) -> dict[str, Any]:
-    found = free_form(s)
-    return _struct_py(s) if found is NOT_KEPT else found
-
-
-def list_to_python(lv: Any) -> list[Any]:
-    found = free_form(lv)
-    return [_value_py(x) for x in lv.values] if found is NOT_KEPT else found
-
-
-def _value_py(v: Any) -> Any:
-    # The kinds by how often payloads hold them; each read by its own attribute.
-    kind = v.WhichOneof("kind")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "number_value":
-        num = v.number_value
-        return int(num) if num.is_integer() and abs(num) < 2**53 else num
-    if kind == "bool_value":
-        return v.bool_value
-    if kind == "struct_value":
-        return _struct_py(v.struct_value)
-    if kind == "list_value":
-        return [_value_py(x) for x in v.list_value.values]
-    return None
-
-
-def _struct_py(s: Any) -> dict[str, Any]:
-    # By key: the map's items() goes through a Python ABC, twice as slow.
-    fields = s.fields
-    return {k: _value_py(fields[k]) for k in fields}
-
-
-_EPOCH = datetime(1970, 1, 1)
-_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, Timestamp's last second
-
-
-@lru_cache(maxsize=4096)
-def _utc_second(seconds: int) -> str:
-    """A second since the epoch as RFC 3339 text without zone, cached: the
-    times of a response fall in few seconds, and formatting is the costly step."""
-    return (_EPOCH + timedelta(seconds=seconds)).isoformat()
-
-
-def timestamp_json(ts: Any) -> str:
-    """What `Timestamp.ToJsonString` returns (3, 6 or 9 fractional digits,
-    as needed), several times faster. Times before 1970 or invalid ones take
-    the library's path, with its errors."""
-    seconds, nanos = ts.seconds, ts.nanos
-    if not (0 <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
-        return str(ts.ToJsonString())
-    text = _utc_second(seconds)
-    if nanos == 0:
-        return text + "Z"
-    if nanos % 1_000_000 == 0:
-        return f"{text}.{nanos // 1_000_000:03d}Z"
-    if nanos % 1000 == 0:
-        return f"{text}.{nanos // 1000:06d}Z"
-    return f"{text}.{nanos:09d}Z"
-
-
-def _message_encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Callable[[Message], Any]:
-    name = md.full_name
-    if name == _WKT_STRUCT:
-        return struct_to_python
-    if name == _WKT_VALUE:
-        return value_to_python
-    if name == _WKT_LIST:
-        return list_to_python
-    if name == _WKT_TIMESTAMP:
-        return timestamp_json
-    if name == _WKT_DURATION:
-        return lambda m: m.ToJsonString()  # type: ignore[attr-defined]
-    if name in _WRAPPERS:
-        return lambda m: m.value  # type: ignore[attr-defined]
-    return encoder(md, proto_names, omit_unset)
-
-
-def _scalar_encoder(fd: Any) -> Callable[[Any], Any] | None:
-    if fd.type == FieldDescriptor.TYPE_ENUM:
-        values = fd.enum_type.values_by_number
-        return lambda n: values[n].name if n in values else n
-    if fd.type == FieldDescriptor.TYPE_BYTES:
-        return lambda b: base64.b64encode(b).decode()
-    return None
-
-
-def _is_proto3_optional(fd: FieldDescriptor) -> bool:
-    oneof = fd.containing_oneof
-    return oneof is not None and len(oneof.fields) == 1 and oneof.name == f"_{fd.name}"
-
-
-@cache
-def encoder(md: Any, proto_names: bool, omit_unset: bool = False) -> Encoder:
-    """A function turning messages of type `md` into dicts. `omit_unset`: leave
-    unset messages and `optional` fields out instead of writing null."""
-    plan: list[tuple[str, str, str, Callable[[Any], Any] | None]] = []
-    for fd in md.fields:
-        key = fd.name if proto_names else fd.json_name
-        is_msg = fd.type == FieldDescriptor.TYPE_MESSAGE
-        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-            value_fd = fd.message_type.fields_by_name["value"]
-            conv = (
-                _message_encoder(value_fd.message_type, proto_names, omit_unset)
-                if value_fd.type == FieldDescriptor.TYPE_MESSAGE
-                else _scalar_encoder(value_fd)
-            )
-            plan.append(("map", fd.name, key, conv))
-        elif fd.is_repeated:
-            plan.append(
-                (
-                    "list",
-                    fd.name,
-                    key,
-                    _message_encoder(fd.message_type, proto_names, omit_unset)
-                    if is_msg
-                    else _scalar_encoder(fd),
-                )
-            )
-        elif fd.containing_oneof is not None and not _is_proto3_optional(fd):
-            plan.append(
-                (
-                    "oneof",
-                    fd.name,
-                    key,
-                    _message_encoder(fd.message_type, proto_names, omit_unset)
-                    if is_msg
-                    else _scalar_encoder(fd),
-                )
-            )
-        elif is_msg or _is_proto3_optional(fd):
-            conv = (
-                _message_encoder(fd.message_type, proto_names, omit_unset) if is_msg else _scalar_encoder(fd)
-            )
-            # omitted when unset, as a oneof member is
-            plan.append(("oneof" if omit_unset else "nullable", fd.name, key, conv))
-        else:
-            plan.append(("plain", fd.name, key, _scalar_encoder(fd)))
-
-    return _straight_line(plan)
-
-
-def _straight_line(plan: list[tuple[str, str, str, Callable[[Any], Any] | None]]) -> Encoder:
-    """The plan as straight-line code, one statement per field: 3-4x faster
-    than a loop that dispatches on each field's kind."""
-    env: dict[str, Any] = {}
-    lines = ["def encode(msg):", "    out = {}"]
-    for i, (how, attr, key, conv) in enumerate(plan):
-        k = repr(key)
-        value = f"msg.{attr}" if not keyword.iskeyword(attr) else f"getattr(msg, {attr!r})"
-        converted = value
-        if conv is not None:
-            env[f"c{i}"] = conv
-            converted = f"c{i}({value})"
-        if how == "plain":
-            lines.append(f"    out[{k}] = {converted}")
-        elif how == "nullable":
-            lines.append(f"    out[{k}] = {converted} if msg.HasField({attr!r}) else None")
-        elif how == "list":
-            lines.append(
-                f"    out[{k}] = [c{i}(x) for x in {value}]" if conv else f"    out[{k}] = list({value})"
-            )
-        elif how == "map":
-            each = f"{{k: c{i}(v) for k, v in {value}.items()}}"
-            lines.append(f"    out[{k}] = {each}" if conv else f"    out[{k}] = dict({value})")
-        else:  # a member of a real oneof (or omitted when unset): present only when set
-            lines.append(f"    if msg.HasField({attr!r}):")
-            lines.append(f"        out[{k}] = {converted}")
-    lines.append("    return out")
-    exec("\n".join(lines), env)  # the source is built above from descriptor names
-    encode: Encoder = env["encode"]
-    return encode
-
-
-def to_dict(msg: Message, *, proto_names: bool = True, omit_unset: bool = False) -> dict[str, Any]:
-    return encoder(msg.DESCRIPTOR, proto_names, omit_unset)(msg)
 
 
 class ParseError(ValueError):
@@ -306,7 +56,7 @@ _SKIP = object()  # an unknown enum name: ParseDict(ignore_unknown_fields=True) 
 _EXTENSION_KEY = re.compile(r"\[[a-zA-Z0-9\._]*\]$")  # json_format's _VALID_EXTENSION_NAME
 _FLOAT_MAX = float.fromhex("0x1.fffffep+127")
 _ANY = "google.protobuf.Any"
-_JSON_STRING_WKTS = {_WKT_TIMESTAMP, _WKT_DURATION, "google.protobuf.FieldMask"}
+_JSON_STRING_WKTS = {ff.WKT_TIMESTAMP, ff.WKT_DURATION, "google.protobuf.FieldMask"}
 _NULL_VALUE_ENUM = "google.protobuf.NullValue"
 _CPP = FieldDescriptor
 _INT_RANGES = {
@@ -658,9 +408,9 @@ def _check_list(js: Any, msg: Any, depth: int) -> None:
 
 
 _FREE_FORM_CHECKS: dict[str, _Decoder] = {
-    _WKT_STRUCT: _check_struct,
-    _WKT_VALUE: _check_value,
-    _WKT_LIST: _check_list,
+    ff.WKT_STRUCT: _check_struct,
+    ff.WKT_VALUE: _check_value,
+    ff.WKT_LIST: _check_list,
 }
 
 
@@ -734,7 +484,7 @@ def _free_form_setter(name: str, decode: _Decoder, check: _Decoder) -> _Setter:
     def set_(msg: Any, v: Any, depth: int) -> None:
         sub = getattr(msg, name)
         sub.SetInParent()
-        kept = _keep_into.get()
+        kept = ff.keep_into.get()
         if kept is None:
             decode(v, sub, depth + 1)
         else:
@@ -845,7 +595,7 @@ def _entry(fd: Any) -> _Entry:
     # null: as ParseDict, a Value takes null_value, a NullValue enum 0, and
     # anything else is cleared (a repeated Value field fails there too).
     nuller: _Nuller
-    if mt is not None and mt.full_name == _WKT_VALUE:
+    if mt is not None and mt.full_name == ff.WKT_VALUE:
         nuller = _null_refuser if fd.is_repeated else _null_value_setter(name)
     elif fd.enum_type is not None and fd.enum_type.full_name == _NULL_VALUE_ENUM:
         nuller = _null_refuser if fd.is_repeated else _null_enum_setter(name)
@@ -861,7 +611,7 @@ def _entry(fd: Any) -> _Entry:
             setter = _map_setter(name, _converter(key_fd, key=True), _converter(value_fd), None)
     elif fd.is_repeated:
         if mt is not None:
-            setter = _repeated_message_setter(name, _decoder(mt), mt.full_name == _WKT_VALUE)
+            setter = _repeated_message_setter(name, _decoder(mt), mt.full_name == ff.WKT_VALUE)
         else:
             setter = _repeated_scalar_setter(name, _converter(fd))
     elif mt is not None and mt.full_name in _FREE_FORM_CHECKS:
@@ -873,7 +623,7 @@ def _entry(fd: Any) -> _Entry:
     else:
         setter = _scalar_setter(name, _converter(fd))
     oneof = fd.containing_oneof
-    return (setter, nuller, oneof.name if oneof is not None else None, _is_proto3_optional(fd))
+    return (setter, nuller, oneof.name if oneof is not None else None, is_proto3_optional(fd))
 
 
 def _message_decoder(md: Any) -> _Decoder:
@@ -928,15 +678,15 @@ def _message_decoder(md: Any) -> _Decoder:
 
 def _compile(md: Any) -> _Decoder:
     name = md.full_name
-    if name == _WKT_STRUCT:
+    if name == ff.WKT_STRUCT:
         return _decode_struct
-    if name == _WKT_VALUE:
+    if name == ff.WKT_VALUE:
         return _decode_value
-    if name == _WKT_LIST:
+    if name == ff.WKT_LIST:
         return _decode_list
     if name in _JSON_STRING_WKTS:
         return _decode_json_string
-    if name in _WRAPPERS or name == "google.protobuf.BytesValue":
+    if name in ff.WRAPPERS or name == "google.protobuf.BytesValue":
         return _wrapper_decoder(_converter(md.fields_by_name["value"]))
     if name == _ANY or md.is_extendable:
         return _decode_with_json_format
@@ -989,15 +739,15 @@ def from_dict(data: Any, cls: type[M], *, keep_free_form: bool = False) -> M:
     JSON as parsed (see there); `data` is then read as given, so it should
     be JSON as a parser returns it."""
     msg = cls()
-    table = _kept.get() if keep_free_form else None
+    table = ff.kept_table.get() if keep_free_form else None
     if table is None:
         _decode_into(data, msg)
         return msg
-    token = _keep_into.set(table)
+    token = ff.keep_into.set(table)
     try:
         _decode_into(data, msg)
     finally:
-        _keep_into.reset(token)
+        ff.keep_into.reset(token)
     return msg
 
 
