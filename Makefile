@@ -44,6 +44,7 @@ gen-check: gen
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports   # the layers and families contracts in pyproject.toml
 
 # buf (pinned in proto/package.json, from npm): lint and format of the protos.
 $(BUF): proto/package.json proto/package-lock.json

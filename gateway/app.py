@@ -6,9 +6,9 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import agentplane.v1
 import grpc
@@ -23,9 +23,9 @@ from gateway.guard import Guard, Screen
 from gateway.httprule import Binding, bindings
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
-from service.app.admission import ByteBudget
-from service.app.assembly import Core
-from service.app.config import Settings
+from service.base.config import Settings
+from service.rpc.admission import ByteBudget
+from service.rpc.dispatch import Dispatcher
 
 log = logging.getLogger("agentplane")
 
@@ -92,9 +92,28 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
-    """The gateway. Without `upstream` it runs the service in the same process
-    (gRPC listener included); with it, it calls that gRPC server."""
+class InProcessService(Protocol):
+    """The service a gateway runs in its own process (service.app.assembly.Core):
+    started and stopped with the app; the gateway calls its dispatcher."""
+
+    dispatcher: Dispatcher
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def create_app(
+    settings: Settings,
+    *,
+    service: Callable[[Settings, ByteBudget], InProcessService] | None = None,
+    upstream: str | None = None,
+) -> FastAPI:
+    """The gateway: either running `service(settings)` in the same process
+    (the entry point passes the assembly's Core, gRPC listener included), or
+    calling the gRPC server at `upstream`."""
+    if (service is None) == (upstream is None):
+        raise ValueError("create_app needs exactly one of service= and upstream=")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,7 +125,8 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
             finally:
                 await channel.close()
             return
-        core = Core(settings, budget)
+        assert service is not None
+        core = service(settings, budget)
         await core.start()
         app.state.core = core
         app.state.transport = InProcessTransport(core.dispatcher)

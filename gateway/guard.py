@@ -30,10 +30,10 @@ from starlette.websockets import WebSocket
 
 from gateway.families import FAMILIES, Family
 from gateway.routes import BindingRouter, send_error
-from service.app.auth import KEYS, AuthPolicy, ExposureError
-from service.app.config import Settings
-from service.app.status import RpcError, from_domain
-from service.domain.errors import PermissionDenied
+from service.base.config import Settings
+from service.base.errors import CommonReason, PermissionDenied
+from service.rpc.auth import KEYS, AuthPolicy, ExposureError
+from service.rpc.status import RpcError, from_domain
 
 ANY = "*"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -175,7 +175,9 @@ class Guard:
                 f"this server does not answer to the host name {name!r}: "
                 "add it to AGENTPLANE_ALLOWED_HOSTS to serve it (a guard against DNS rebinding)"
             )
-            await refuse(scope, receive, send, family, _denied(message, "HOST_NOT_ALLOWED"), MISDIRECTED)
+            await refuse(
+                scope, receive, send, family, _denied(message, CommonReason.HOST_NOT_ALLOWED), MISDIRECTED
+            )
             return Screen.REFUSED
         if origin is None:
             return Screen.PLAIN
@@ -185,7 +187,7 @@ class Guard:
                 f"requests from the web page origin {origin.decode('latin-1')[:100]!r} may not "
                 "write, stream or open a WebSocket here: add it to CORS_ORIGINS to allow it"
             )
-            await refuse(scope, receive, send, family, _denied(message, "ORIGIN_NOT_ALLOWED"))
+            await refuse(scope, receive, send, family, _denied(message, CommonReason.ORIGIN_NOT_ALLOWED))
             return Screen.REFUSED
         return Screen.BROWSER
 
@@ -199,7 +201,7 @@ def default_hosts(settings: Settings) -> list[str]:
     return [ANY] if keys else []
 
 
-def _denied(message: str, reason: str) -> RpcError:
+def _denied(message: str, reason: CommonReason) -> RpcError:
     return from_domain(PermissionDenied(message, reason=reason))
 
 

@@ -23,8 +23,8 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from service.api.protojson import ParseError, from_dict, type_violations
-from service.app.dispatch import method_path
+from service.codec import ParseError, from_dict, type_violations
+from service.rpc.dispatch import method_path
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
 _VERBS = ("get", "put", "post", "delete", "patch")

@@ -1,4 +1,4 @@
-"""Request bodies against the bytes-in-flight budget (service.app.admission).
+"""Request bodies against the bytes-in-flight budget (service.rpc.admission).
 
 A body is counted from its headers until its response is sent: by its
 Content-Length up front (capped at the body limit, which refuses larger
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import Message, Receive, Scope
 
-from service.app.admission import ByteBudget
+from service.rpc.admission import ByteBudget
 
 
 def declared_length(scope: Scope) -> int | None:

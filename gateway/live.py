@@ -28,9 +28,9 @@ from gateway.families import FAMILIES, Family
 from gateway.routes import forwarded_metadata
 from gateway.transport import Transport
 from service.api.log_render import cached, data_python
-from service.api.protojson import encoder, struct_to_python, to_dict
-from service.app.dispatch import method_path
-from service.app.status import RpcError
+from service.codec import encoder, struct_to_python, to_dict
+from service.rpc.dispatch import method_path
+from service.rpc.status import RpcError
 from service.store.log_reads import LogRow
 
 WATCH = method_path(log_pb2.DESCRIPTOR.services_by_name["LogService"].methods_by_name["WatchLog"])
@@ -208,7 +208,7 @@ TRACER_MESSAGES: dict[str, tuple[str, str | None]] = {
     "tracer.task.completed": ("task.completed", "task"),
     "tracer.session.started": ("session.started", "session"),
     "tracer.session.ended": ("session.ended", "session"),
-    # Verification rules (service.domain.rules.messages).
+    # Verification rules (service.domain.tracer.rules.messages).
     "tracer.rules.changed": ("rules.changed", "payload"),
     "tracer.verdict.updated": ("verdict.updated", None),
     "tracer.rule_enforcement.added": ("rule_enforcement.added", None),

@@ -23,9 +23,9 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from gateway.families import STATUS_SCHEMA, Family
 from gateway.httprule import Binding, leaf_field, query_fields
-from service.api.protojson import field_key
-from service.app.idempotency import is_write
+from service.codec import field_key
 from service.domain.idempotency import MAX_KEY_LENGTH
+from service.rpc.idempotency import is_write
 
 _SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
@@ -139,7 +139,7 @@ def _param_schema(fd: Any) -> dict[str, Any]:
     return dict(_SCALARS.get(fd.type, {"type": "integer"}))
 
 
-# On every write (service.app.idempotency decides which RPCs are writes).
+# On every write (service.rpc.idempotency decides which RPCs are writes).
 IDEMPOTENCY_KEY_PARAMETER = {
     "name": "Idempotency-Key",
     "in": "header",

@@ -32,10 +32,10 @@ from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.intake import MeteredBody
 from gateway.transport import Transport
-from service.api.protojson import ParseError, encoder, field_key, keeping_free_form
-from service.app.admission import ByteBudget
-from service.app.status import RpcError, from_domain, simple
-from service.domain.errors import FieldViolation, InvalidArgument, Unavailable
+from service.base.errors import CommonReason, FieldViolation, InvalidArgument, Unavailable
+from service.codec import ParseError, encoder, field_key, keeping_free_form
+from service.rpc.admission import ByteBudget
+from service.rpc.status import RpcError, from_domain, simple
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
 FORWARDED_HEADERS = frozenset(
@@ -142,7 +142,9 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
 
 
 def _bad_input(
-    message: str, reason: str = "INVALID_JSON", violations: list[tuple[str, str]] | None = None
+    message: str,
+    reason: CommonReason = CommonReason.INVALID_JSON,
+    violations: list[tuple[str, str]] | None = None,
 ) -> RpcError:
     found = [FieldViolation(path, text) for path, text in violations or []]
     return from_domain(InvalidArgument(message, reason=reason, violations=found))
@@ -212,7 +214,9 @@ class Endpoint:
             # Kept only within keeping_free_form() (see __call__).
             request = build_request(b, path_params, query, body, keep_free_form=True)
         except BodyTooLarge:
-            too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
+            too_large = _bad_input(
+                f"request body is larger than {self.max_body} bytes", CommonReason.BODY_TOO_LARGE
+            )
             return await self._refuse(scope, send, too_large, 413)
         except ParseError as exc:
             return await self._refuse(scope, send, _bad_input(str(exc), violations=exc.violations))

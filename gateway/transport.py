@@ -12,9 +12,9 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from service.app.context import CallContext
-from service.app.dispatch import Dispatcher
-from service.app.status import RpcError
+from service.rpc.context import CallContext
+from service.rpc.dispatch import Dispatcher
+from service.rpc.status import RpcError
 
 
 class Transport(Protocol):

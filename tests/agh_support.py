@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import Connection, Table, select
 
-from service.store.agh_tables import agh_session_lineage, agh_souls, agh_task_events, agh_task_runs, agh_tasks
+from service.store.agh.tables import agh_session_lineage, agh_souls, agh_task_events, agh_task_runs, agh_tasks
 from service.store.tables import log_entries, sessions
 from tests.conftest import Server
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from service.app.config import Settings
+from service.base.config import Settings
 from service.domain import apikeys
 from service.store.store import Store
 

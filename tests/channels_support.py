@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from service.store.channels_tables import channel_members, channel_messages, channels
+from service.store.agh.channel_tables import channel_members, channel_messages, channels
 from tests.agh_support import ANY_SEQ, ANY_TIME, ANY_UUID, identity, rows_and_log, start_session
 from tests.conftest import Server
 

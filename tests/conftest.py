@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from service.app.assembly import Core
-from service.app.config import Settings
+from service.base.config import Settings
 
 POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -95,7 +95,7 @@ class Server:
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[Server]:
-    app = create_app(settings)
+    app = create_app(settings, service=Core)
     async with app.router.lifespan_context(app):
         core: Core = app.state.core
         async with httpx.AsyncClient(
@@ -124,7 +124,7 @@ class LiveServer:
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     port = free_port()
     settings.http_port = port
-    app = create_app(settings)
+    app = create_app(settings, service=Core)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())

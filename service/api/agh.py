@@ -20,12 +20,13 @@ from service.api.agh_views import (
     task_pb,
     task_record_pb,
 )
-from service.api.protojson import struct_to_python, to_dict, value_to_python
-from service.app.context import CallContext
+from service.base.errors import InvalidArgument
+from service.codec import struct_to_python, to_dict, value_to_python
 from service.domain.agh import context, leases, soul, spawn, tasks
 from service.domain.agh.common import now_us
 from service.domain.agh.identity import Claimed
-from service.domain.errors import InvalidArgument
+from service.domain.agh.reasons import AghReason
+from service.rpc.context import CallContext
 from service.store.store import Store
 
 
@@ -238,7 +239,7 @@ def _valid_soul(state: soul.SoulState) -> pb.AghSoul:
     payload = orjson.dumps(to_dict(msg, proto_names=True, omit_unset=True)).decode()
     raise InvalidArgument(
         f"soul of agent {state.agent_name!r} is invalid",
-        reason="SOUL_INVALID",
+        reason=AghReason.SOUL_INVALID,
         metadata={"payload": payload, "agent_name": state.agent_name},
     )
 

@@ -14,17 +14,17 @@ from agentplane.v1 import agh_pb2 as pb
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.api.protojson import from_dict
+from service.codec import from_dict
 from service.domain.agh import context
 from service.domain.agh import soul as souls
+from service.domain.agh.channels.message_validation import MESSAGE_KINDS
+from service.domain.agh.channels.messaging import run_channel_id
+from service.domain.agh.channels.reading import preview
 from service.domain.agh.context import Situation, TaskEvent
 from service.domain.agh.soul import SoulState
 from service.domain.agh.spawn import CATEGORIES
-from service.domain.channels.messaging import run_channel_id
-from service.domain.channels.reading import preview
-from service.domain.channels.rules import MESSAGE_KINDS
-from service.store.agh import LineageRecord, RunRecord, TaskRecord
-from service.store.channels import RUN_COORDINATION, ChannelRecord, MemberRecord, MessageRecord
+from service.store.agh.channels import RUN_COORDINATION, ChannelRecord, MemberRecord, MessageRecord
+from service.store.agh.tasks import LineageRecord, RunRecord, TaskRecord
 from service.store.sessions import SessionRecord
 
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from agentplane.v1 import apikeys_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.app.auth import KeyCache
-from service.app.context import CallContext
 from service.domain import apikeys
+from service.rpc.auth import KeyCache
+from service.rpc.context import CallContext
 from service.store.apikeys import ApiKeyRecord
 from service.store.store import Store
 

@@ -14,13 +14,13 @@ from google.protobuf import struct_pb2
 from service.api.agh import operator
 from service.api.agh_views import channel_pb, present, timestamp
 from service.api.log import heartbeat
-from service.api.protojson import from_dict, to_dict, value_to_python
-from service.app.context import CallContext
+from service.codec import from_dict, to_dict, value_to_python
+from service.domain.agh.channels import messaging, reading
+from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
+from service.domain.agh.channels.message_validation import MISSING
 from service.domain.agh.identity import Claimed
-from service.domain.channels import messaging, reading
-from service.domain.channels.feed import ChannelFeed, StreamLimiter
-from service.domain.channels.rules import MISSING
-from service.store.channels import MemberRecord, MessageRecord
+from service.rpc.context import CallContext
+from service.store.agh.channels import MemberRecord, MessageRecord
 from service.store.store import Store
 
 

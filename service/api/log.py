@@ -10,8 +10,8 @@ from agentplane.v1 import log_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from service.api import log_render
-from service.app.context import CallContext
 from service.domain.log_feed import LogFeed
+from service.rpc.context import CallContext
 from service.store.store import Store
 
 

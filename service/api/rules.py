@@ -12,10 +12,10 @@ from typing import Any
 from agentplane.v1 import rules_pb2 as pb
 from google.protobuf.message import Message
 
-from service.api.protojson import from_dict, struct_to_python, value_to_python
-from service.app.context import CallContext
-from service.domain.rules import catalog, live, reads, replay, stop
-from service.domain.rules.spec import KEEP, ExpectInput, RuleInput, RulePatch
+from service.codec import from_dict, struct_to_python, value_to_python
+from service.domain.tracer.rules import catalog, live, reads, replay, stop
+from service.domain.tracer.rules.spec import KEEP, ExpectInput, RuleInput, RulePatch
+from service.rpc.context import CallContext
 from service.store.store import Store
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from agentplane.v1 import runtime_pb2 as pb
 
-from service.api.protojson import from_dict, to_dict
-from service.app.context import CallContext
-from service.domain import runtime
+from service.codec import from_dict, to_dict
+from service.domain.runtime import sessions as runtime
+from service.rpc.context import CallContext
 from service.store.sessions import SessionRecord
 from service.store.store import Store
 

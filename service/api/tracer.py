@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 from agentplane.v1 import tracer_pb2 as pb
 from google.protobuf.message import Message
 
-from service.api.protojson import from_dict, struct_to_python
-from service.app.context import CallContext
+from service.codec import from_dict, struct_to_python
 from service.domain.tracer import ingest, lifecycle, reads
 from service.domain.tracer.model import COMPLETED, ENDPOINT_KINDS, ERRORED
+from service.rpc.context import CallContext
 from service.store.store import Store
 
 M = TypeVar("M", bound=Message)

@@ -6,9 +6,9 @@ from typing import Any
 
 from agentplane.v1 import trenchcoat_pb2 as pb
 
-from service.api.protojson import NOT_KEPT, free_form, value_to_python
-from service.app.context import CallContext
-from service.domain import trenchcoat
+from service.codec import NOT_KEPT, free_form, value_to_python
+from service.domain.trenchcoat import ingest as trenchcoat
+from service.rpc.context import CallContext
 from service.store.store import Store
 
 

@@ -17,17 +17,19 @@ from service.api.runtime import EventServicer, SessionServicer
 from service.api.tracer import TracerIngestServicer, TracerSessionServicer, TracerTaskServicer
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
-from service.app.admission import ByteBudget, write_queue_gate
-from service.app.agh_identity import AghIdentity
-from service.app.auth import Auth
-from service.app.config import Settings
-from service.app.dispatch import Dispatcher
-from service.app.idempotency import Idempotency, KeySweeper
 from service.app.lease_sweeper import LeaseSweeper
 from service.app.reaper import StaleTaskReaper
-from service.app.redaction import rewriters
-from service.domain.channels.feed import ChannelFeed, StreamLimiter
+from service.base.config import Settings
+from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
 from service.domain.log_feed import LogFeed
+from service.domain.runtime import sessions
+from service.domain.tracer import session_deletion
+from service.rpc.admission import ByteBudget, write_queue_gate
+from service.rpc.agh_identity import AghIdentity
+from service.rpc.auth import Auth
+from service.rpc.dispatch import Dispatcher
+from service.rpc.idempotency import Idempotency, KeySweeper
+from service.rpc.redaction import rewriters
 from service.store.store import Store
 
 log = logging.getLogger("agentplane")
@@ -40,6 +42,8 @@ class Core:
         """`budget`: the bytes-in-flight bound, shared with an in-process gateway."""
         self.settings = settings
         self.budget = budget or ByteBudget(settings.max_inflight_bytes)
+        # Deleting a session (seed 004) takes the tracer's projections of it along.
+        sessions.on_session_deleted(session_deletion.forget_session)
         self.store = Store(settings.database_url)
         self.auth = Auth(settings, self.store)
         self.channel_feed = ChannelFeed(self.store)

@@ -12,11 +12,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from service.app.admission import ByteBudget
-from service.app.context import CallContext
-from service.app.dispatch import Dispatcher, Method
-from service.app.status import RpcError, from_domain
-from service.domain.errors import Unavailable
+from service.base.errors import Unavailable
+from service.rpc.admission import ByteBudget
+from service.rpc.context import CallContext
+from service.rpc.dispatch import Dispatcher, Method
+from service.rpc.status import RpcError, from_domain
 
 
 def _context(m: Method, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from service.app.periodic import PeriodicTask
+from service.base.periodic import PeriodicTask
 from service.domain.agh import leases, spawn
 from service.store.store import Store
 

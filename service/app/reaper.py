@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from service.app.periodic import PeriodicTask
+from service.base.periodic import PeriodicTask
 from service.domain.tracer.lifecycle import reap_stale_tasks
 from service.store.store import Store
 

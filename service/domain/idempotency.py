@@ -6,51 +6,23 @@ its first write, and its answer right after. A retry with the same key, for
 the same RPC in the same workspace, within the window, gets that answer and
 writes nothing. The decisions live here; the store keeps the rows
 (service.store.idempotency), the call chain applies them
-(service.app.idempotency).
+(service.rpc.idempotency).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
-from service.domain.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument
+from service.base.errors import Aborted, AlreadyExists, CommonReason, FieldViolation, InvalidArgument
+from service.store.idempotency import Stored
 
 HEADER = "idempotency-key"
 # A UUID is 36 characters; the limit leaves room for any client's scheme and
 # stays far below PostgreSQL's index-row limit.
 MAX_KEY_LENGTH = 255
 
-KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
-KEY_IN_FLIGHT = "IDEMPOTENCY_KEY_IN_FLIGHT"
-ANSWER_LOST = "IDEMPOTENCY_ANSWER_LOST"
-
-
-@dataclass
-class Claim:
-    """A keyed write in progress: recorded (`recorded`) with the first write
-    operation of the call, in that operation's savepoint."""
-
-    workspace: str
-    method: str
-    key: str
-    fingerprint: str
-    created_ms: int
-    expires_ms: int
-    recorded: bool = False
-    # Set when the call has returned: a task it started (which inherits the
-    # context) writes on its own, unguarded.
-    closed: bool = False
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A key's row: the request it was first used with and, once known, the
-    answer (a serialised response, or a serialised google.rpc.Status)."""
-
-    fingerprint: str
-    answer: bytes | None
-    is_error: bool
+KEY_REUSED = CommonReason.IDEMPOTENCY_KEY_REUSED
+ANSWER_LOST = CommonReason.IDEMPOTENCY_ANSWER_LOST
 
 
 def checked_key(raw: str) -> str:
@@ -58,7 +30,7 @@ def checked_key(raw: str) -> str:
     if not 0 < len(raw) <= MAX_KEY_LENGTH or not all(" " < c <= "~" for c in raw):
         raise InvalidArgument(
             f"the idempotency key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters",
-            reason="INVALID_IDEMPOTENCY_KEY",
+            reason=CommonReason.INVALID_IDEMPOTENCY_KEY,
             violations=[FieldViolation(HEADER, f"must be 1 to {MAX_KEY_LENGTH} visible ASCII characters")],
         )
     return raw
@@ -83,9 +55,3 @@ def replayable(stored: Stored, fingerprint: str) -> Stored:
             reason=ANSWER_LOST,
         )
     return stored
-
-
-def in_flight() -> Aborted:
-    return Aborted(
-        "a request with this idempotency key is in progress elsewhere; retry later", reason=KEY_IN_FLIGHT
-    )

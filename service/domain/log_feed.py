@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from sqlalchemy import Connection
 
-from service.domain.errors import ResourceExhausted, Unavailable
+from service.base.errors import CommonReason, ResourceExhausted, Unavailable
 from service.domain.shared_feed import SharedFeed
 from service.store.log_reads import LogRow, read_new, read_range
 from service.store.store import Store
@@ -52,7 +52,7 @@ Filter = Callable[[LogRow], bool]
 def slow_consumer(cursor: int) -> ResourceExhausted:
     return ResourceExhausted(
         f"slow consumer: the stream fell behind what the server keeps; resume after seq {cursor}",
-        reason="SLOW_CONSUMER",
+        reason=CommonReason.SLOW_CONSUMER,
         metadata={"resume_after_seq": str(cursor)},
     )
 
@@ -60,7 +60,7 @@ def slow_consumer(cursor: int) -> ResourceExhausted:
 def going_away(cursor: int) -> Unavailable:
     return Unavailable(
         f"the server is shutting down; resume after seq {cursor}",
-        reason="SERVER_SHUTTING_DOWN",
+        reason=CommonReason.SERVER_SHUTTING_DOWN,
         metadata={"resume_after_seq": str(cursor)},
     )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from service.domain.errors import invalid
+from service.base.errors import invalid
 
 
 def reject_nul_characters(value: Any, path: str = "") -> None:

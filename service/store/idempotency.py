@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -30,11 +31,45 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 
-from service.domain.idempotency import Claim, Stored, in_flight
+from service.base.errors import Aborted, CommonReason
 from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import BigId
 
 T = TypeVar("T")
+
+
+@dataclass
+class Claim:
+    """A keyed write in progress: recorded (`recorded`) with the first write
+    operation of the call, in that operation's savepoint."""
+
+    workspace: str
+    method: str
+    key: str
+    fingerprint: str
+    created_ms: int
+    expires_ms: int
+    recorded: bool = False
+    # Set when the call has returned: a task it started (which inherits the
+    # context) writes on its own, unguarded.
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A key's row: the request it was first used with and, once known, the
+    answer (a serialised response, or a serialised google.rpc.Status)."""
+
+    fingerprint: str
+    answer: bytes | None
+    is_error: bool
+
+
+def in_flight() -> Aborted:
+    return Aborted(
+        "a request with this idempotency key is in progress elsewhere; retry later",
+        reason=CommonReason.IDEMPOTENCY_KEY_IN_FLIGHT,
+    )
 
 
 class IdempotencyKeyRow(SQLModel, table=True):

@@ -12,7 +12,7 @@ import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, bindparam, func, insert, select
 
-from service.store.ids import uuid7_hex
+from service.base.ids import uuid7_hex
 from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import log_entries
 

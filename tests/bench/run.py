@@ -100,7 +100,7 @@ def server_process(
         [
             sys.executable,
             "-m",
-            "service.app.cli",
+            "agentplane_cli.main",
             "serve",
             "--http-port",
             str(http_port),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from service.app.cli import main
+from agentplane_cli.main import main
 from tests.conftest import Server, free_port
 
 

@@ -28,11 +28,11 @@ from grpc_status import rpc_status
 from gateway.app import create_app, routes
 from gateway.families import FAMILIES, Family
 from gateway.httprule import Binding
-from service.app import auth
-from service.app.config import Settings
-from service.app.context import CallContext
-from service.app.status import from_domain
-from service.domain.errors import DomainError, PermissionDenied, Unauthenticated
+from service.base.config import Settings
+from service.base.errors import DomainError, PermissionDenied, Unauthenticated
+from service.rpc import auth
+from service.rpc.context import CallContext
+from service.rpc.status import from_domain
 from tests.auth_support import MISSING_KEY, Key, concrete, every_scope_but, make_key, with_keys
 from tests.conftest import TEST_HOST, Server
 from tests.grpc.test_runtime_grpc import assert_reason, failure

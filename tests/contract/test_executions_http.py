@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.conftest import Server
 
 CAP = 4096  # AGENTPLANE_MAX_TOOL_OUTPUT_BYTES for these tests

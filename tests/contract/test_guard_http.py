@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.agh_support import identity, log_types
 from tests.channels_support import CHANNEL
 from tests.conftest import TEST_HOST, Server

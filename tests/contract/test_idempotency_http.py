@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from sqlalchemy import Connection, func, select
 
 from gateway.app import create_app
-from service.app.config import Settings
+from service.base.config import Settings
 from service.store.idempotency import keys
 from service.store.tables import log_entries
 from tests.auth_support import make_key, with_keys
@@ -304,7 +304,7 @@ async def test_a_write_whose_answer_was_not_stored_is_not_applied_again(
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the server died here")
 
-    monkeypatch.setattr("service.app.idempotency._store_answer", crash)
+    monkeypatch.setattr("service.rpc.idempotency._store_answer", crash)
     headers = {"Idempotency-Key": "lost"}
     assert (await server.http.post("/api/v1/events", json=BATCH, headers=headers)).status_code == 200
     monkeypatch.undo()

@@ -12,7 +12,7 @@ import httpx
 import orjson
 from agentplane.v1 import log_pb2, log_pb2_grpc
 
-from service.api.protojson import encoder
+from service.codec import encoder
 from tests.conftest import Server
 
 GENERIC = encoder(log_pb2.WatchLogResponse.DESCRIPTOR, True, False)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.conftest import Server
 
 GITHUB = "ghp_" + "16C7e42F292c6912E7710c838347Ae178B4a"

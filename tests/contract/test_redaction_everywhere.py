@@ -6,7 +6,7 @@ text and JSON column of every table, the log included, is searched for them.
 Each write RPC needs an example below: a new one without an example fails
 the test, so that it cannot ship unchecked. The examples are valid requests;
 `inject` adds the secrets, driven by the request's descriptor, to every
-string field that is free text (service.app.redaction.is_free_text) except
+string field that is free text (service.rpc.redaction.is_free_text) except
 the closed vocabularies named in CLOSED, which a secret would make invalid.
 """
 
@@ -28,9 +28,9 @@ from google.api import annotations_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
-from service.app.config import Settings
-from service.app.dispatch import method_path
-from service.app.redaction import is_free_text, is_write
+from service.base.config import Settings
+from service.rpc.dispatch import method_path
+from service.rpc.redaction import is_free_text, is_write
 from tests.agh_support import identity
 from tests.conftest import Server
 from tests.redaction_support import FOUND, NAMED, SECRETS

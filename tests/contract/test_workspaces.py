@@ -11,7 +11,7 @@ import httpx
 import pytest
 from agentplane.v1 import log_pb2, log_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.auth_support import Key, make_key, with_keys
 from tests.conftest import Server
 

@@ -18,7 +18,7 @@ from agentplane.v1 import runtime_pb2, runtime_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.conftest import LiveServer, Server
 
 BUDGET = 4096

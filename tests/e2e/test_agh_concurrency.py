@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import Connection, func, select
 
-from service.store.agh_tables import agh_task_runs
+from service.store.agh.tables import agh_task_runs
 from service.store.tables import log_entries
 from tests.agh_support import identity
 from tests.conftest import POSTGRES_URL, Server, free_port, reset_postgres

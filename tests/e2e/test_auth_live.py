@@ -15,7 +15,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.auth_support import MISSING_KEY, Key, concrete, make_key, with_keys
 from tests.conftest import LiveServer
 from tests.e2e.test_websocket import WAIT, assert_silent, recv, without_seq

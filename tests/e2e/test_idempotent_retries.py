@@ -149,7 +149,7 @@ async def test_a_hook_step_whose_answer_was_lost_is_sent_again_without_its_key(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the server died here")
 
-    monkeypatch.setattr("service.app.idempotency._store_answer", crash)
+    monkeypatch.setattr("service.rpc.idempotency._store_answer", crash)
     assert (await asyncio.to_thread(hooks.run, "claude-code", session[-1][1])).delivered
     monkeypatch.undo()
     store = live_server.app.state.core.store

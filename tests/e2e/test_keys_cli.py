@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from service.app.cli import main
-from service.app.config import Settings
+from agentplane_cli.main import main
+from service.base.config import Settings
 from service.store.database import migrate, normalize_url
 from service.store.tables import api_keys
 from tests.auth_support import with_keys
@@ -132,7 +132,7 @@ async def test_a_cli_key_on_a_running_server(server: Server, database_url: str) 
         [
             sys.executable,
             "-m",
-            "service.app.cli",
+            "agentplane_cli.main",
             "keys",
             "create",
             "--name",
@@ -156,7 +156,7 @@ async def test_a_cli_key_on_a_running_server(server: Server, database_url: str) 
 
 def serve_exit(*argv: str, **env: str) -> tuple[int, str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "service.app.cli", "serve", *argv],
+        [sys.executable, "-m", "agentplane_cli.main", "serve", *argv],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -188,7 +188,7 @@ def test_reading_commands_find_the_per_user_database_from_any_directory(
 
     def keys(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "service.app.cli", "keys", *argv],
+            [sys.executable, "-m", "agentplane_cli.main", "keys", *argv],
             cwd=cwd,
             capture_output=True,
             text=True,

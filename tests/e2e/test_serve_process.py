@@ -35,7 +35,7 @@ def serve(
     if database_url:
         env["AGENTPLANE_DATABASE_URL"] = database_url
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.app.cli", "serve", *args],
+        [sys.executable, "-m", "agentplane_cli.main", "serve", *args],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

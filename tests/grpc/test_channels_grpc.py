@@ -16,7 +16,7 @@ from agentplane.v1 import channels_pb2 as pb
 from agentplane.v1 import channels_pb2_grpc as rpc
 from agentplane.v1 import runtime_pb2, runtime_pb2_grpc
 
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.conftest import Server
 from tests.grpc.test_runtime_grpc import assert_reason, failure
 

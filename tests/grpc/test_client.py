@@ -32,8 +32,8 @@ from agentplane_client import (
 from google.protobuf import json_format
 from google.protobuf.descriptor import MethodDescriptor
 
-from service.app.context import CallContext
-from service.domain.errors import Unauthenticated
+from service.base.errors import Unauthenticated
+from service.rpc.context import CallContext
 from tests.conftest import Server
 
 WAIT = 10.0  # seconds before a test that waits for the server gives up

@@ -12,8 +12,8 @@ from agentplane_client._calls import is_write as client_is_write
 from google.protobuf.descriptor import MethodDescriptor
 from sqlalchemy import select
 
-from service.app.context import CallContext
-from service.app.idempotency import is_write
+from service.rpc.context import CallContext
+from service.rpc.idempotency import is_write
 from service.store.idempotency import keys
 from tests.conftest import Server
 from tests.grpc.test_client import AnyClient, open_client

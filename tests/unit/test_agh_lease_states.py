@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
-from service.domain import runtime
+from service.base.errors import DomainError
 from service.domain.agh import leases, tasks
 from service.domain.agh.identity import Claimed
-from service.domain.errors import DomainError
-from service.store.agh_tables import agh_task_runs, agh_tasks
+from service.domain.runtime import sessions as runtime
+from service.store.agh.tables import agh_task_runs, agh_tasks
 from service.store.store import Store
 from service.store.tables import log_entries
 from tests.agh_support import Clock

@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from service.app.auth import (
+from service.base.errors import InvalidArgument
+from service.domain import apikeys
+from service.rpc.auth import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
     AuthPolicy,
     ExposureError,
@@ -18,8 +20,6 @@ from service.app.auth import (
     is_loopback,
     presented_key,
 )
-from service.domain import apikeys
-from service.domain.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from service.domain.channels import rules
-from service.domain.errors import InvalidArgument, ResourceExhausted
+from service.base.errors import InvalidArgument, ResourceExhausted
+from service.domain.agh.channels import message_validation as rules
 
 GOOD = {
     "task_id": "t",

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select, text
 
-from service.domain import agents, executions, tool_calls
-from service.domain.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
-from service.domain.executions import iso
-from service.store.executions import AgentRecord, ExecutionRecord, ToolCallRecord
+from service.base.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from service.domain.executions import agents, executions, tool_calls
+from service.domain.executions.executions import iso
+from service.store.executions.queries import AgentRecord, ExecutionRecord, ToolCallRecord
 from service.store.store import Store
 from service.store.tables import log_entries
 

@@ -19,7 +19,7 @@ def test_the_hook_path_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "import service.app.cli, agentplane_client.hooks.cli, agentplane_client.hooks.run\n"
+        "import agentplane_cli.main, agentplane_client.hooks.cli, agentplane_client.hooks.run\n"
         "import agentplane_client.redaction\n"
         "new = set(sys.modules) - before\n"
         f"print(sorted(m for m in new if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r}))"

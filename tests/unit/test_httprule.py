@@ -6,7 +6,7 @@ import pytest
 from agentplane.v1 import log_pb2, runtime_pb2
 
 from gateway.httprule import Binding, bindings, build_request
-from service.api.protojson import ParseError
+from service.codec import ParseError
 
 
 def binding(service: str, method: str, module=runtime_pb2) -> Binding:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from service.domain.errors import InvalidArgument
+from service.base.errors import InvalidArgument
 from service.store.log import Tx
 from service.store.store import Store
 from service.store.tables import log_entries

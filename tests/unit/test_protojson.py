@@ -27,8 +27,8 @@ from google.protobuf import (
 )
 from google.protobuf.message import Message
 
-from service.api import protojson
-from service.api.protojson import ParseError, from_dict, merge_dict
+from service import codec as protojson
+from service.codec import ParseError, decode, from_dict, merge_dict
 
 F = descriptor_pb2.FieldDescriptorProto
 
@@ -717,9 +717,9 @@ def test_parse_error_is_a_value_error() -> None:
 
 def test_decoders_are_compiled_once_per_type() -> None:
     md = Kitchen.DESCRIPTOR
-    assert protojson._decoder(md) is protojson._decoder(md)
-    assert protojson._decoder(Node.DESCRIPTOR) is protojson._decoder(Node.DESCRIPTOR)
-    assert not protojson._building
+    assert decode._decoder(md) is decode._decoder(md)
+    assert decode._decoder(Node.DESCRIPTOR) is decode._decoder(Node.DESCRIPTOR)
+    assert not decode._building
 
 
 def test_merge_dict_into_a_sub_message() -> None:

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.message import Message
 
-from service.api.protojson import encoder, timestamp_json
+from service.codec import encoder, timestamp_json
 
 F = descriptor_pb2.FieldDescriptorProto
 

@@ -1,4 +1,4 @@
-"""The request walk of service.app.redaction on shapes the contract does not
+"""The request walk of service.rpc.redaction on shapes the contract does not
 use yet (maps, recursive messages, repeated JSON values), so that a later
 feature that adds them is redacted too, and ids are left as sent."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory, struct_pb2
 from google.protobuf.descriptor import Descriptor
 
-from service.app.redaction import _message_walk, _redact
+from service.rpc.redaction import _message_walk, _redact
 
 F = descriptor_pb2.FieldDescriptorProto
 SECRET = "password=hunter22 and AKIAIOSFODNN7EXAMPLE"

@@ -1,4 +1,4 @@
-"""The rule evaluator (service.domain.rules.evaluator), table-tested on
+"""The rule evaluator (service.domain.tracer.rules.evaluator), table-tested on
 every case of the reference (§8.2 to §8.4): trigger phrases and the
 negation window, `triggerOn`, each tool-name alias, the inference of tool
 calls from events, regular expressions (invalid ones are unverifiable), and
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.domain.rules.evaluator import (
+from service.domain.tracer.rules.evaluator import (
     CONTRADICTED,
     EXPECT_FULFILLED,
     TRIGGER,

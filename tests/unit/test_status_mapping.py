@@ -8,8 +8,8 @@ from agentplane.v1 import options_pb2
 from google.rpc import error_details_pb2
 
 from gateway.families import FAMILIES, http_status
-from service.app.status import from_domain
-from service.domain import errors
+from service.base import errors
+from service.rpc.status import from_domain
 
 
 @pytest.mark.parametrize(

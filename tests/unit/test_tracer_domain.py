@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import delete
 
 from service.app.assembly import Core
-from service.app.config import Settings
-from service.domain.errors import InvalidArgument
+from service.base.config import Settings
+from service.base.errors import InvalidArgument
 from service.domain.tracer import ingest, lifecycle, reads
 from service.domain.tracer.lifecycle import EndAction, EndSession, EnsureSession, StartTask, decide_end
 from service.domain.tracer.model import (
@@ -22,11 +22,11 @@ from service.domain.tracer.model import (
     slugify,
 )
 from service.domain.tracer.turns import BY_ANSWER, BY_NEXT_MESSAGE, BY_SESSION_END, on_turn_closed
-from service.store import tracer as q
 from service.store.log import Tx
 from service.store.store import Store
-from service.store.tracer import TurnRecord
-from service.store.tracer_tables import tracer_sessions
+from service.store.tracer import queries as q
+from service.store.tracer.queries import TurnRecord
+from service.store.tracer.tables import tracer_sessions
 
 WS = "default"
 

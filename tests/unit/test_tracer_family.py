@@ -11,9 +11,9 @@ from agentplane.v1 import options_pb2, tracer_pb2
 
 from gateway.families import FAMILIES
 from gateway.tracer_errors import zod_tree
-from service.api.protojson import encoder
-from service.app.status import from_domain, simple
-from service.domain import errors
+from service.base import errors
+from service.codec import encoder
+from service.rpc.status import from_domain, simple
 
 FAMILY = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_TRACER]
 

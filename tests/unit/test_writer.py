@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from service.domain.errors import InvalidArgument
+from service.base.errors import InvalidArgument
 from service.store import log
 from service.store.log import Tx
 from service.store.store import Store

@@ -4,7 +4,7 @@ configuration, each assembled in one read (one consistent snapshot).
 agentplane has no agent definitions or capability registry, so
 capabilities are an empty list, with its section metadata; everything the
 task queue, the session projection, lineage, souls and channels know is
-filled in (channels: service.domain.channels.reading.channel_situation).
+filled in (channels: service.domain.agh.channels.reading.channel_situation).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.domain.agh import soul as souls
+from service.domain.agh.channels.reading import ChannelSituation, channel_situation
 from service.domain.agh.identity import Caller, Claimed, require_headers, resolve
 from service.domain.agh.spawn import lineage_of
-from service.domain.channels.reading import ChannelSituation, channel_situation
-from service.store import agh as q
-from service.store.agh import TASKS, LineageRecord, RunRecord, TaskRecord
+from service.store.agh import tasks as q
+from service.store.agh.tasks import TASKS, LineageRecord, RunRecord, TaskRecord
 from service.store.rawdb import RawDb
 from service.store.store import Store
 

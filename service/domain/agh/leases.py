@@ -25,13 +25,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from service.base.errors import Aborted, PermissionDenied
 from service.domain.agh import tasks
 from service.domain.agh.common import invalid_field, iso, now_us, record
 from service.domain.agh.identity import Caller, Claimed, admit, check_workspace, require_headers, resolve
-from service.domain.errors import Aborted, PermissionDenied
+from service.domain.agh.reasons import AghReason
 from service.domain.validation import reject_nul_characters
-from service.store import agh as q
-from service.store.agh import ACTIVE, CLAIMED, COMPLETED, FAILED, QUEUED, RUNS, TASKS, RunRecord, TaskRecord
+from service.store.agh import tasks as q
+from service.store.agh.tasks import (
+    ACTIVE,
+    CLAIMED,
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNS,
+    TASKS,
+    RunRecord,
+    TaskRecord,
+)
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.store import Store
@@ -86,7 +97,7 @@ def _token_hash() -> str:
 def _already_leased(caller: Caller, held: RunRecord) -> Aborted:
     return Aborted(
         f'task: active run lease exists: session "{caller.session_id}" already owns an active task-run lease',
-        reason="TASK_RUN_STILL_ACTIVE",
+        reason=AghReason.TASK_RUN_STILL_ACTIVE,
         metadata={"session_id": caller.session_id, "run_id": held.id},
     )
 
@@ -177,7 +188,7 @@ async def claim_next(
                 break
 
 
-def _rejected(reason: str, code: str, detail: str, run_id: str, **extra: str) -> Aborted:
+def _rejected(reason: AghReason, code: str, detail: str, run_id: str, **extra: str) -> Aborted:
     return Aborted(f"{_REJECTED}: {code}: {detail}", reason=reason, metadata={"run_id": run_id, **extra})
 
 
@@ -197,7 +208,7 @@ def _held_run(
     found: tuple[RunRecord, TaskRecord] | None,
     fence: str,
     now: int,
-    stale: str,
+    stale: AghReason,
 ) -> tuple[RunRecord, TaskRecord]:
     """The run `run_id` (`found`, with its task) if the caller holds an
     unexpired lease on it (and, if `fence` is given, under that claim); else
@@ -209,12 +220,12 @@ def _held_run(
         if held is not None and held.id != run_id:
             raise PermissionDenied(
                 f'{_REJECTED}: AUTONOMY_FOREIGN_RUN: run "{run_id}" is not owned by session "{caller.session_id}"',
-                reason="TASK_RUN_NOT_OWNED",
+                reason=AghReason.TASK_RUN_NOT_OWNED,
                 metadata={"run_id": run_id, "session_id": caller.session_id},
             )
         raise _rejected(stale, "AUTONOMY_NO_ACTIVE_LEASE", "invalid claim token", run_id)
     if run.status in (COMPLETED, FAILED, "canceled"):
-        reason = stale if stale != "TASK_RUN_STALE_LEASE" else "TASK_RUN_ALREADY_TERMINAL"
+        reason = stale if stale != AghReason.TASK_RUN_STALE_LEASE else AghReason.TASK_RUN_ALREADY_TERMINAL
         raise _rejected(
             reason, "AUTONOMY_LEASE_EXPIRED", f"run is already {run.status}", run_id, status=run.status
         )
@@ -233,7 +244,7 @@ def _ending_op(
     check: Callable[[], None],
     end: Callable[[RunRecord, int], str],
     *,
-    stale: str = "TASK_RUN_STALE_LEASE",
+    stale: AghReason = AghReason.TASK_RUN_STALE_LEASE,
 ) -> Callable[[Tx], tuple[TaskRecord, RunRecord]]:
     """The shape of complete, fail and release: resolve the caller, validate,
     find the held run, end its lease (`end` returns the log entry type),
@@ -291,7 +302,9 @@ async def heartbeat(
         caller, found = _caller_and_run(db, workspace, claimed, run_id)
         extension = lease_micros(lease_seconds)
         now = now_us()
-        run, task = _held_run(db, workspace, caller, run_id, found, fence, now, "TASK_RUN_STALE_LEASE")
+        run, task = _held_run(
+            db, workspace, caller, run_id, found, fence, now, AghReason.TASK_RUN_STALE_LEASE
+        )
         run.heartbeat_at, run.lease_until = now, now + extension
         q.extend_lease(db, workspace, run)
         data = {
@@ -383,7 +396,7 @@ async def release(
         return "task_run.released"
 
     require_headers(claimed)
-    op = _ending_op(workspace, claimed, run_id, fence, check, end, stale="TASK_RUN_NOT_RELEASABLE")
+    op = _ending_op(workspace, claimed, run_id, fence, check, end, stale=AghReason.TASK_RUN_NOT_RELEASABLE)
     return await store.write(op)
 
 

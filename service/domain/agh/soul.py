@@ -28,12 +28,12 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
+from service.base.ids import uuid7
 from service.domain.agh.common import invalid_field, now_us
 from service.domain.agh.identity import Claimed, check_workspace, require_headers, resolve
 from service.domain.validation import reject_nul_characters
-from service.store import agh as q
-from service.store.agh import SoulRecord
-from service.store.ids import uuid7
+from service.store.agh import tasks as q
+from service.store.agh.tasks import SoulRecord
 from service.store.log import Tx
 from service.store.rawdb import RawDb
 from service.store.store import Store

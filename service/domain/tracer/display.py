@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.domain.tracer.model import task_view
-from service.store import tracer as q
-from service.store.tracer import TaskRecord
+from service.store.tracer import queries as q
+from service.store.tracer.queries import TaskRecord
 
 DISPLAY_TITLE_CHARS = 80
 _SPACE = re.compile(r"\s+")

@@ -36,10 +36,10 @@ from service.domain.tracer.model import (
     reject_nul,
 )
 from service.domain.tracer.timeline import EventWriter, NewEvent
-from service.store import tracer as q
 from service.store.log import Tx
 from service.store.store import Store
-from service.store.tracer import TaskRecord, TokenTotals
+from service.store.tracer import queries as q
+from service.store.tracer.queries import TaskRecord, TokenTotals
 
 TASK_NOT_FOUND = "task_not_found"
 # Sources whose `metadata.crossCheck.dedupeKey` deduplicates (reference §4.3).

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from service.base.ids import uuid7
 from service.domain.tracer.display import task_views
 from service.domain.tracer.model import (
     BACKGROUND,
@@ -48,12 +49,11 @@ from service.domain.tracer.model import (
 )
 from service.domain.tracer.timeline import EventWriter, NewEvent
 from service.store import sessions as shared_sessions
-from service.store import tracer as q
-from service.store.ids import uuid7
 from service.store.log import Tx
 from service.store.sessions import SessionRecord as SharedSession
 from service.store.store import Store
-from service.store.tracer import BindingRecord, SessionRecord, TaskRecord
+from service.store.tracer import queries as q
+from service.store.tracer.queries import BindingRecord, SessionRecord, TaskRecord
 
 RUNTIME_SESSION_ENDED = "Runtime session ended"
 BACKGROUND_COMPLETED = "Background task completed"

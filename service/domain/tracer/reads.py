@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from service.domain.rules.reads import show_rule_lane
 from service.domain.tracer.display import task_views
 from service.domain.tracer.model import (
     TASK_STATUSES,
@@ -26,9 +25,10 @@ from service.domain.tracer.model import (
     task_not_found,
     turn_view,
 )
-from service.store import tracer as q
+from service.domain.tracer.rules.reads import show_rule_lane
 from service.store.store import Store
-from service.store.tracer import TaskRecord, TokenTotals
+from service.store.tracer import queries as q
+from service.store.tracer.queries import TaskRecord, TokenTotals
 
 TASK_PAGE = (50, 200)  # (default, largest) page sizes
 TIMELINE_PAGE = (200, 1000)

@@ -19,9 +19,9 @@ from dataclasses import fields
 
 from service.domain.tracer.ingest import token_totals
 from service.domain.tracer.model import EVENT_LOGGED, TOKEN_USAGE
-from service.store import tracer as q
 from service.store.log import Tx
-from service.store.tracer import TokenTotals
+from service.store.tracer import queries as q
+from service.store.tracer.queries import TokenTotals
 
 # hook(tx, workspace, session_id): runs before the session's log entries and
 # tracer rows are deleted, in the same transaction.

@@ -15,6 +15,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.base.ids import uuid7
 from service.domain.tracer.entries import PendingEntries
 from service.domain.tracer.model import (
     EVENT_LOGGED,
@@ -22,9 +23,8 @@ from service.domain.tracer.model import (
     FILE_CHANGED,
 )
 from service.domain.tracer.turns import Turns, linked_hooks
-from service.store import tracer as q
-from service.store.ids import uuid7
 from service.store.log import Tx
+from service.store.tracer import queries as q
 
 # An event with file paths outside these lanes also gets one derived
 # `file.changed` event per path, for at most the first MAX_DERIVED paths.

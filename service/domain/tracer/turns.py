@@ -9,7 +9,7 @@ the open turn, if there is one. Events without a session take no part.
 Rules are not evaluated here: whoever evaluates them registers a hook with
 `on_turn_closed`; it runs in the same transaction as the event that closed
 the turn, after that event and the turn's other events are stored (so
-`service.store.tracer.turn_events` sees them all), and what it writes
+`service.store.tracer.queries.turn_events` sees them all), and what it writes
 commits or rolls back with them.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from service.base.ids import uuid7
 from service.domain.tracer.entries import PendingEntries
 from service.domain.tracer.model import (
     ASSISTANT_RESPONSE,
@@ -27,10 +28,9 @@ from service.domain.tracer.model import (
     USER_MESSAGE,
     turn_view,
 )
-from service.store import tracer as q
-from service.store.ids import uuid7
 from service.store.log import Tx
-from service.store.tracer import TurnRecord
+from service.store.tracer import queries as q
+from service.store.tracer.queries import TurnRecord
 
 OPEN, CLOSED = "open", "closed"
 # Why a turn closed (the hook's last argument). Upstream evaluates a turn

@@ -9,7 +9,7 @@ import pytest
 from agentplane.v1 import executions_pb2_grpc as rpc
 from agentplane.v1 import log_pb2_grpc
 
-from service.app.config import Settings
+from service.base.config import Settings
 from tests.conftest import Server
 from tests.grpc.executions.support import CAP, Api
 

@@ -18,7 +18,7 @@ from agentplane_client._tools import MAX_CHANGES
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from service.api import executions as executions_api
-from service.app.status import DOMAIN
+from service.rpc.status import DOMAIN
 from tests.conftest import Server
 from tests.grpc.executions.support import CAP, Api, log_bytes
 from tests.grpc.test_runtime_grpc import assert_reason, failure

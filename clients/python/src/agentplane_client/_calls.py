@@ -38,7 +38,7 @@ IDEMPOTENCY_KEY = "idempotency-key"
 @cache
 def is_write(request_type: Descriptor) -> bool:
     """Whether the RPC taking `request_type` is a write, as the server decides
-    (service.app.idempotency.is_write): unary, not an API key RPC (`admin`),
+    (service.rpc.idempotency.is_write): unary, not an API key RPC (`admin`),
     and bound to a verb other than GET, or unbound with a `write:` scope."""
     for service in request_type.file.services_by_name.values():
         for method in service.methods:

@@ -1,5 +1,5 @@
 """Agent Tracer (seed 000): tasks, monitor sessions, runtime bindings, turns
-and timeline events (service/store/tracer_tables.py).
+and timeline events (service/store/tracer/tables.py).
 
 Revision ID: 0002
 Revises: 0001

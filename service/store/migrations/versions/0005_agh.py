@@ -1,5 +1,5 @@
 """AGH (seed 003): the task queue, session lineage and souls
-(service/store/agh_tables.py).
+(service/store/agh/tables.py).
 
 Revision ID: 0005
 Revises: 0004

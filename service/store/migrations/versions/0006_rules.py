@@ -1,5 +1,5 @@
 """Verification rules (seed 000): rules, verdicts and enforcements
-(service/store/rules_tables.py).
+(service/store/tracer/rule_tables.py).
 
 Revision ID: 0006
 Revises: 0005

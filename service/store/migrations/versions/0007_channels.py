@@ -1,5 +1,5 @@
 """Channels (seed 003): channels, messages and members' read positions
-(service/store/channels_tables.py).
+(service/store/agh/channel_tables.py).
 
 Revision ID: 0007
 Revises: 0006

@@ -1,0 +1,133 @@
+"""Admission control: refuse work fast when the server is full, rather than
+queue it until memory runs out.
+
+Two bounds, one per place where work piles up:
+
+- bytes in flight: request bodies being read, decoded and processed, over
+  HTTP (the gateway counts Content-Length, or bytes as they arrive) and gRPC
+  (the request's size). A decoded 1,000-event batch costs ~10x its JSON in
+  Python objects until it is answered, so bytes admitted bound memory;
+- the writer's queue: operations waiting for the group commit. A write RPC
+  is refused before its servicer runs when the queue is full, so a refused
+  request wrote nothing and an admitted one always gets its commit.
+
+Past either bound a call is UNAVAILABLE (HTTP 503) with a RetryInfo (HTTP
+`Retry-After`). After a burst the freed heap is given back to the system
+(`malloc_trim`): glibc otherwise keeps it for the process's lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import gc
+import logging
+import time
+from collections.abc import Callable
+
+from google.protobuf.descriptor import MethodDescriptor
+
+from service.base.errors import CommonReason, Unavailable
+from service.rpc.auth import required_scope
+from service.rpc.context import CallContext
+from service.rpc.dispatch import Interceptor
+
+log = logging.getLogger(__name__)
+
+# What a refused caller is told to wait, in seconds.
+RETRY_AFTER_SECONDS = 1
+# Bytes of requests since the last trim that make an idle moment worth a trim.
+TRIM_AFTER_BYTES = 32 * 1024 * 1024
+# How long the server must stay idle (nothing in flight) before it trims.
+TRIM_IDLE_SECONDS = 1.0
+
+
+def overloaded(message: str, reason: CommonReason) -> Unavailable:
+    return Unavailable(
+        f"{message}; retry in {RETRY_AFTER_SECONDS} s",
+        reason=reason,
+        metadata={"retry_after_seconds": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's malloc_trim(0), or None where there is no glibc."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+class ByteBudget:
+    """Bytes of requests in flight, bounded by `limit` (0: unbounded).
+
+    A request larger than the whole budget is still admitted when nothing
+    else is in flight (a chunked body: while it is alone), so every request
+    the body limit allows can be served."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._since_trim = 0
+        self._trim_timer: asyncio.TimerHandle | None = None
+        self._trim = _malloc_trim()
+
+    def try_acquire(self, size: int, held: int = 0) -> bool:
+        """Take `size` more bytes for a request already holding `held`."""
+        # Refused bodies count too: the server still read (and dropped) them.
+        self._since_trim += size
+        if self.limit and self.in_flight > held and self.in_flight + size > self.limit:
+            return False
+        self.in_flight += size
+        return True
+
+    def acquire(self, size: int, held: int = 0) -> None:
+        """`try_acquire`, or raise UNAVAILABLE."""
+        if not self.try_acquire(size, held):
+            raise overloaded(
+                f"the server is busy: {self.in_flight} bytes of requests in flight",
+                CommonReason.SERVER_BUSY,
+            )
+
+    def release(self, size: int) -> None:
+        self.in_flight -= size
+        if self.in_flight == 0 and self._since_trim >= TRIM_AFTER_BYTES and self._trim_timer is None:
+            self._trim_timer = asyncio.get_running_loop().call_later(TRIM_IDLE_SECONDS, self._trim_if_idle)
+
+    def _trim_if_idle(self) -> None:
+        """The burst is over: free its garbage and give the heap back."""
+        self._trim_timer = None
+        if self.in_flight:
+            return  # busy again: the next idle moment trims
+        self._since_trim = 0
+        started = time.perf_counter()
+        # The young generation is collected rarely (see cli._tune_runtime):
+        # cycles left by the burst would keep their memory until then.
+        gc.collect()
+        if self._trim is not None:
+            self._trim()
+        log.debug("a burst is over: heap trimmed in %.1f ms", (time.perf_counter() - started) * 1e3)
+
+    def close(self) -> None:
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
+
+
+def write_queue_gate(depth: Callable[[], int], limit: int) -> Interceptor:
+    """An interceptor refusing write RPCs (those needing a `write:` scope)
+    while `depth()` operations wait for the writer (0: no limit). It runs
+    before the servicer, so a refused call queued nothing."""
+
+    async def gate(ctx: CallContext, method: MethodDescriptor) -> None:
+        if limit and depth() >= limit and required_scope(method).startswith("write:"):
+            raise overloaded(
+                f"the write queue is full ({limit} operations waiting)", CommonReason.WRITE_QUEUE_FULL
+            )
+
+    return gate
