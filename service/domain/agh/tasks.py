@@ -31,8 +31,7 @@ from service.domain.agh.common import invalid_field, now_us, record
 from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
 from service.store.agh.tasks import ACTIVE, QUEUED, RUNS, TASKS, TERMINAL, RunRecord, TaskRecord
-from service.store.log import Tx
-from service.store.rawdb import RawDb
+from service.store.log import Db, Tx
 from service.store.store import Store
 
 DRAFT = "draft"
@@ -67,7 +66,7 @@ def not_found(task_id: str) -> NotFound:
     return NotFound(f'task "{task_id}" not found', reason="TASK_NOT_FOUND", metadata={"task_id": task_id})
 
 
-def existing(db: RawDb, workspace: str, task_id: str) -> TaskRecord:
+def existing(db: Db, workspace: str, task_id: str) -> TaskRecord:
     task = TASKS.get(db, workspace, task_id)
     if task is None:
         raise not_found(task_id)
@@ -130,7 +129,6 @@ def new_run(
 
 def queue_run(
     tx: Tx,
-    db: RawDb,
     workspace: str,
     task: TaskRecord,
     attempt: int,
@@ -143,13 +141,13 @@ def queue_run(
     """Insert a queued run with its coordination channel and log it (the
     caller derives and saves the task)."""
     run = new_run(task, attempt, now, origin=origin, previous=previous)
-    RUNS.insert(db, workspace, run)
+    RUNS.insert(tx, workspace, run)
     open_run_channel(tx, workspace, task.id, run.id, now)
-    record(tx, db, workspace, "task_run.queued", task, run, actor=actor, now=now)
+    record(tx, workspace, "task_run.queued", task, run, actor=actor, now=now)
     return run
 
 
-def settle(db: RawDb, workspace: str, task: TaskRecord, runs: list[RunRecord] | None = None) -> None:
+def settle(db: Db, workspace: str, task: TaskRecord, runs: list[RunRecord] | None = None) -> None:
     """Derive the task's status from its runs (the caller saves the task)."""
     task.status = derive_status(task, runs if runs is not None else q.runs_of_task(db, workspace, task.id))
 
@@ -205,11 +203,10 @@ async def create_task(
     scope, scope_workspace, priority, max_attempts = _checked(spec, workspace)
 
     def op(tx: Tx) -> tuple[TaskRecord, RunRecord | None]:
-        db = RawDb.of_tx(tx)
         now = now_us()
         task = TaskRecord(
             id=uuid7(),
-            number=q.next_number(db, workspace),
+            number=q.next_number(tx, workspace),
             title=spec.title.strip(),
             description=spec.description,
             scope=scope,
@@ -223,13 +220,13 @@ async def create_task(
             created_at=now,
             updated_at=now,
         )
-        TASKS.insert(db, workspace, task)
-        record(tx, db, workspace, "task.created", task, actor=actor, now=now)
+        TASKS.insert(tx, workspace, task)
+        record(tx, workspace, "task.created", task, actor=actor, now=now)
         run = None
         if not spec.draft:
-            run = queue_run(tx, db, workspace, task, 1, now, actor=actor, origin=("daemon", "task_api"))
-        settle(db, workspace, task, [run] if run else [])
-        TASKS.save(db, workspace, task)
+            run = queue_run(tx, workspace, task, 1, now, actor=actor, origin=("daemon", "task_api"))
+        settle(tx, workspace, task, [run] if run else [])
+        TASKS.save(tx, workspace, task)
         return task, run
 
     return await store.write(op)
@@ -254,9 +251,8 @@ async def list_tasks(
     reject_nul_characters({"status": status, "priority": priority, "scope": scope})
 
     def read(conn: Any) -> list[TaskRecord]:
-        db = RawDb.of(conn)
         return q.list_tasks(
-            db, workspace, status=status, priority=priority, scope=scope, before=before, limit=size + 1
+            conn, workspace, status=status, priority=priority, scope=scope, before=before, limit=size + 1
         )
 
     found = await store.read(read)
@@ -267,9 +263,8 @@ async def list_tasks(
 
 async def get_task(store: Store, workspace: str, task_id: str) -> TaskWithRuns:
     def read(conn: Any) -> TaskWithRuns:
-        db = RawDb.of(conn)
-        task = existing(db, workspace, task_id)
-        return TaskWithRuns(task, q.runs_of_task(db, workspace, task_id))
+        task = existing(conn, workspace, task_id)
+        return TaskWithRuns(task, q.runs_of_task(conn, workspace, task_id))
 
     return await store.read(read)
 
@@ -280,13 +275,12 @@ async def queue_another_run(
     """Queue a run (attempt = highest + 1); a draft task leaves draft."""
 
     def op(tx: Tx) -> tuple[TaskRecord, RunRecord]:
-        db = RawDb.of_tx(tx)
-        task = existing(db, workspace, task_id)
+        task = existing(tx, workspace, task_id)
         if task.status == CANCELED:
             raise FailedPrecondition(
                 f'task "{task_id}" is canceled', reason="TASK_CANCELED", metadata={"task_id": task_id}
             )
-        runs = q.runs_of_task(db, workspace, task_id)
+        runs = q.runs_of_task(tx, workspace, task_id)
         busy = next((r for r in runs if r.status in UNFINISHED), None)
         if busy is not None:
             raise FailedPrecondition(
@@ -298,9 +292,9 @@ async def queue_another_run(
         if task.status == DRAFT:
             task.status = READY
         attempt = max((r.attempt for r in runs), default=0) + 1
-        run = queue_run(tx, db, workspace, task, attempt, now, actor=actor, origin=("daemon", "task_api"))
-        settle(db, workspace, task, [*runs, run])
-        TASKS.save(db, workspace, task)
+        run = queue_run(tx, workspace, task, attempt, now, actor=actor, origin=("daemon", "task_api"))
+        settle(tx, workspace, task, [*runs, run])
+        TASKS.save(tx, workspace, task)
         return task, run
 
     return await store.write(op)
@@ -313,21 +307,20 @@ async def cancel_task(
     reject_nul_characters({"reason": reason})
 
     def op(tx: Tx) -> TaskRecord:
-        db = RawDb.of_tx(tx)
-        task = existing(db, workspace, task_id)
+        task = existing(tx, workspace, task_id)
         if task.status == CANCELED:
             return task
         now = now_us()
         ended = []
-        for run in q.runs_of_task(db, workspace, task_id):
+        for run in q.runs_of_task(tx, workspace, task_id):
             if run.status in UNFINISHED:
                 run.status, run.ended_at, run.lease_until, run.heartbeat_at = CANCELED, now, None, None
-                RUNS.save(db, workspace, run)
+                RUNS.save(tx, workspace, run)
                 ended.append(run.id)
         task.status = CANCELED
         payload = {"reason": reason, "canceled_run_ids": ended}
-        record(tx, db, workspace, "task.canceled", task, actor=actor, payload=payload, now=now)
-        TASKS.save(db, workspace, task)
+        record(tx, workspace, "task.canceled", task, actor=actor, payload=payload, now=now)
+        TASKS.save(tx, workspace, task)
         return task
 
     return await store.write(op)
@@ -339,14 +332,13 @@ async def set_paused(
     """Pause or resume a task (a no-op when it already is)."""
 
     def op(tx: Tx) -> TaskRecord:
-        db = RawDb.of_tx(tx)
-        task = existing(db, workspace, task_id)
+        task = existing(tx, workspace, task_id)
         if task.paused == paused:
             return task
         task.paused = paused
         now = now_us()
-        record(tx, db, workspace, "task.paused" if paused else "task.resumed", task, actor=actor, now=now)
-        TASKS.save(db, workspace, task)
+        record(tx, workspace, "task.paused" if paused else "task.resumed", task, actor=actor, now=now)
+        TASKS.save(tx, workspace, task)
         return task
 
     return await store.write(op)
