@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, literal_column, select, update
 
+from service.store.executions.tables import agents, executions, tool_calls
 from service.store.fastpath import Projection, RawStatement, cursor_of
 from service.store.log import Db
-from service.store.tables import agents, executions, tool_calls
 
 
 @dataclass
