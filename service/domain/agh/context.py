@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.domain.agh import soul as souls
+from service.domain.agh import states
 from service.domain.agh.channels.reading import ChannelSituation, channel_situation
 from service.domain.agh.identity import Caller, Claimed, require_headers, resolve
 from service.domain.agh.spawn import lineage_of
@@ -96,7 +97,7 @@ def _current(db: Db, workspace: str, caller: Caller, now: int) -> CurrentTask | 
     return CurrentTask(
         task=task,
         run=run,
-        holds_lease=run.holds_lease(caller.session_id, now),
+        holds_lease=states.holds_lease(run, caller.session_id, now),
         prior_attempts=others[:CONTEXT_SECTION_LIMIT],
         events=[TaskEvent(*row) for row in q.recent_events(db, workspace, task.id, CONTEXT_SECTION_LIMIT)],
     )

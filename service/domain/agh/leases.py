@@ -25,23 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from service.base.agh_states import ACTIVE, CANCELED, COMPLETED, FAILED
 from service.base.errors import Aborted, PermissionDenied
-from service.domain.agh import tasks
+from service.domain.agh import states, tasks
 from service.domain.agh.common import invalid_field, iso, now_us, record
 from service.domain.agh.identity import Caller, Claimed, admit, check_workspace, require_headers, resolve
 from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
-from service.store.agh.tasks import (
-    ACTIVE,
-    CLAIMED,
-    COMPLETED,
-    FAILED,
-    QUEUED,
-    RUNS,
-    TASKS,
-    RunRecord,
-    TaskRecord,
-)
+from service.store.agh.tasks import RUNS, TASKS, RunRecord, TaskRecord
 from service.store.log import Db, Tx
 from service.store.store import Store
 
@@ -120,12 +111,7 @@ def _claim_op(workspace: str, claimed: Claimed, spec: ClaimSpec) -> Callable[[Tx
                 raise _already_leased(caller, held)
             return None
         run, task = found
-        run.status, run.session_id = CLAIMED, caller.session_id
-        run.claimed_by_kind, run.claimed_by_ref = "agent_session", caller.session_id
-        run.claim_token_hash = _token_hash()
-        run.claimed_at = run.heartbeat_at = now
-        run.lease_until = now + lease_micros(spec.lease_seconds)
-        run.started_at = run.ended_at = run.error = run.result = None
+        states.claim(run, caller.session_id, _token_hash(), now, now + lease_micros(spec.lease_seconds))
         RUNS.save(tx, workspace, run)
         # A claimed run leaves its task `ready`, as the queued one did.
         record(
@@ -265,7 +251,7 @@ def retry_or_settle(tx: Tx, workspace: str, task: TaskRecord, run: RunRecord, no
     run at a time (a run is queued only when none is), so the run that just
     ended is its latest attempt and the only one that decides."""
     runs = [run]
-    if run.status == FAILED and task.status != tasks.CANCELED and not tasks.attempts_exhausted(task, runs):
+    if run.status == FAILED and task.status != CANCELED and not states.attempts_exhausted(task, runs):
         actor = {"kind": "daemon", "ref": "retry"}
         retry = tasks.queue_run(
             tx,
@@ -361,15 +347,6 @@ async def fail(
     return await store.write(_ending_op(workspace, claimed, run_id, fence, check, end))
 
 
-def requeue(run: RunRecord) -> None:
-    """The same run back in the queue, attempt unchanged, every trace of the
-    claim cleared (as upstream's release and expiry do)."""
-    run.status = QUEUED
-    run.session_id = run.claimed_by_kind = run.claimed_by_ref = run.claim_token_hash = None
-    run.lease_until = run.heartbeat_at = run.claimed_at = run.started_at = run.ended_at = None
-    run.error = run.result = None
-
-
 async def release(
     store: Store, workspace: str, claimed: Claimed, run_id: str, reason: str, fence: str
 ) -> tuple[TaskRecord, RunRecord]:
@@ -379,7 +356,7 @@ async def release(
         reject_nul_characters({"reason": reason})
 
     def end(run: RunRecord, now: int) -> str:
-        requeue(run)
+        states.requeue(run)
         return "task_run.released"
 
     require_headers(claimed)
@@ -398,7 +375,7 @@ def _sweep_op(now: int) -> Callable[[Tx], int]:
             assert found is not None, "an expired run vanished in its own transaction"
             run, task = found
             holder = run.session_id
-            requeue(run)
+            states.requeue(run)
             RUNS.save(tx, workspace, run)
             tasks.settle(tx, workspace, task, [run])
             actor = {"kind": "daemon", "ref": "lease_sweeper"}

@@ -3,15 +3,7 @@
 A task is created with its first run queued (unless it is a draft); more
 runs are queued by the operator or, after a failure with attempts left, by
 the queue itself. A task's status is never set directly: it is derived from
-its runs after every change (upstream's `taskStatusFromPolicySnapshot`):
-
-- `draft` and `canceled` stay as they are (a queued run takes a task out of
-  draft);
-- a run `starting` or `running` makes it `in_progress`;
-- else a run `queued` or `claimed` makes it `ready`;
-- else the latest finished run decides: `completed`, `canceled`, or after a
-  failure `failed` once attempts are exhausted (max attempt + 1 >
-  `max_attempts`), `ready` otherwise.
+its runs after every change (service.domain.agh.states.derive_status).
 
 Every change appends to the event log (`task.*`, `task_run.*`) in the same
 transaction, indexed under the task for its context's recent events.
@@ -24,22 +16,18 @@ from typing import Any
 
 import orjson
 
+from service.base.agh_states import CANCELED, DRAFT, QUEUED, READY, UNFINISHED
 from service.base.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from service.base.ids import uuid7
 from service.domain.agh.channels.messaging import open_run_channel
 from service.domain.agh.common import invalid_field, now_us, record
+from service.domain.agh.states import derive_status
 from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
-from service.store.agh.tasks import ACTIVE, QUEUED, RUNS, TASKS, TERMINAL, RunRecord, TaskRecord
+from service.store.agh.tasks import RUNS, TASKS, RunRecord, TaskRecord
 from service.store.log import Db, Tx
 from service.store.store import Store
 
-DRAFT = "draft"
-READY = "ready"
-IN_PROGRESS = "in_progress"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELED = "canceled"
 GLOBAL = "global"
 WORKSPACE = "workspace"
 SCOPES = (GLOBAL, WORKSPACE)
@@ -52,8 +40,6 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 _FIRST_PAGE = 2**62
-# Runs not yet finished: what a cancel ends and what blocks queueing another.
-UNFINISHED = (QUEUED, *ACTIVE)
 
 
 @dataclass
@@ -71,28 +57,6 @@ def existing(db: Db, workspace: str, task_id: str) -> TaskRecord:
     if task is None:
         raise not_found(task_id)
     return task
-
-
-def derive_status(task: TaskRecord, runs: list[RunRecord]) -> str:
-    """The task's status from its runs (see the module docstring)."""
-    if task.status in (DRAFT, CANCELED):
-        return task.status
-    statuses = {r.status for r in runs}
-    if statuses & {"starting", "running"}:
-        return IN_PROGRESS
-    if statuses & {QUEUED, "claimed"}:
-        return READY
-    finished = [r for r in runs if r.status in TERMINAL]
-    if not finished:
-        return task.status
-    latest = max(finished, key=lambda r: (r.attempt, r.queued_at, r.id))
-    if latest.status == FAILED:
-        return FAILED if attempts_exhausted(task, runs) else READY
-    return latest.status
-
-
-def attempts_exhausted(task: TaskRecord, runs: list[RunRecord]) -> bool:
-    return max((r.attempt for r in runs), default=0) + 1 > task.max_attempts
 
 
 def payload_size(field: str, value: Any) -> None:

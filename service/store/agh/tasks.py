@@ -1,7 +1,9 @@
 """Queries on the AGH projections (service/store/agh/tables.py).
 
 Records mirror the columns (times in microseconds since the epoch, JSON
-columns decoded). Every statement is built once and run on the driver's
+columns decoded): they are the rows as the store builds them, so they live
+here; the states they are in are service.base.agh_states, and the decisions
+on them the domain's (service.domain.agh.states). Every statement is built once and run on the driver's
 cursor: claims, heartbeats and completions are the hot path of the queue.
 
 The claim's candidate query is the one piece of dialect-specific SQL: on
@@ -30,25 +32,12 @@ from sqlalchemy import (
     update,
 )
 
+from service.base.agh_states import ACTIVE, QUEUED, UNCLAIMABLE_TASK
 from service.store.agh.tables import agh_session_lineage, agh_souls, agh_task_events, agh_task_runs, agh_tasks
 from service.store.fastpath import Cursor, Projection, RawStatement, cursor_of
 from service.store.log import Db
 from service.store.sessions import SessionRecord
 from service.store.tables import log_entries, sessions
-
-QUEUED = "queued"
-CLAIMED = "claimed"
-STARTING = "starting"
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELED = "canceled"
-NEEDS_ATTENTION = "needs_attention"
-# A run with one of these statuses holds a lease while `lease_until` is ahead.
-ACTIVE = (CLAIMED, STARTING, RUNNING)
-TERMINAL = (COMPLETED, FAILED, CANCELED)
-# Task statuses whose runs are never claimed.
-UNCLAIMABLE_TASK = ("draft", "blocked", "canceled")
 
 
 @dataclass
@@ -100,16 +89,6 @@ class RunRecord:
     error: str | None = None
     metadata: Any = None
     result: Any = None
-
-    def holds_lease(self, session_id: str, now: int) -> bool:
-        """Whether `session_id` holds an unexpired lease on this run."""
-        return (
-            self.status in ACTIVE
-            and self.session_id == session_id
-            and self.claim_token_hash is not None
-            and self.lease_until is not None
-            and self.lease_until > now
-        )
 
 
 @dataclass

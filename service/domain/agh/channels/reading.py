@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 from sqlalchemy import Connection
 
+from service.base.agh_states import ACTIVE
 from service.base.errors import FieldViolation, InvalidArgument
 from service.domain.agh.channels import message_validation as rules
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
@@ -280,7 +281,7 @@ def _run_holder(conn: Connection, workspace: str, channel: ChannelRecord) -> tup
     if channel.run_id is None:
         return None
     found = agh_q.run_with_task(conn, workspace, channel.run_id)
-    if found is None or found[0].session_id is None or found[0].status not in agh_q.ACTIVE:
+    if found is None or found[0].session_id is None or found[0].status not in ACTIVE:
         return None
     session = sessions.get(conn, workspace, found[0].session_id)
     return found[0].session_id, (session.agent_name if session else None) or ""
