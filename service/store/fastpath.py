@@ -8,11 +8,14 @@ write, the projections of the executions and AGH families, channels and the
 tracer's ingest and verdicts all run this way.
 
 Store functions take what the domain has, the write transaction (`Tx`) or a
-read's connection (`Db`), and find their cursor with `cursor_of`: the domain
-never handles a cursor. SQLAlchemy's JSON type does not apply on this path,
-so JSON values are converted here (`Cursor.json_in` / `json_out`): SQLite
-takes and returns JSON text, psycopg takes `Jsonb` and returns decoded
-values. None is SQL NULL both ways.
+read's connection (service.store.log.Db), and find their cursor with
+`cursor_of`: the transaction keeps one for all of an operation's statements,
+a read gets a new one. The domain never handles a cursor.
+
+SQLAlchemy's JSON type does not apply on this path, so JSON values are
+converted here (`Cursor.json_in` / `json_out`): SQLite takes and returns
+JSON text, psycopg takes `Jsonb` and returns decoded values. None is SQL
+NULL both ways.
 """
 
 from __future__ import annotations
