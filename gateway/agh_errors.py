@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from service.base.errors import CommonReason
+from service.domain.agh.reasons import AghReason
 from service.rpc.status import RpcError
 
 SUGGESTED_COMMAND = "suggested_command"
@@ -43,43 +45,49 @@ _SPAWN = "Spawn error"
 _SOUL = "Soul error"
 _CHANNEL = "Channel error"
 
-# AGH's own reasons (raised by service.domain.agh): status, category, title.
+# Every AGH reason (service.domain.agh.reasons; tests/unit/test_error_reasons.py
+# fails when one is missing): status, category, title.
 REASONS: dict[str, Kind] = {
-    "IDENTITY_REQUIRED": Kind(401, "session", _IDENTITY, "agentidentity"),
-    "IDENTITY_STALE": Kind(401, "session", _IDENTITY, "agentidentity"),
-    "IDENTITY_MISMATCH": Kind(401, "session", _IDENTITY, "agentidentity"),
-    "IDENTITY_UNAUTHORIZED": Kind(403, "session", _IDENTITY, "agentidentity"),
-    "IDENTITY_LOOKUP_UNAVAILABLE": Kind(503, "session", _IDENTITY, "agentidentity"),
-    "TASK_NOT_FOUND": Kind(404, "task", _TASK, "task"),
-    "TASK_RUN_NOT_FOUND": Kind(404, "task", _TASK, "task"),
-    "TASK_RUN_STALE_LEASE": Kind(409, "task", _TASK, "task"),
-    "TASK_RUN_ALREADY_TERMINAL": Kind(409, "task", _TASK, "task"),
-    "TASK_RUN_NOT_RELEASABLE": Kind(409, "task", _TASK, "task"),
-    "TASK_RUN_STILL_ACTIVE": Kind(409, "task", _TASK, "task"),
-    "TASK_RUN_NOT_OWNED": Kind(403, "task", _TASK, "task"),
-    "TASK_CANCELED": Kind(409, "task", _TASK, "task"),
-    "TASK_VALIDATION_FAILED": Kind(422, "task", _TASK, "task"),
-    "PAYLOAD_TOO_LARGE": Kind(413, "task", _TASK, "task"),
-    "SPAWN_VALIDATION_FAILED": Kind(422, "session", _SPAWN, "spawn"),
-    "SPAWN_PERMISSION_DENIED": Kind(403, "session", _SPAWN, "spawn"),
-    "SPAWN_DEPTH_EXCEEDED": Kind(409, "session", _SPAWN, "spawn"),
-    "SPAWN_CHILDREN_EXCEEDED": Kind(409, "session", _SPAWN, "spawn"),
-    "SPAWN_WORKSPACE_LIMIT_EXCEEDED": Kind(409, "session", _SPAWN, "spawn"),
-    "SESSION_NOT_FOUND": Kind(404, "session", "Session error", "session"),
-    "SOUL_INVALID": Kind(422, "config", _SOUL, "soul"),
-    "CHANNEL_NOT_FOUND": Kind(404, "network", _CHANNEL, "channel"),
-    "MESSAGE_NOT_FOUND": Kind(404, "network", _CHANNEL, "channel"),
-    "CHANNEL_VALIDATION_FAILED": Kind(422, "network", _CHANNEL, "channel"),
-    "CLAIM_TOKEN_FORBIDDEN": Kind(422, "network", _CHANNEL, "channel"),
-    "MESSAGE_TOO_LARGE": Kind(413, "network", _CHANNEL, "channel"),
-    "MESSAGE_EXISTS": Kind(409, "network", _CHANNEL, "channel"),
-    "INVALID_CHANNEL": Kind(400, "network", _CHANNEL, "channel"),
-    "INVALID_CURSOR": Kind(400, "network", _CHANNEL, "channel"),
-    "INVALID_LIMIT": Kind(400, "network", _CHANNEL, "channel"),
-    "TOO_MANY_STREAMS": Kind(429, "network", _CHANNEL, "channel"),
+    AghReason.IDENTITY_REQUIRED: Kind(401, "session", _IDENTITY, "agentidentity"),
+    AghReason.IDENTITY_STALE: Kind(401, "session", _IDENTITY, "agentidentity"),
+    AghReason.IDENTITY_MISMATCH: Kind(401, "session", _IDENTITY, "agentidentity"),
+    AghReason.IDENTITY_UNAUTHORIZED: Kind(403, "session", _IDENTITY, "agentidentity"),
+    AghReason.IDENTITY_LOOKUP_UNAVAILABLE: Kind(503, "session", _IDENTITY, "agentidentity"),
+    AghReason.TASK_NOT_FOUND: Kind(404, "task", _TASK, "task"),
+    AghReason.TASK_RUN_NOT_FOUND: Kind(404, "task", _TASK, "task"),
+    AghReason.TASK_RUN_STALE_LEASE: Kind(409, "task", _TASK, "task"),
+    AghReason.TASK_RUN_ALREADY_TERMINAL: Kind(409, "task", _TASK, "task"),
+    AghReason.TASK_RUN_NOT_RELEASABLE: Kind(409, "task", _TASK, "task"),
+    AghReason.TASK_RUN_STILL_ACTIVE: Kind(409, "task", _TASK, "task"),
+    AghReason.TASK_RUN_NOT_OWNED: Kind(403, "task", _TASK, "task"),
+    AghReason.TASK_CANCELED: Kind(409, "task", _TASK, "task"),
+    AghReason.TASK_VALIDATION_FAILED: Kind(422, "task", _TASK, "task"),
+    AghReason.PAYLOAD_TOO_LARGE: Kind(413, "task", _TASK, "task"),
+    AghReason.SPAWN_VALIDATION_FAILED: Kind(422, "session", _SPAWN, "spawn"),
+    AghReason.SPAWN_PERMISSION_DENIED: Kind(403, "session", _SPAWN, "spawn"),
+    AghReason.SPAWN_DEPTH_EXCEEDED: Kind(409, "session", _SPAWN, "spawn"),
+    AghReason.SPAWN_CHILDREN_EXCEEDED: Kind(409, "session", _SPAWN, "spawn"),
+    AghReason.SPAWN_WORKSPACE_LIMIT_EXCEEDED: Kind(409, "session", _SPAWN, "spawn"),
+    AghReason.SESSION_NOT_FOUND: Kind(404, "session", "Session error", "session"),
+    AghReason.SOUL_INVALID: Kind(422, "config", _SOUL, "soul"),
+    AghReason.CHANNEL_NOT_FOUND: Kind(404, "network", _CHANNEL, "channel"),
+    AghReason.MESSAGE_NOT_FOUND: Kind(404, "network", _CHANNEL, "channel"),
+    AghReason.CHANNEL_VALIDATION_FAILED: Kind(422, "network", _CHANNEL, "channel"),
+    AghReason.CLAIM_TOKEN_FORBIDDEN: Kind(422, "network", _CHANNEL, "channel"),
+    AghReason.MESSAGE_TOO_LARGE: Kind(413, "network", _CHANNEL, "channel"),
+    AghReason.MESSAGE_EXISTS: Kind(409, "network", _CHANNEL, "channel"),
+    AghReason.INVALID_CHANNEL: Kind(400, "network", _CHANNEL, "channel"),
+    AghReason.INVALID_CURSOR: Kind(400, "network", _CHANNEL, "channel"),
+    AghReason.INVALID_LIMIT: Kind(400, "network", _CHANNEL, "channel"),
+    AghReason.TOO_MANY_STREAMS: Kind(429, "network", _CHANNEL, "channel"),
+    # Raised by AGH without an upstream counterpart: answered by their gRPC code.
+    AghReason.SESSION_NOT_RUNNING: Kind(409, "daemon", "Request error", "api"),
+    AghReason.SESSION_IS_SPAWNED: Kind(409, "daemon", "Request error", "api"),
+    AghReason.WORKSPACE_MISMATCH: Kind(403, "daemon", "Request error", "api"),
+    AghReason.CHANNEL_EXISTS: Kind(409, "daemon", "Request error", "api"),
     # The gateway's own: a body that is not JSON, or too large.
-    "INVALID_JSON": Kind(400, "daemon", "Invalid request", "api"),
-    "BODY_TOO_LARGE": Kind(413, "daemon", "Invalid request", "api"),
+    CommonReason.INVALID_JSON: Kind(400, "daemon", "Invalid request", "api"),
+    CommonReason.BODY_TOO_LARGE: Kind(413, "daemon", "Invalid request", "api"),
 }
 
 # By gRPC code, for reasons not listed above: upstream answers a request that

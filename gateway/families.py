@@ -15,6 +15,8 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
 from gateway import agh_errors, tracer_errors
+from service.base.errors import CommonReason
+from service.domain.trenchcoat.reasons import TrenchcoatReason
 from service.rpc.status import RpcError
 
 # grpc-gateway's HTTPStatusFromCode, indexed by gRPC code.
@@ -153,8 +155,13 @@ class AgentTracerFamily(Family):
 
 
 # Trenchcoat's error codes (upstream lib/api-response.ts), by ErrorInfo reason
-# first, then by gRPC code; anything else is INTERNAL_ERROR.
-TRENCHCOAT_REASON_CODES = {"BODY_TOO_LARGE": "PAYLOAD_TOO_LARGE"}
+# first (every Trenchcoat reason is listed: tests/unit/test_error_reasons.py),
+# then by gRPC code; anything else is INTERNAL_ERROR.
+TRENCHCOAT_REASON_CODES: dict[str, str] = {
+    CommonReason.BODY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+    TrenchcoatReason.VALIDATION_ERROR: "VALIDATION_ERROR",
+    TrenchcoatReason.BATCH_TOO_LARGE: "VALIDATION_ERROR",
+}
 TRENCHCOAT_CODES = {
     3: "VALIDATION_ERROR",
     5: "NOT_FOUND",

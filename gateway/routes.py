@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.transport import Transport
-from service.base.errors import InvalidArgument
+from service.base.errors import CommonReason, InvalidArgument
 from service.codec import ParseError, encoder, keeping_free_form
 from service.rpc.status import RpcError, from_domain, simple
 
@@ -131,7 +131,7 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
         raise ParseError(f"malformed JSON: {exc}") from exc
 
 
-def _bad_input(message: str, reason: str = "INVALID_JSON") -> RpcError:
+def _bad_input(message: str, reason: CommonReason = CommonReason.INVALID_JSON) -> RpcError:
     return from_domain(InvalidArgument(message, reason=reason))
 
 
@@ -176,7 +176,9 @@ class Endpoint:
             # Kept only within keeping_free_form() (see __call__).
             request = build_request(b, path_params, query, body, keep_free_form=True)
         except BodyTooLarge:
-            too_large = _bad_input(f"request body is larger than {self.max_body} bytes", "BODY_TOO_LARGE")
+            too_large = _bad_input(
+                f"request body is larger than {self.max_body} bytes", CommonReason.BODY_TOO_LARGE
+            )
             return await self._refuse(scope, send, too_large, 413)
         except ParseError as exc:
             return await self._refuse(scope, send, _bad_input(str(exc)))

@@ -13,14 +13,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from service.domain.tracer.reasons import TracerReason
 from service.rpc.status import RpcError
 
-# An ErrorInfo reason that picks its own code, whatever the gRPC code.
+# Every tracer reason (service.domain.tracer.reasons; tests/unit/test_error_reasons.py
+# fails when one is missing) and the status and code it answers, whatever the gRPC code.
 REASONS: dict[str, tuple[int, str]] = {
-    "TASK_NOT_FOUND": (404, "not_found"),
+    TracerReason.TASK_NOT_FOUND: (404, "not_found"),
+    TracerReason.RULE_NOT_FOUND: (404, "not_found"),
+    TracerReason.SESSION_NOT_FOUND: (404, "not_found"),
     # A domain rule was violated (upstream's InvalidRuleError and the like).
-    "BAD_REQUEST": (400, "bad_request"),
-    "CONFLICT": (409, "conflict"),
+    TracerReason.BAD_REQUEST: (400, "bad_request"),
+    TracerReason.CONFLICT: (409, "conflict"),
+    TracerReason.VALIDATION_ERROR: (400, "validation_error"),
 }
 
 # gRPC code -> (HTTP status, code) for the rest.
@@ -44,7 +49,7 @@ INTERNAL_MESSAGE = "Internal server error"
 # The message of a validation error the domain did not word itself.
 INVALID_REQUEST = "Invalid request"
 # The domain's own validation errors carry upstream's message verbatim.
-VALIDATION_REASON = "VALIDATION_ERROR"
+VALIDATION_REASON = TracerReason.VALIDATION_ERROR
 
 _SEGMENT = re.compile(r"[^.\[\]]+")
 # The generic checks' wording -> zod's.

@@ -25,6 +25,7 @@ from service.codec import struct_to_python, to_dict, value_to_python
 from service.domain.agh import context, leases, soul, spawn, tasks
 from service.domain.agh.common import now_us
 from service.domain.agh.identity import Claimed
+from service.domain.agh.reasons import AghReason
 from service.rpc.context import CallContext
 from service.store.store import Store
 
@@ -238,7 +239,7 @@ def _valid_soul(state: soul.SoulState) -> pb.AghSoul:
     payload = orjson.dumps(to_dict(msg, proto_names=True, omit_unset=True)).decode()
     raise InvalidArgument(
         f"soul of agent {state.agent_name!r} is invalid",
-        reason="SOUL_INVALID",
+        reason=AghReason.SOUL_INVALID,
         metadata={"payload": payload, "agent_name": state.agent_name},
     )
 

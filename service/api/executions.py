@@ -12,9 +12,10 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from service.api.ordered_stream import answer_in_order
-from service.base.errors import DomainError, FieldViolation, InvalidArgument
+from service.base.errors import CommonReason, DomainError, FieldViolation, InvalidArgument
 from service.codec import merge_dict, value_to_python
 from service.domain.executions import agents, executions, tool_calls
+from service.domain.executions.reasons import ExecutionsReason
 from service.domain.secrets import Scrub, redact
 from service.rpc.context import CallContext
 from service.rpc.dispatch import check_required
@@ -240,7 +241,7 @@ class ToolCallServicer:
             if len(req.changes) > MAX_CHANGES:
                 raise InvalidArgument(
                     f"changes: {len(req.changes)} in one message, more than the {MAX_CHANGES} allowed",
-                    reason="TOO_MANY_CHANGES",
+                    reason=ExecutionsReason.TOO_MANY_CHANGES,
                     violations=[FieldViolation("changes", f"must be at most {MAX_CHANGES}")],
                 )
             return _outcomes([self._queue_change(change, ctx) for change in req.changes])
@@ -261,7 +262,7 @@ class ToolCallServicer:
             else:
                 raise InvalidArgument(
                     "one of start, complete or fail is required",
-                    reason="MISSING_FIELD",
+                    reason=CommonReason.MISSING_FIELD,
                     violations=[FieldViolation("action", "one of start, complete or fail is required")],
                 )
             return self.store.enqueue(op)

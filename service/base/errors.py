@@ -9,7 +9,28 @@ google.rpc.ErrorInfo reason); `violations` name the offending fields.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import ClassVar
+
+
+class Reason(StrEnum):
+    """A stable, machine-readable reason (it becomes the google.rpc.ErrorInfo
+    reason). Each family enumerates its own by subclassing this one (see
+    service/domain/*/reasons.py); the gateway's error tables are keyed by
+    the members, and tests/unit/test_error_reasons.py fails when a family's
+    reason has no mapping there. Values are the member names."""
+
+
+class CommonReason(Reason):
+    """Reasons of the call chain and the store, whatever the family."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    MISSING_FIELD = "MISSING_FIELD"
+    INVALID_JSON = "INVALID_JSON"
+    BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    UNSTORABLE_VALUE = "UNSTORABLE_VALUE"
+    COMMIT_FAILED = "COMMIT_FAILED"
+    SHUTTING_DOWN = "SHUTTING_DOWN"
 
 
 @dataclass(frozen=True)
@@ -25,7 +46,7 @@ class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
 
     message: str
-    reason: str = ""
+    reason: Reason | None = None
     violations: list[FieldViolation] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -81,6 +102,6 @@ def invalid(field_path: str, description: str, message: str | None = None) -> In
     """An InvalidArgument naming one field."""
     return InvalidArgument(
         message or f"{field_path}: {description}",
-        reason="INVALID_ARGUMENT",
+        reason=CommonReason.INVALID_ARGUMENT,
         violations=[FieldViolation(field_path, description)],
     )

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from service.base.errors import FieldViolation, InvalidArgument, NotFound, invalid
+from service.base.errors import FieldViolation, InvalidArgument, NotFound, Reason, invalid
 from service.domain.validation import reject_nul_characters
 from service.store import apikeys as q
 from service.store.apikeys import ApiKeyRecord
@@ -48,6 +48,20 @@ _SHOWN = len(KEY_PREFIX) + 8
 _WORKSPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class AccessReason(Reason):
+    """Why a call's key is refused or an API-key request is bad."""
+
+    API_KEY_MISSING = "API_KEY_MISSING"
+    API_KEY_INVALID = "API_KEY_INVALID"
+    API_KEY_REVOKED = "API_KEY_REVOKED"
+    API_KEY_EXPIRED = "API_KEY_EXPIRED"
+    API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
+    INVALID_API_KEY_REQUEST = "INVALID_API_KEY_REQUEST"
+    SCOPE_MISSING = "SCOPE_MISSING"
+    SCOPE_UNDECLARED = "SCOPE_UNDECLARED"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 def hash_key(secret: str) -> str:
@@ -97,7 +111,7 @@ def _check_new_key(workspace: str, name: str, scopes: list[str], expires_in: tim
     if violations:
         raise InvalidArgument(
             "; ".join(f"{v.field}: {v.description}" for v in violations),
-            reason="INVALID_API_KEY_REQUEST",
+            reason=AccessReason.INVALID_API_KEY_REQUEST,
             violations=violations,
         )
 
@@ -151,7 +165,7 @@ async def revoke_key(store: Store, workspace: str | None, key_id: str) -> ApiKey
     def op(tx: Tx) -> ApiKeyRecord:
         record = q.get(tx.conn, workspace, key_id)
         if record is None:
-            raise NotFound(f"API key {key_id} not found", reason="API_KEY_NOT_FOUND")
+            raise NotFound(f"API key {key_id} not found", reason=AccessReason.API_KEY_NOT_FOUND)
         if record.revoked_at is not None:
             return record
         now = datetime.now(UTC)

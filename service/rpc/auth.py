@@ -32,6 +32,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from service.base.config import Settings
 from service.base.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from service.domain import apikeys
+from service.domain.apikeys import AccessReason
 from service.rpc.context import CallContext
 from service.rpc.dispatch import Interceptor
 from service.store.apikeys import ApiKeyRecord
@@ -218,7 +219,8 @@ class Authenticator:
         secret = presented_key(ctx.metadata)
         if secret is None:
             raise Unauthenticated(
-                "Missing API key: send it as X-API-Key or Authorization: Bearer", reason="API_KEY_MISSING"
+                "Missing API key: send it as X-API-Key or Authorization: Bearer",
+                reason=AccessReason.API_KEY_MISSING,
             )
         key = await self.valid_key(secret)
         scope = required_scope(method)
@@ -227,12 +229,12 @@ class Authenticator:
             # something a key can be allowed to do.
             raise PermissionDenied(
                 f"Insufficient permissions: {method.full_name} declares no known required scope",
-                reason="SCOPE_UNDECLARED",
+                reason=AccessReason.SCOPE_UNDECLARED,
             )
         if not apikeys.allows(key.scopes, scope):
             raise PermissionDenied(
                 f"Insufficient permissions. Required scope: {scope}",
-                reason="SCOPE_MISSING",
+                reason=AccessReason.SCOPE_MISSING,
                 metadata={"required_scope": scope},
             )
         if self.limiter is not None:
@@ -240,7 +242,7 @@ class Authenticator:
             if wait:
                 raise ResourceExhausted(
                     f"Too many requests: this key may make {self.limiter.per_minute} requests a minute",
-                    reason="RATE_LIMITED",
+                    reason=AccessReason.RATE_LIMITED,
                     metadata={"retry_after_seconds": str(max(1, math.ceil(wait)))},
                 )
         ctx.workspace = key.workspace
@@ -251,11 +253,11 @@ class Authenticator:
         """The key `secret` names, if it is known, not revoked and not expired."""
         key = await self.keys.lookup(secret)
         if key is None:
-            raise Unauthenticated("Invalid API key", reason="API_KEY_INVALID")
+            raise Unauthenticated("Invalid API key", reason=AccessReason.API_KEY_INVALID)
         if key.revoked_at is not None:
-            raise Unauthenticated("API key has been revoked", reason="API_KEY_REVOKED")
+            raise Unauthenticated("API key has been revoked", reason=AccessReason.API_KEY_REVOKED)
         if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
-            raise Unauthenticated("API key has expired", reason="API_KEY_EXPIRED")
+            raise Unauthenticated("API key has expired", reason=AccessReason.API_KEY_EXPIRED)
         return key
 
 

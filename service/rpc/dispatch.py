@@ -21,7 +21,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from service.base.errors import DomainError, FieldViolation, InvalidArgument
+from service.base.errors import CommonReason, DomainError, FieldViolation, InvalidArgument
 from service.rpc.context import CallContext
 from service.rpc.status import RpcError, from_domain, simple
 
@@ -113,7 +113,7 @@ def check_required(msg: Message) -> None:
             "missing required field"
             + ("s: " if len(violations) > 1 else ": ")
             + ", ".join(v.field for v in violations),
-            reason="MISSING_FIELD",
+            reason=CommonReason.MISSING_FIELD,
             violations=violations,
         )
 

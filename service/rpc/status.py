@@ -64,7 +64,7 @@ def from_domain(err: DomainError) -> RpcError:
     status = status_pb2.Status(code=getattr(code_pb2, err.code), message=err.message)
     if err.reason:
         status.details.append(
-            _pack(error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata))
+            _pack(error_details_pb2.ErrorInfo(reason=str(err.reason), domain=DOMAIN, metadata=err.metadata))
         )
     if err.violations:
         status.details.append(

@@ -22,7 +22,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
-from service.base.errors import DomainError, InvalidArgument, Unavailable
+from service.base.errors import CommonReason, DomainError, InvalidArgument, Unavailable
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
 
@@ -52,7 +52,7 @@ def _as_domain_error(exc: Exception) -> Exception:
         return exc
     if isinstance(exc, sa_exc.DataError | psycopg.DataError | sqlite3.DataError):
         return InvalidArgument(
-            f"a value cannot be stored: {str(exc).splitlines()[0]}", reason="UNSTORABLE_VALUE"
+            f"a value cannot be stored: {str(exc).splitlines()[0]}", reason=CommonReason.UNSTORABLE_VALUE
         )
     log.error("write operation failed", exc_info=exc)
     return exc
@@ -93,7 +93,7 @@ class Writer:
         """Queue `op` now (operations run in the order queued); the future is
         done once its transaction has committed."""
         if self._closing:
-            raise Unavailable("the server is shutting down", reason="SHUTTING_DOWN")
+            raise Unavailable("the server is shutting down", reason=CommonReason.SHUTTING_DOWN)
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((op, fut))
         return fut
@@ -122,7 +122,9 @@ class Writer:
                     outcomes, last_seq = await loop.run_in_executor(self._thread, self._commit, ops)
             except Exception as exc:
                 log.exception("commit failed")
-                failure = Unavailable("the write could not be committed; retry", reason="COMMIT_FAILED")
+                failure = Unavailable(
+                    "the write could not be committed; retry", reason=CommonReason.COMMIT_FAILED
+                )
                 failure.__cause__ = exc
                 outcomes, last_seq = [(None, failure)] * len(live), 0
             for (_, fut), (result, error) in zip(live, outcomes, strict=True):

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from service.base.errors import DomainError, FieldViolation, InvalidArgument
+from service.domain.agh.reasons import AghReason
 from service.store.agh import tasks as q
 from service.store.agh.tasks import RunRecord, TaskRecord
 from service.store.log import Tx
@@ -53,12 +54,18 @@ def with_action(error: DomainError, action: str) -> DomainError:
     return error
 
 
-def validation(message: str, violations: Iterable[FieldViolation] = (), reason: str = "") -> InvalidArgument:
+def validation(
+    message: str,
+    violations: Iterable[FieldViolation] = (),
+    reason: AghReason = AghReason.TASK_VALIDATION_FAILED,
+) -> InvalidArgument:
     """A request that does not validate: 422 `task_validation_failed` (or `reason`)."""
-    return InvalidArgument(message, reason=reason or "TASK_VALIDATION_FAILED", violations=list(violations))
+    return InvalidArgument(message, reason=reason, violations=list(violations))
 
 
-def invalid_field(field: str, description: str, *, area: str = "task", reason: str = "") -> InvalidArgument:
+def invalid_field(
+    field: str, description: str, *, area: str = "task", reason: AghReason = AghReason.TASK_VALIDATION_FAILED
+) -> InvalidArgument:
     """One bad field, worded as upstream: `task: validation failed: <field> <what>`."""
     return validation(
         f"{area}: validation failed: {field} {description}", [FieldViolation(field, description)], reason

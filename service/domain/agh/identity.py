@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from service.base.errors import PermissionDenied, Unauthenticated
 from service.domain.agh.common import with_action
+from service.domain.agh.reasons import AghReason
 from service.store import sessions
 from service.store.sessions import SessionRecord
 
@@ -61,16 +62,20 @@ class Caller:
         return {"kind": "agent_session", "ref": self.session_id}
 
 
-def _unauthenticated(reason: str, message: str, action: str) -> Unauthenticated:
+def _unauthenticated(reason: AghReason, message: str, action: str) -> Unauthenticated:
     return with_action(Unauthenticated(message, reason=reason), action)  # type: ignore[return-value]
 
 
 def require_headers(claimed: Claimed) -> None:
     """Checks 1 and 2: both headers are present (no database needed)."""
     if not claimed.session_id:
-        raise _unauthenticated("IDENTITY_REQUIRED", "AGH_SESSION_ID is required for agent commands", _START)
+        raise _unauthenticated(
+            AghReason.IDENTITY_REQUIRED, "AGH_SESSION_ID is required for agent commands", _START
+        )
     if not claimed.agent_name:
-        raise _unauthenticated("IDENTITY_REQUIRED", "AGH_AGENT is required for agent commands", _START)
+        raise _unauthenticated(
+            AghReason.IDENTITY_REQUIRED, "AGH_AGENT is required for agent commands", _START
+        )
 
 
 def resolve(conn: Connection, workspace: str, claimed: Claimed) -> Caller:
@@ -82,12 +87,14 @@ def resolve(conn: Connection, workspace: str, claimed: Claimed) -> Caller:
 def admit(claimed: Claimed, record: SessionRecord | None) -> Caller:
     """Checks 4 to 7 on the session the headers name (None: unknown)."""
     if record is None:
-        raise _unauthenticated("IDENTITY_STALE", "agent session identity is not known to the daemon", _RESUME)
+        raise _unauthenticated(
+            AghReason.IDENTITY_STALE, "agent session identity is not known to the daemon", _RESUME
+        )
     if record.status != RUNNING:
-        raise _unauthenticated("IDENTITY_STALE", "agent session identity is not active", _RESUME)
+        raise _unauthenticated(AghReason.IDENTITY_STALE, "agent session identity is not active", _RESUME)
     if record.agent_name and record.agent_name != claimed.agent_name:
         raise _unauthenticated(
-            "IDENTITY_MISMATCH", "AGH_AGENT does not match the daemon session agent", _CLEAR
+            AghReason.IDENTITY_MISMATCH, "AGH_AGENT does not match the daemon session agent", _CLEAR
         )
     return Caller(record, record.agent_name or claimed.agent_name)
 
@@ -98,7 +105,7 @@ def check_workspace(workspace: str, requested: str) -> None:
         raise with_action(
             PermissionDenied(
                 "agent session does not belong to the requested workspace",
-                reason="IDENTITY_UNAUTHORIZED",
+                reason=AghReason.IDENTITY_UNAUTHORIZED,
                 metadata={"workspace_id": requested},
             ),
             "use the session workspace or start a session in the requested workspace",

@@ -30,6 +30,7 @@ from service.base.errors import Aborted, PermissionDenied
 from service.domain.agh import states, tasks
 from service.domain.agh.common import invalid_field, iso, now_us, record
 from service.domain.agh.identity import Caller, Claimed, admit, check_workspace, require_headers, resolve
+from service.domain.agh.reasons import AghReason
 from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
 from service.store.agh.tasks import RUNS, TASKS, RunRecord, TaskRecord
@@ -86,7 +87,7 @@ def _token_hash() -> str:
 def _already_leased(caller: Caller, held: RunRecord) -> Aborted:
     return Aborted(
         f'task: active run lease exists: session "{caller.session_id}" already owns an active task-run lease',
-        reason="TASK_RUN_STILL_ACTIVE",
+        reason=AghReason.TASK_RUN_STILL_ACTIVE,
         metadata={"session_id": caller.session_id, "run_id": held.id},
     )
 
@@ -168,7 +169,7 @@ async def claim_next(
                 break
 
 
-def _rejected(reason: str, code: str, detail: str, run_id: str, **extra: str) -> Aborted:
+def _rejected(reason: AghReason, code: str, detail: str, run_id: str, **extra: str) -> Aborted:
     return Aborted(f"{_REJECTED}: {code}: {detail}", reason=reason, metadata={"run_id": run_id, **extra})
 
 
@@ -188,7 +189,7 @@ def _held_run(
     found: tuple[RunRecord, TaskRecord] | None,
     fence: str,
     now: int,
-    stale: str,
+    stale: AghReason,
 ) -> tuple[RunRecord, TaskRecord]:
     """The run `run_id` (`found`, with its task) if the caller holds an
     unexpired lease on it (and, if `fence` is given, under that claim); else
@@ -200,12 +201,12 @@ def _held_run(
         if held is not None and held.id != run_id:
             raise PermissionDenied(
                 f'{_REJECTED}: AUTONOMY_FOREIGN_RUN: run "{run_id}" is not owned by session "{caller.session_id}"',
-                reason="TASK_RUN_NOT_OWNED",
+                reason=AghReason.TASK_RUN_NOT_OWNED,
                 metadata={"run_id": run_id, "session_id": caller.session_id},
             )
         raise _rejected(stale, "AUTONOMY_NO_ACTIVE_LEASE", "invalid claim token", run_id)
     if run.status in (COMPLETED, FAILED, "canceled"):
-        reason = stale if stale != "TASK_RUN_STALE_LEASE" else "TASK_RUN_ALREADY_TERMINAL"
+        reason = stale if stale != AghReason.TASK_RUN_STALE_LEASE else AghReason.TASK_RUN_ALREADY_TERMINAL
         raise _rejected(
             reason, "AUTONOMY_LEASE_EXPIRED", f"run is already {run.status}", run_id, status=run.status
         )
@@ -224,7 +225,7 @@ def _ending_op(
     check: Callable[[], None],
     end: Callable[[RunRecord, int], str],
     *,
-    stale: str = "TASK_RUN_STALE_LEASE",
+    stale: AghReason = AghReason.TASK_RUN_STALE_LEASE,
 ) -> Callable[[Tx], tuple[TaskRecord, RunRecord]]:
     """The shape of complete, fail and release: resolve the caller, validate,
     find the held run, end its lease (`end` returns the log entry type),
@@ -277,7 +278,9 @@ async def heartbeat(
         caller, found = _caller_and_run(tx, workspace, claimed, run_id)
         extension = lease_micros(lease_seconds)
         now = now_us()
-        run, task = _held_run(tx, workspace, caller, run_id, found, fence, now, "TASK_RUN_STALE_LEASE")
+        run, task = _held_run(
+            tx, workspace, caller, run_id, found, fence, now, AghReason.TASK_RUN_STALE_LEASE
+        )
         run.heartbeat_at, run.lease_until = now, now + extension
         q.extend_lease(tx, workspace, run)
         data = {
@@ -360,7 +363,7 @@ async def release(
         return "task_run.released"
 
     require_headers(claimed)
-    op = _ending_op(workspace, claimed, run_id, fence, check, end, stale="TASK_RUN_NOT_RELEASABLE")
+    op = _ending_op(workspace, claimed, run_id, fence, check, end, stale=AghReason.TASK_RUN_NOT_RELEASABLE)
     return await store.write(op)
 
 

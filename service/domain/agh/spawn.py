@@ -28,6 +28,7 @@ from service.base.errors import Aborted, FailedPrecondition, NotFound, Permissio
 from service.base.ids import uuid7
 from service.domain.agh.common import invalid_field, now_us
 from service.domain.agh.identity import Claimed, require_headers, resolve
+from service.domain.agh.reasons import AghReason
 from service.domain.validation import reject_nul_characters
 from service.store import sessions
 from service.store.agh import tasks as q
@@ -105,7 +106,7 @@ def _checked_permissions(permissions: dict[str, list[str]], prefix: str) -> dict
                 f"{prefix}.{category}",
                 "must not contain a blank atom",
                 area="spawn",
-                reason="SPAWN_VALIDATION_FAILED",
+                reason=AghReason.SPAWN_VALIDATION_FAILED,
             )
         out[category] = atoms
     return out
@@ -116,7 +117,7 @@ def _check_spec(spec: SpawnSpec) -> tuple[str, dict[str, list[str]]]:
     reject_nul_characters(spec.__dict__)
 
     def bad(field_name: str, description: str) -> Exception:
-        return invalid_field(field_name, description, area="spawn", reason="SPAWN_VALIDATION_FAILED")
+        return invalid_field(field_name, description, area="spawn", reason=AghReason.SPAWN_VALIDATION_FAILED)
 
     if not spec.agent_name.strip():
         raise bad("agent_name", "is required")
@@ -136,14 +137,14 @@ def _check_budget(db: Db, workspace: str, parent: LineageRecord) -> int:
     if depth > parent.max_depth:
         raise Aborted(
             f"child depth {depth} exceeds max_depth {parent.max_depth}",
-            reason="SPAWN_DEPTH_EXCEEDED",
+            reason=AghReason.SPAWN_DEPTH_EXCEEDED,
             metadata={"spawn_depth": str(depth), "max_depth": str(parent.max_depth)},
         )
     children = q.live_children(db, workspace, parent.session_id)
     if children >= parent.max_children:
         raise Aborted(
             f"session has {children} live children, max_children is {parent.max_children}",
-            reason="SPAWN_CHILDREN_EXCEEDED",
+            reason=AghReason.SPAWN_CHILDREN_EXCEEDED,
             metadata={"live_children": str(children), "max_children": str(parent.max_children)},
         )
     if parent.max_active_per_workspace > 0:
@@ -152,7 +153,7 @@ def _check_budget(db: Db, workspace: str, parent: LineageRecord) -> int:
         if live >= parent.max_active_per_workspace:
             raise Aborted(
                 f"spawn tree has {live} live sessions, max_active_per_workspace is {parent.max_active_per_workspace}",
-                reason="SPAWN_WORKSPACE_LIMIT_EXCEEDED",
+                reason=AghReason.SPAWN_WORKSPACE_LIMIT_EXCEEDED,
                 metadata={"live_sessions": str(live), "limit": str(parent.max_active_per_workspace)},
             )
     return depth
@@ -165,7 +166,7 @@ def _check_subset(child: dict[str, list[str]], parent: dict[str, list[str]]) -> 
             if atom not in allowed:
                 raise PermissionDenied(
                     f'child {category} permission atom "{atom}" widens parent permissions',
-                    reason="SPAWN_PERMISSION_DENIED",
+                    reason=AghReason.SPAWN_PERMISSION_DENIED,
                     metadata={"category": category, "atom": atom},
                 )
 
@@ -255,16 +256,18 @@ async def set_policy(store: Store, workspace: str, session_id: str, spec: Policy
         if record is None:
             raise NotFound(
                 f'session "{session_id}" not found',
-                reason="SESSION_NOT_FOUND",
+                reason=AghReason.SESSION_NOT_FOUND,
                 metadata={"session_id": session_id},
             )
         if record.status != RUNNING:
-            raise FailedPrecondition(f'session "{session_id}" is not running', reason="SESSION_NOT_RUNNING")
+            raise FailedPrecondition(
+                f'session "{session_id}" is not running', reason=AghReason.SESSION_NOT_RUNNING
+            )
         lineage, stored = lineage_of(tx, workspace, session_id)
         if lineage.parent_session_id is not None:
             raise FailedPrecondition(
                 f'session "{session_id}" was spawned: its budget and permissions come from its parent',
-                reason="SESSION_IS_SPAWNED",
+                reason=AghReason.SESSION_IS_SPAWNED,
             )
         lineage.permissions = permissions
         lineage.max_children = spec.max_children or DEFAULT_MAX_CHILDREN

@@ -21,6 +21,7 @@ from service.base.errors import FailedPrecondition, NotFound, PermissionDenied, 
 from service.base.ids import uuid7
 from service.domain.agh.channels.messaging import open_run_channel
 from service.domain.agh.common import invalid_field, now_us, record
+from service.domain.agh.reasons import AghReason
 from service.domain.agh.states import derive_status
 from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
@@ -49,7 +50,9 @@ class TaskWithRuns:
 
 
 def not_found(task_id: str) -> NotFound:
-    return NotFound(f'task "{task_id}" not found', reason="TASK_NOT_FOUND", metadata={"task_id": task_id})
+    return NotFound(
+        f'task "{task_id}" not found', reason=AghReason.TASK_NOT_FOUND, metadata={"task_id": task_id}
+    )
 
 
 def existing(db: Db, workspace: str, task_id: str) -> TaskRecord:
@@ -65,7 +68,7 @@ def payload_size(field: str, value: Any) -> None:
     if size > MAX_PAYLOAD_BYTES:
         raise ResourceExhausted(
             f"task: payload too large: {field} is {size} bytes, more than {MAX_PAYLOAD_BYTES}",
-            reason="PAYLOAD_TOO_LARGE",
+            reason=AghReason.PAYLOAD_TOO_LARGE,
             metadata={"field": field, "limit_bytes": str(MAX_PAYLOAD_BYTES)},
         )
 
@@ -154,7 +157,7 @@ def _checked(spec: NewTask, caller_workspace: str) -> tuple[str, str | None, str
     if named and named != caller_workspace:
         raise PermissionDenied(
             f'task: workspace "{named}" is not the caller\'s workspace',
-            reason="WORKSPACE_MISMATCH",
+            reason=AghReason.WORKSPACE_MISMATCH,
             metadata={"workspace": named},
         )
     return scope, caller_workspace, priority, max_attempts
@@ -242,14 +245,14 @@ async def queue_another_run(
         task = existing(tx, workspace, task_id)
         if task.status == CANCELED:
             raise FailedPrecondition(
-                f'task "{task_id}" is canceled', reason="TASK_CANCELED", metadata={"task_id": task_id}
+                f'task "{task_id}" is canceled', reason=AghReason.TASK_CANCELED, metadata={"task_id": task_id}
             )
         runs = q.runs_of_task(tx, workspace, task_id)
         busy = next((r for r in runs if r.status in UNFINISHED), None)
         if busy is not None:
             raise FailedPrecondition(
                 f'task "{task_id}" already has run "{busy.id}" {busy.status}',
-                reason="TASK_RUN_STILL_ACTIVE",
+                reason=AghReason.TASK_RUN_STILL_ACTIVE,
                 metadata={"task_id": task_id, "run_id": busy.id},
             )
         now = now_us()

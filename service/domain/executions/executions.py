@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from service.base.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from service.base.errors import CommonReason, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from service.domain.executions.reasons import ExecutionsReason
 from service.domain.validation import reject_nul_characters
 from service.store.executions import queries as q
 from service.store.executions.queries import EXECUTIONS, ExecutionRecord
@@ -95,7 +96,7 @@ def reject(violations: Iterable[FieldViolation]) -> None:
     if found:
         raise InvalidArgument(
             "; ".join(f"{v.field}: {v.description}" for v in found),
-            reason="INVALID_ARGUMENT",
+            reason=CommonReason.INVALID_ARGUMENT,
             violations=found,
         )
 
@@ -108,7 +109,7 @@ def json_object(field: str, value: Any) -> Iterable[FieldViolation]:
 
 def not_found(kind: str, key: str, value: str) -> NotFound:
     """`Execution not found` (reason EXECUTION_NOT_FOUND, metadata {key: value})."""
-    reason = f"{kind.upper().replace(' ', '_')}_NOT_FOUND"
+    reason = ExecutionsReason[f"{kind.upper().replace(' ', '_')}_NOT_FOUND"]
     return NotFound(f"{kind.capitalize()} not found", reason=reason, metadata={key: value})
 
 
@@ -116,7 +117,7 @@ def not_running(kind: str, key: str, value: str, status: str) -> FailedPrecondit
     """`Agent is completed, not running` (reason AGENT_NOT_RUNNING)."""
     return FailedPrecondition(
         f"{kind.capitalize()} is {status}, not running",
-        reason=f"{kind.upper().replace(' ', '_')}_NOT_RUNNING",
+        reason=ExecutionsReason[f"{kind.upper().replace(' ', '_')}_NOT_RUNNING"],
         metadata={key: value, "status": status},
     )
 

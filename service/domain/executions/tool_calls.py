@@ -35,6 +35,7 @@ from service.domain.executions.executions import (
     now_us,
     reject,
 )
+from service.domain.executions.reasons import ExecutionsReason
 from service.domain.validation import reject_nul_characters
 from service.store.executions import queries as q
 from service.store.executions.queries import TOOL_CALLS, ToolCallRecord
@@ -120,7 +121,7 @@ def complete_op(
     if size > max_output_bytes:
         raise InvalidArgument(
             f"output: {size} bytes is more than the {max_output_bytes} this server accepts",
-            reason="OUTPUT_TOO_LARGE",
+            reason=ExecutionsReason.OUTPUT_TOO_LARGE,
             violations=[FieldViolation("output", f"must be at most {max_output_bytes} bytes (UTF-8)")],
             metadata={"size_bytes": str(size), "limit_bytes": str(max_output_bytes)},
         )

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.base.errors import AlreadyExists, FailedPrecondition, NotFound, invalid
+from service.domain.runtime.reasons import RuntimeReason
 from service.domain.validation import reject_nul_characters
 from service.store import sessions as q
 from service.store.log import LogEntry, Tx
@@ -53,7 +54,9 @@ def _now() -> str:
 
 
 def _missing(session_id: str) -> NotFound:
-    return NotFound("Session not found", reason="SESSION_NOT_FOUND", metadata={"session_id": session_id})
+    return NotFound(
+        "Session not found", reason=RuntimeReason.SESSION_NOT_FOUND, metadata={"session_id": session_id}
+    )
 
 
 def _existing(conn: Connection, workspace: str, session_id: str) -> SessionRecord:
@@ -86,7 +89,7 @@ async def session_result(store: Store, workspace: str, session_id: str) -> str |
 
     def latest_assistant_message(conn: Connection) -> dict[str, Any] | None:
         if _existing(conn, workspace, session_id).status != FINISHED:
-            raise FailedPrecondition("Session not finished", reason="SESSION_NOT_FINISHED")
+            raise FailedPrecondition("Session not finished", reason=RuntimeReason.SESSION_NOT_FINISHED)
         for message in q.runtime_events(conn, workspace, session_id, newest_first=True, name="message"):
             if message.data.get("role") == "assistant":
                 return message.data
@@ -95,7 +98,7 @@ async def session_result(store: Store, workspace: str, session_id: str) -> str |
     latest = await store.read(latest_assistant_message)
     content = (latest or {}).get("content")
     if not content or not isinstance(content[0], dict) or "text" not in content[0]:
-        raise NotFound("No result found", reason="RESULT_NOT_FOUND")
+        raise NotFound("No result found", reason=RuntimeReason.RESULT_NOT_FOUND)
     text = content[0]["text"]
     return None if text is None else str(text)
 
@@ -119,7 +122,7 @@ async def create_session(
 
     def op(tx: Tx) -> SessionRecord:
         if q.get(tx.conn, workspace, session_id) is not None:
-            raise AlreadyExists("Session already exists", reason="SESSION_EXISTS")
+            raise AlreadyExists("Session already exists", reason=RuntimeReason.SESSION_EXISTS)
         record = SessionRecord(session_id, session_name, RUNNING, _now(), project_dir, agent_name)
         q.insert_one(tx.conn, workspace, record)
         _announce(tx, workspace, "session.created", record)

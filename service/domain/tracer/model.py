@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.base.errors import FieldViolation, InvalidArgument, NotFound
+from service.domain.tracer.reasons import TracerReason
 from service.store.tracer.queries import SessionRecord, TaskRecord, TurnRecord
 
 # The 10 lanes, in upstream's order.
@@ -119,7 +120,7 @@ NOT_NEGATIVE = "Number must be greater than or equal to 0"
 # The message of a 400 on the seven event endpoints, and on the others.
 INVALID_BODY = "Invalid request body"
 INVALID_REQUEST = "Invalid request"
-VALIDATION_REASON = "VALIDATION_ERROR"
+VALIDATION_REASON = TracerReason.VALIDATION_ERROR
 
 
 def enum_error(allowed: Iterable[str], received: str) -> str:
@@ -175,7 +176,7 @@ def task_not_found(task_id: str, *, read: bool = False) -> NotFound:
     """Upstream's wording: "Task not found" on reads, with the id on writes."""
     return NotFound(
         "Task not found" if read else f"Task not found: {task_id}",
-        reason="TASK_NOT_FOUND",
+        reason=TracerReason.TASK_NOT_FOUND,
         metadata={"task_id": task_id},
     )
 

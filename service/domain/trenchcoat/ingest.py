@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from service.base.errors import FieldViolation, InvalidArgument
+from service.domain.trenchcoat.reasons import TrenchcoatReason
 from service.domain.validation import reject_nul_characters
 from service.store import session_activity as activity_q
 from service.store.log import Tx
@@ -248,17 +249,21 @@ def check_size(count: int) -> None:
     """The batch-size rule, checkable before the events are decoded."""
     if count == 0:
         raise InvalidArgument(
-            BODY_INVALID, reason="VALIDATION_ERROR", violations=[FieldViolation("events", TOO_FEW)]
+            BODY_INVALID,
+            reason=TrenchcoatReason.VALIDATION_ERROR,
+            violations=[FieldViolation("events", TOO_FEW)],
         )
     if count > MAX_BATCH:
-        raise InvalidArgument(BATCH_TOO_LARGE, reason="BATCH_TOO_LARGE")
+        raise InvalidArgument(BATCH_TOO_LARGE, reason=TrenchcoatReason.BATCH_TOO_LARGE)
 
 
 def _validated(events: Sequence[RawEvent]) -> _Batch:
     check_size(len(events))
     batch = _Batch(events)
     if batch.violations:
-        raise InvalidArgument(BODY_INVALID, reason="VALIDATION_ERROR", violations=batch.violations)
+        raise InvalidArgument(
+            BODY_INVALID, reason=TrenchcoatReason.VALIDATION_ERROR, violations=batch.violations
+        )
     return batch
 
 

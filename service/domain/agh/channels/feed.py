@@ -19,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import AsyncIterator, Collection, Mapping
 
 from service.base.errors import ResourceExhausted
+from service.domain.agh.reasons import AghReason
 from service.store.agh import channels as q
 from service.store.agh.channels import MessageRecord
 from service.store.store import Store
@@ -191,7 +192,7 @@ class StreamLimiter:
         if self.max_per_key and count >= self.max_per_key:
             raise ResourceExhausted(
                 f"too many open channel streams: at most {self.max_per_key} per API key; close one and retry",
-                reason="TOO_MANY_STREAMS",
+                reason=AghReason.TOO_MANY_STREAMS,
                 metadata={"limit": str(self.max_per_key)},
             )
         self._open[principal] = count + 1

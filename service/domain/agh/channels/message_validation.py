@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from service.base.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from service.domain.agh.reasons import AghReason
 from service.domain.validation import reject_nul_characters
 
 MESSAGE_KINDS = ("status", "request", "reply", "blocker", "handoff", "result", "review_request")
@@ -34,7 +35,9 @@ class Missing:
 MISSING = Missing()
 
 
-def invalid(field: str, description: str, reason: str = "CHANNEL_VALIDATION_FAILED") -> InvalidArgument:
+def invalid(
+    field: str, description: str, reason: AghReason = AghReason.CHANNEL_VALIDATION_FAILED
+) -> InvalidArgument:
     return InvalidArgument(
         f"channel: validation failed: {field} {description}",
         reason=reason,
@@ -47,7 +50,7 @@ def check_channel_id(channel_id: str, field: str = "channel") -> str:
     if not _CHANNEL_ID.fullmatch(channel_id):
         raise InvalidArgument(
             f"channel: invalid channel {channel_id!r}: must match ^[a-z0-9][a-z0-9_-]{{0,63}}$",
-            reason="INVALID_CHANNEL",
+            reason=AghReason.INVALID_CHANNEL,
             violations=[FieldViolation(field, "must match ^[a-z0-9][a-z0-9_-]{0,63}$")],
         )
     return channel_id
@@ -55,7 +58,9 @@ def check_channel_id(channel_id: str, field: str = "channel") -> str:
 
 def channel_not_found(channel_id: str) -> NotFound:
     return NotFound(
-        f'channel "{channel_id}" not found', reason="CHANNEL_NOT_FOUND", metadata={"channel_id": channel_id}
+        f'channel "{channel_id}" not found',
+        reason=AghReason.CHANNEL_NOT_FOUND,
+        metadata={"channel_id": channel_id},
     )
 
 
@@ -70,12 +75,12 @@ def _no_claim_token(value: Any, path: str) -> None:
     if isinstance(value, str):
         for found in _CLAIM_TOKEN.findall(value):
             if found != _HARMLESS_TOKEN:
-                raise invalid(path, "must not carry a raw claim token", "CLAIM_TOKEN_FORBIDDEN")
+                raise invalid(path, "must not carry a raw claim token", AghReason.CLAIM_TOKEN_FORBIDDEN)
     elif isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}"
             if key == "claim_token":
-                raise invalid(where, "must not carry a raw claim token", "CLAIM_TOKEN_FORBIDDEN")
+                raise invalid(where, "must not carry a raw claim token", AghReason.CLAIM_TOKEN_FORBIDDEN)
             _no_claim_token(item, where)
     elif isinstance(value, list):
         for i, item in enumerate(value):
@@ -118,7 +123,7 @@ def check_payload(body: Any, metadata: dict[str, Any]) -> tuple[str, str]:
     if size > MAX_MESSAGE_BYTES:
         raise ResourceExhausted(
             f"channel: message too large: {size} bytes of JSON, more than {MAX_MESSAGE_BYTES}",
-            reason="MESSAGE_TOO_LARGE",
+            reason=AghReason.MESSAGE_TOO_LARGE,
             metadata={"limit_bytes": str(MAX_MESSAGE_BYTES)},
         )
     return body_text, metadata_text

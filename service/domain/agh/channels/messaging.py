@@ -22,6 +22,7 @@ from service.domain.agh.channels import message_validation as rules
 from service.domain.agh.channels.message_validation import MISSING, Missing
 from service.domain.agh.common import iso, now_us
 from service.domain.agh.identity import Claimed, require_headers, resolve
+from service.domain.agh.reasons import AghReason
 from service.domain.validation import reject_nul_characters
 from service.store.agh import channels as q
 from service.store.agh.channels import NETWORK, RUN_COORDINATION, ChannelRecord, MessageRecord
@@ -113,7 +114,7 @@ async def create_channel(
         if q.get_channel(tx.conn, workspace, spec.id) is not None:
             raise AlreadyExists(
                 f'channel "{spec.id}" already exists',
-                reason="CHANNEL_EXISTS",
+                reason=AghReason.CHANNEL_EXISTS,
                 metadata={"channel_id": spec.id},
             )
         now = now_us()
@@ -183,7 +184,7 @@ def _resend(tx: Tx, workspace: str, key: str, channel_id: str) -> MessageRecord 
     if found is not None and found.channel_id != channel_id:
         raise AlreadyExists(
             f'idempotency_key "{key}" was used for a message of channel "{found.channel_id}"',
-            reason="MESSAGE_EXISTS",
+            reason=AghReason.MESSAGE_EXISTS,
             metadata={"message_id": key},
         )
     return found
@@ -260,13 +261,13 @@ async def reply(store: Store, workspace: str, claimed: Claimed, spec: Reply) -> 
         if source is None:
             raise NotFound(
                 f'target peer not found: message_id="{source_id}"',
-                reason="MESSAGE_NOT_FOUND",
+                reason=AghReason.MESSAGE_NOT_FOUND,
                 metadata={"message_id": source_id},
             )
         if not source.from_session_id:
             raise InvalidArgument(
                 f'message "{source_id}" has no sender to reply to (an operator posted it)',
-                reason="CHANNEL_VALIDATION_FAILED",
+                reason=AghReason.CHANNEL_VALIDATION_FAILED,
             )
         if spec.metadata:
             channel_id = str(spec.metadata.get("coordination_channel_id") or source.channel_id)

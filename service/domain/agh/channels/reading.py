@@ -24,6 +24,7 @@ from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
 from service.domain.agh.channels.messaging import run_channel_id
 from service.domain.agh.common import now_us
 from service.domain.agh.identity import Caller, Claimed, require_headers, resolve
+from service.domain.agh.reasons import AghReason
 from service.store import log, sessions
 from service.store.agh import channels as q
 from service.store.agh import tasks as agh_q
@@ -45,7 +46,7 @@ _SESSION_RUNS = 50
 def _bad_cursor(field: str, description: str) -> InvalidArgument:
     return InvalidArgument(
         f"channel: invalid cursor: {field} {description}",
-        reason="INVALID_CURSOR",
+        reason=AghReason.INVALID_CURSOR,
         violations=[FieldViolation(field, description)],
     )
 
@@ -104,7 +105,7 @@ def _check_recv(spec: Recv) -> float:
     if spec.limit is not None and spec.limit <= 0:
         raise InvalidArgument(
             "channel: invalid limit: must be a positive integer",
-            reason="INVALID_LIMIT",
+            reason=AghReason.INVALID_LIMIT,
             violations=[FieldViolation("limit", "must be a positive integer")],
         )
     if not 0 <= spec.wait_seconds <= MAX_WAIT_SECONDS:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from service.base.errors import FailedPrecondition
 from service.base.ids import uuid7
 from service.domain.tracer.model import Violations, now_iso
+from service.domain.tracer.reasons import TracerReason
 from service.domain.tracer.rules import messages, replay
 from service.domain.tracer.rules.evaluator import aggregate
 from service.domain.tracer.rules.spec import (
@@ -35,7 +36,7 @@ from service.store.store import Store
 from service.store.tracer import rules as q
 from service.store.tracer.rules import RuleRecord
 
-BAD_REQUEST = "BAD_REQUEST"
+BAD_REQUEST = TracerReason.BAD_REQUEST
 
 
 def _bad_request(message: str) -> FailedPrecondition:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from service.base.errors import NotFound
 from service.domain.tracer.model import now_iso
+from service.domain.tracer.reasons import TracerReason
 from service.domain.tracer.rules import messages
 from service.domain.tracer.rules.evaluator import (
     Enforcer,
@@ -41,7 +42,9 @@ class ReplayResult:
 
 
 def rule_not_found(rule_id: str) -> NotFound:
-    return NotFound(f"Rule {rule_id} not found", reason="RULE_NOT_FOUND", metadata={"rule_id": rule_id})
+    return NotFound(
+        f"Rule {rule_id} not found", reason=TracerReason.RULE_NOT_FOUND, metadata={"rule_id": rule_id}
+    )
 
 
 @dataclass

@@ -24,6 +24,7 @@ from service.domain.tracer.model import (
     enum_error,
     reject_nul,
 )
+from service.domain.tracer.reasons import TracerReason
 from service.domain.tracer.rules.evaluator import ACTIONS, ASSISTANT, USER, compile_regex, normalize_action
 from service.store.tracer.rules import RuleRecord
 
@@ -265,7 +266,7 @@ def patched(rule: RuleRecord, patch: RulePatch) -> RuleRecord:
             out.rationale = _trimmed(v, "rationale", patch.rationale)
     v.check()
     if not (out.action or out.command_matches or out.pattern):
-        raise InvalidArgument(EXPECT_AFTER_UPDATE, reason="BAD_REQUEST")
+        raise InvalidArgument(EXPECT_AFTER_UPDATE, reason=TracerReason.BAD_REQUEST)
     out.signature = signature(out.phrases, out.action, out.command_matches, out.pattern)
     return out
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from service.base.errors import NotFound
 from service.domain.tracer.model import Violations
+from service.domain.tracer.reasons import TracerReason
 from service.domain.tracer.rules.active import active_rules
 from service.domain.tracer.rules.evaluator import ASSISTANT, CONTRADICTED, Verdict, evaluate_turn, turn_texts
 from service.domain.tracer.rules.spec import BLOCK
@@ -70,13 +71,13 @@ def _session_id(
     """The monitor session to check (None: its runtime session has ended)."""
     if session_id:
         if tracer_q.get_session(conn, workspace, session_id) is None:
-            raise NotFound(f"Session not found: {session_id}", reason="SESSION_NOT_FOUND")
+            raise NotFound(f"Session not found: {session_id}", reason=TracerReason.SESSION_NOT_FOUND)
         return session_id
     assert source and runtime_session_id
     binding = tracer_q.get_binding(conn, workspace, source.strip(), runtime_session_id)
     if binding is None:
         raise NotFound(
-            f"Runtime session not found: {source}/{runtime_session_id}", reason="SESSION_NOT_FOUND"
+            f"Runtime session not found: {source}/{runtime_session_id}", reason=TracerReason.SESSION_NOT_FOUND
         )
     return binding.monitor_session_id
 
