@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 
 from service.base.errors import Aborted, CommonReason
-from service.store.raw import RawStatement, driver_cursor
+from service.store.fastpath import RawStatement, driver_cursor
 from service.store.tables import BigId
 
 T = TypeVar("T")
@@ -114,7 +114,7 @@ def _upsert(dialect: Any) -> Any:
     )
 
 
-# Every keyed write runs these: straight on the driver's cursor (service.store.raw).
+# Every keyed write runs these: straight on the driver's cursor (service.store.fastpath).
 _INSERT = {"sqlite": RawStatement(_upsert(sqlite)), "postgresql": RawStatement(_upsert(postgresql))}
 _FIND = RawStatement(
     select(keys.c.fingerprint, keys.c.answer, keys.c.is_error).where(

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, bindparam, func, insert, select
 
 from service.base.ids import uuid7_hex
-from service.store.raw import RawStatement, driver_cursor
+from service.store.fastpath import Cursor, RawStatement, driver_cursor
 from service.store.tables import log_entries
 
 
@@ -46,7 +46,7 @@ _APPEND_COLUMNS = (
 )
 
 
-# The hottest statement of every family (see service.store.raw).
+# The hottest statement of every family (see service.store.fastpath).
 _APPEND = RawStatement(
     insert(log_entries)
     .values({name: bindparam(name) for name in _APPEND_COLUMNS})
@@ -92,6 +92,8 @@ class Tx:
     def __post_init__(self) -> None:
         self.cursor: Any = driver_cursor(self.conn)
         self._sqlite = self.conn.dialect.name == "sqlite"
+        # What store functions run on when handed this transaction.
+        self.fast = Cursor(self.cursor, self.conn)
 
     def append(
         self,
@@ -205,6 +207,10 @@ class Tx:
             seqs = found
         self.appended.append(seqs[-1])
         return seqs
+
+
+# What a store function runs in: the write transaction, or a read's connection.
+Db = Tx | Connection
 
 
 def entry_from_row(row: Any) -> LogEntry:

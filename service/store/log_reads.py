@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from service.store.raw import driver_cursor
+from service.store.fastpath import driver_cursor
 
 _COLUMNS = "seq, event_id, type, workspace, session_id, occurred_at, recorded_at, data"
 # PostgreSQL hands JSONB back as text with spaces; the feed wants orjson's compact form.

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from service.store.fastpath import RawStatement, driver_cursor
 from service.store.log import LogEntry, entry_from_row
-from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import log_entries, sessions
 
 RUNTIME_EVENT = "runtime.event"

@@ -1,7 +1,8 @@
 """The lease state machine, as a table: from each state a run can be in, what
 each lease operation of the session `W` does (the run's status after it), or
 which error refuses it (and then nothing has changed). The domain is called
-directly, on each backend; time moves with a patched clock."""
+directly, on each backend; time moves with a patched clock. The rules
+themselves, without a database: test_agh_lease_rules.py."""
 
 from __future__ import annotations
 
@@ -231,35 +232,3 @@ async def test_expiry_keeps_the_attempt_and_failure_queues_the_next(store: Store
     await leases.fail(store, WS, W, run_id, "x", None, "")
     retry = await leases.claim_next(store, WS, W, leases.ClaimSpec())
     assert retry is not None and retry.run.attempt == 2 and retry.run.previous_run_id == run_id
-
-
-@pytest.mark.parametrize(
-    ("runs", "current", "max_attempts", "expected"),
-    [
-        ([], "draft", 3, "draft"),
-        ([("queued", 1)], "draft", 3, "draft"),
-        ([("queued", 1)], "ready", 3, "ready"),
-        ([("claimed", 1)], "ready", 3, "ready"),
-        ([("running", 1)], "ready", 3, "in_progress"),
-        ([("starting", 1), ("failed", 1)], "ready", 3, "in_progress"),
-        ([("completed", 1)], "ready", 3, "completed"),
-        ([("failed", 1)], "ready", 3, "ready"),
-        ([("failed", 1), ("failed", 2), ("failed", 3)], "ready", 3, "failed"),
-        ([("failed", 1)], "ready", 1, "failed"),
-        ([("failed", 1), ("completed", 2)], "ready", 3, "completed"),
-        ([("completed", 1), ("canceled", 2)], "ready", 3, "canceled"),
-        ([("queued", 1)], "canceled", 3, "canceled"),
-    ],
-)
-def test_task_status_is_derived_from_its_runs(
-    runs: list[tuple[str, int]], current: str, max_attempts: int, expected: str
-) -> None:
-    task = tasks.TaskRecord(
-        "t", 1, "t", "", "global", None, "medium", current, max_attempts, False, None, 0, 0, 0
-    )
-    records = [
-        tasks.new_run(task, attempt, i, origin=("daemon", "test")) for i, (_, attempt) in enumerate(runs)
-    ]
-    for record, (status, _) in zip(records, runs, strict=True):
-        record.status = status
-    assert tasks.derive_status(task, records) == expected

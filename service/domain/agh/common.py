@@ -18,7 +18,6 @@ from service.domain.agh.reasons import AghReason
 from service.store.agh import tasks as q
 from service.store.agh.tasks import RunRecord, TaskRecord
 from service.store.log import Tx
-from service.store.rawdb import RawDb
 
 SUGGESTED_COMMAND = "suggested_command"
 
@@ -102,7 +101,6 @@ def run_view(run: RunRecord) -> dict[str, Any]:
 
 def record(
     tx: Tx,
-    db: RawDb,
     workspace: str,
     type: str,
     task: TaskRecord,
@@ -122,7 +120,7 @@ def record(
     if payload:
         data["payload"] = payload
     seq = tx.append(type, workspace, data, session_id=session_id, occurred_at=iso(now))
-    q.note_event(db, workspace, task.id, seq)
+    q.note_event(tx, workspace, task.id, seq)
     task.latest_event_seq = seq
     task.updated_at = now
     return seq

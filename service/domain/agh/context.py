@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.domain.agh import soul as souls
+from service.domain.agh import states
 from service.domain.agh.channels.reading import ChannelSituation, channel_situation
 from service.domain.agh.identity import Caller, Claimed, require_headers, resolve
 from service.domain.agh.spawn import lineage_of
 from service.store.agh import tasks as q
 from service.store.agh.tasks import TASKS, LineageRecord, RunRecord, TaskRecord
-from service.store.rawdb import RawDb
+from service.store.log import Db
 from service.store.store import Store
 
 CONTEXT_SECTION_LIMIT = 8
@@ -79,7 +80,7 @@ def section(total: int, limit: int = CONTEXT_SECTION_LIMIT) -> dict[str, Any]:
     return {"limit": limit, "returned": min(total, limit), "truncated": total > limit}
 
 
-def _current(db: RawDb, workspace: str, caller: Caller, now: int) -> CurrentTask | None:
+def _current(db: Db, workspace: str, caller: Caller, now: int) -> CurrentTask | None:
     runs = [
         r
         for r in q.runs_of_session(db, workspace, caller.session_id, _SESSION_RUNS_SCANNED)
@@ -96,7 +97,7 @@ def _current(db: RawDb, workspace: str, caller: Caller, now: int) -> CurrentTask
     return CurrentTask(
         task=task,
         run=run,
-        holds_lease=run.holds_lease(caller.session_id, now),
+        holds_lease=states.holds_lease(run, caller.session_id, now),
         prior_attempts=others[:CONTEXT_SECTION_LIMIT],
         events=[TaskEvent(*row) for row in q.recent_events(db, workspace, task.id, CONTEXT_SECTION_LIMIT)],
     )
@@ -104,10 +105,9 @@ def _current(db: RawDb, workspace: str, caller: Caller, now: int) -> CurrentTask
 
 def _situation(conn: Connection, workspace: str, claimed: Claimed, now: int) -> Situation:
     caller = resolve(conn, workspace, claimed)
-    db = RawDb.of(conn)
-    lineage, stored = lineage_of(db, workspace, caller.session_id)
-    soul = souls.state_of(caller.agent_name, q.get_soul(db, workspace, caller.agent_name))
-    current = _current(db, workspace, caller, now)
+    lineage, stored = lineage_of(conn, workspace, caller.session_id)
+    soul = souls.state_of(caller.agent_name, q.get_soul(conn, workspace, caller.agent_name))
+    current = _current(conn, workspace, caller, now)
     channels = channel_situation(
         conn, workspace, caller.session_id, current.run.id if current else None, CONTEXT_SECTION_LIMIT
     )
@@ -116,7 +116,7 @@ def _situation(conn: Connection, workspace: str, claimed: Claimed, now: int) -> 
         caller=caller,
         lineage=lineage,
         has_lineage=stored,
-        session_updated_at=q.session_updated_at(db, workspace, caller.session_id),
+        session_updated_at=q.session_updated_at(conn, workspace, caller.session_id),
         current=current,
         soul=soul,
         channels=channels,

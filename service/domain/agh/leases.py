@@ -25,26 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from service.base.agh_states import ACTIVE, CANCELED, COMPLETED, FAILED
 from service.base.errors import Aborted, PermissionDenied
-from service.domain.agh import tasks
+from service.domain.agh import states, tasks
 from service.domain.agh.common import invalid_field, iso, now_us, record
 from service.domain.agh.identity import Caller, Claimed, admit, check_workspace, require_headers, resolve
 from service.domain.agh.reasons import AghReason
 from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
-from service.store.agh.tasks import (
-    ACTIVE,
-    CLAIMED,
-    COMPLETED,
-    FAILED,
-    QUEUED,
-    RUNS,
-    TASKS,
-    RunRecord,
-    TaskRecord,
-)
-from service.store.log import Tx
-from service.store.rawdb import RawDb
+from service.store.agh.tasks import RUNS, TASKS, RunRecord, TaskRecord
+from service.store.log import Db, Tx
 from service.store.store import Store
 
 DEFAULT_LEASE_SECONDS = 300
@@ -107,10 +97,9 @@ def _claim_op(workspace: str, claimed: Claimed, spec: ClaimSpec) -> Callable[[Tx
         caller = resolve(tx.conn, workspace, claimed)
         check_workspace(workspace, spec.workspace_id)
         _check_claim(spec)
-        db = RawDb.of_tx(tx)
         now = now_us()
         found = q.next_queued(
-            db,
+            tx,
             workspace,
             caller.session_id,
             now,
@@ -118,22 +107,16 @@ def _claim_op(workspace: str, claimed: Claimed, spec: ClaimSpec) -> Callable[[Tx
             workspace_scope_only=bool(spec.workspace_id),
         )
         if found is None:
-            held = q.active_lease(db, workspace, caller.session_id, now)
+            held = q.active_lease(tx, workspace, caller.session_id, now)
             if held is not None:
                 raise _already_leased(caller, held)
             return None
         run, task = found
-        run.status, run.session_id = CLAIMED, caller.session_id
-        run.claimed_by_kind, run.claimed_by_ref = "agent_session", caller.session_id
-        run.claim_token_hash = _token_hash()
-        run.claimed_at = run.heartbeat_at = now
-        run.lease_until = now + lease_micros(spec.lease_seconds)
-        run.started_at = run.ended_at = run.error = run.result = None
-        RUNS.save(db, workspace, run)
+        states.claim(run, caller.session_id, _token_hash(), now, now + lease_micros(spec.lease_seconds))
+        RUNS.save(tx, workspace, run)
         # A claimed run leaves its task `ready`, as the queued one did.
         record(
             tx,
-            db,
             workspace,
             "task_run.claimed",
             task,
@@ -142,7 +125,7 @@ def _claim_op(workspace: str, claimed: Claimed, spec: ClaimSpec) -> Callable[[Tx
             session_id=caller.session_id,
             now=now,
         )
-        TASKS.save(db, workspace, task)
+        TASKS.save(tx, workspace, task)
         return Claim(task, run)
 
     return op
@@ -181,9 +164,7 @@ async def claim_next(
                 return None
             seen = notifier.head
             if await store.read(
-                lambda conn: q.any_queued(
-                    RawDb.of(conn), workspace, spec.priority_min, workspace_scope_only=scope_only
-                )
+                lambda conn: q.any_queued(conn, workspace, spec.priority_min, workspace_scope_only=scope_only)
             ):
                 break
 
@@ -193,7 +174,7 @@ def _rejected(reason: AghReason, code: str, detail: str, run_id: str, **extra: s
 
 
 def _caller_and_run(
-    db: RawDb, workspace: str, claimed: Claimed, run_id: str
+    db: Db, workspace: str, claimed: Claimed, run_id: str
 ) -> tuple[Caller, tuple[RunRecord, TaskRecord] | None]:
     """The caller (or its identity error) and the run it names, in one read."""
     session, found = q.session_and_run(db, workspace, claimed.session_id, run_id)
@@ -201,7 +182,7 @@ def _caller_and_run(
 
 
 def _held_run(
-    db: RawDb,
+    db: Db,
     workspace: str,
     caller: Caller,
     run_id: str,
@@ -251,34 +232,30 @@ def _ending_op(
     queue a retry if due, derive the task's status, log, save."""
 
     def op(tx: Tx) -> tuple[TaskRecord, RunRecord]:
-        db = RawDb.of_tx(tx)
-        caller, found = _caller_and_run(db, workspace, claimed, run_id)
+        caller, found = _caller_and_run(tx, workspace, claimed, run_id)
         check()
         now = now_us()
-        run, task = _held_run(db, workspace, caller, run_id, found, fence, now, stale)
+        run, task = _held_run(tx, workspace, caller, run_id, found, fence, now, stale)
         kind = end(run, now)
-        RUNS.save(db, workspace, run)
-        record(
-            tx, db, workspace, kind, task, run, actor=caller.actor(), session_id=caller.session_id, now=now
-        )
-        retry_or_settle(tx, db, workspace, task, run, now)
-        TASKS.save(db, workspace, task)
+        RUNS.save(tx, workspace, run)
+        record(tx, workspace, kind, task, run, actor=caller.actor(), session_id=caller.session_id, now=now)
+        retry_or_settle(tx, workspace, task, run, now)
+        TASKS.save(tx, workspace, task)
         return task, run
 
     return op
 
 
-def retry_or_settle(tx: Tx, db: RawDb, workspace: str, task: TaskRecord, run: RunRecord, now: int) -> None:
+def retry_or_settle(tx: Tx, workspace: str, task: TaskRecord, run: RunRecord, now: int) -> None:
     """After a run's lease ended: queue a retry when it failed with attempts
     left, then derive the task's status. A task has at most one unfinished
     run at a time (a run is queued only when none is), so the run that just
     ended is its latest attempt and the only one that decides."""
     runs = [run]
-    if run.status == FAILED and task.status != tasks.CANCELED and not tasks.attempts_exhausted(task, runs):
+    if run.status == FAILED and task.status != CANCELED and not states.attempts_exhausted(task, runs):
         actor = {"kind": "daemon", "ref": "retry"}
         retry = tasks.queue_run(
             tx,
-            db,
             workspace,
             task,
             run.attempt + 1,
@@ -288,7 +265,7 @@ def retry_or_settle(tx: Tx, db: RawDb, workspace: str, task: TaskRecord, run: Ru
             previous=run.id,
         )
         runs.append(retry)
-    tasks.settle(db, workspace, task, runs)
+    tasks.settle(tx, workspace, task, runs)
 
 
 async def heartbeat(
@@ -298,15 +275,14 @@ async def heartbeat(
     hottest write of the queue: two columns of the run and a small log entry."""
 
     def op(tx: Tx) -> tuple[TaskRecord, RunRecord]:
-        db = RawDb.of_tx(tx)
-        caller, found = _caller_and_run(db, workspace, claimed, run_id)
+        caller, found = _caller_and_run(tx, workspace, claimed, run_id)
         extension = lease_micros(lease_seconds)
         now = now_us()
         run, task = _held_run(
-            db, workspace, caller, run_id, found, fence, now, AghReason.TASK_RUN_STALE_LEASE
+            tx, workspace, caller, run_id, found, fence, now, AghReason.TASK_RUN_STALE_LEASE
         )
         run.heartbeat_at, run.lease_until = now, now + extension
-        q.extend_lease(db, workspace, run)
+        q.extend_lease(tx, workspace, run)
         data = {
             "task_id": run.task_id,
             "run_id": run.id,
@@ -374,15 +350,6 @@ async def fail(
     return await store.write(_ending_op(workspace, claimed, run_id, fence, check, end))
 
 
-def requeue(run: RunRecord) -> None:
-    """The same run back in the queue, attempt unchanged, every trace of the
-    claim cleared (as upstream's release and expiry do)."""
-    run.status = QUEUED
-    run.session_id = run.claimed_by_kind = run.claimed_by_ref = run.claim_token_hash = None
-    run.lease_until = run.heartbeat_at = run.claimed_at = run.started_at = run.ended_at = None
-    run.error = run.result = None
-
-
 async def release(
     store: Store, workspace: str, claimed: Claimed, run_id: str, reason: str, fence: str
 ) -> tuple[TaskRecord, RunRecord]:
@@ -392,7 +359,7 @@ async def release(
         reject_nul_characters({"reason": reason})
 
     def end(run: RunRecord, now: int) -> str:
-        requeue(run)
+        states.requeue(run)
         return "task_run.released"
 
     require_headers(claimed)
@@ -405,22 +372,19 @@ SWEEP_BATCH = 500
 
 def _sweep_op(now: int) -> Callable[[Tx], int]:
     def op(tx: Tx) -> int:
-        db = RawDb.of_tx(tx)
         count = 0
-        for workspace, run_id in q.expired(db, now, SWEEP_BATCH):
-            found = q.run_with_task(db, workspace, run_id)
+        for workspace, run_id in q.expired(tx, now, SWEEP_BATCH):
+            found = q.run_with_task(tx, workspace, run_id)
             assert found is not None, "an expired run vanished in its own transaction"
             run, task = found
             holder = run.session_id
-            requeue(run)
-            RUNS.save(db, workspace, run)
-            tasks.settle(db, workspace, task, [run])
+            states.requeue(run)
+            RUNS.save(tx, workspace, run)
+            tasks.settle(tx, workspace, task, [run])
             actor = {"kind": "daemon", "ref": "lease_sweeper"}
             payload = {"expired_session_id": holder}
-            record(
-                tx, db, workspace, "task_run.lease_expired", task, run, actor=actor, payload=payload, now=now
-            )
-            TASKS.save(db, workspace, task)
+            record(tx, workspace, "task_run.lease_expired", task, run, actor=actor, payload=payload, now=now)
+            TASKS.save(tx, workspace, task)
             count += 1
         return count
 

@@ -35,7 +35,6 @@ from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
 from service.store.agh.tasks import SoulRecord
 from service.store.log import Tx
-from service.store.rawdb import RawDb
 from service.store.store import Store
 
 MAX_BODY_BYTES = 32_768
@@ -368,9 +367,7 @@ def compact(state: SoulState) -> dict[str, Any]:
 
 
 async def get_soul(store: Store, workspace: str, agent_name: str) -> SoulState:
-    return await store.read(
-        lambda conn: state_of(agent_name, q.get_soul(RawDb.of(conn), workspace, agent_name))
-    )
+    return await store.read(lambda conn: state_of(agent_name, q.get_soul(conn, workspace, agent_name)))
 
 
 async def caller_soul(store: Store, workspace: str, claimed: Claimed) -> SoulState:
@@ -379,7 +376,7 @@ async def caller_soul(store: Store, workspace: str, claimed: Claimed) -> SoulSta
 
     def read(conn: Any) -> SoulState:
         caller = resolve(conn, workspace, claimed)
-        return state_of(caller.agent_name, q.get_soul(RawDb.of(conn), workspace, caller.agent_name))
+        return state_of(caller.agent_name, q.get_soul(conn, workspace, caller.agent_name))
 
     return await store.read(read)
 
@@ -395,7 +392,7 @@ async def validate(
         caller = resolve(conn, workspace, claimed)
         check_workspace(workspace, workspace_id.strip())
         agent = agent_name.strip() or caller.agent_name
-        stored = q.get_soul(RawDb.of(conn), workspace, agent)
+        stored = q.get_soul(conn, workspace, agent)
         if not body.strip():
             return state_of(agent, stored)
         return SoulState(agent, present=True, parsed=parse(body))
@@ -420,11 +417,10 @@ async def set_soul(
             return SoulState(agent, present=True, parsed=parsed)
 
     def op(tx: Tx) -> SoulState:
-        db = RawDb.of_tx(tx)
         record = None
         if parsed is not None:
             record = SoulRecord(agent, body, uuid7(), parsed.digest, now_us())
-        q.put_soul(db, workspace, record, agent)
+        q.put_soul(tx, workspace, record, agent)
         data = {"agent_name": agent, "actor": actor}
         if record is not None:
             data.update(revision_id=record.revision_id, digest=record.digest)

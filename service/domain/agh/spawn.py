@@ -33,8 +33,7 @@ from service.domain.validation import reject_nul_characters
 from service.store import sessions
 from service.store.agh import tasks as q
 from service.store.agh.tasks import LineageRecord
-from service.store.log import Tx
-from service.store.rawdb import RawDb
+from service.store.log import Db, Tx
 from service.store.sessions import SessionRecord
 from service.store.store import Store
 
@@ -74,7 +73,7 @@ def root_lineage(session_id: str) -> LineageRecord:
     )
 
 
-def lineage_of(db: RawDb, workspace: str, session_id: str) -> tuple[LineageRecord, bool]:
+def lineage_of(db: Db, workspace: str, session_id: str) -> tuple[LineageRecord, bool]:
     """(the session's lineage, whether it has a row)."""
     found = q.get_lineage(db, workspace, session_id)
     return (found, True) if found is not None else (root_lineage(session_id), False)
@@ -136,7 +135,7 @@ def _check_spec(spec: SpawnSpec) -> tuple[str, dict[str, list[str]]]:
     return role, _trimmed(spec.permissions)
 
 
-def _check_budget(db: RawDb, workspace: str, parent: LineageRecord) -> int:
+def _check_budget(db: Db, workspace: str, parent: LineageRecord) -> int:
     """The child's depth, if the parent's budget allows one more child."""
     depth = parent.spawn_depth + 1
     if depth > parent.max_depth:
@@ -191,9 +190,8 @@ async def spawn(store: Store, workspace: str, claimed: Claimed, spec: SpawnSpec)
     def op(tx: Tx) -> Spawned:
         caller = resolve(tx.conn, workspace, claimed)
         role, permissions = _check_spec(spec)
-        db = RawDb.of_tx(tx)
-        parent, _ = lineage_of(db, workspace, caller.session_id)
-        depth = _check_budget(db, workspace, parent)
+        parent, _ = lineage_of(tx, workspace, caller.session_id)
+        depth = _check_budget(tx, workspace, parent)
         _check_subset(permissions, parent.permissions)
         now = now_us()
         child_id = uuid7()
@@ -222,7 +220,7 @@ async def spawn(store: Store, workspace: str, claimed: Claimed, spec: SpawnSpec)
             agent_name=spec.agent_name.strip(),
         )
         sessions.insert_one(tx.conn, workspace, session)
-        q.insert_lineage(db, workspace, lineage)
+        q.insert_lineage(tx, workspace, lineage)
         tx.append(
             "session.created",
             workspace,
@@ -269,8 +267,7 @@ async def set_policy(store: Store, workspace: str, session_id: str, spec: Policy
             raise FailedPrecondition(
                 f'session "{session_id}" is not running', reason=AghReason.SESSION_NOT_RUNNING
             )
-        db = RawDb.of_tx(tx)
-        lineage, stored = lineage_of(db, workspace, session_id)
+        lineage, stored = lineage_of(tx, workspace, session_id)
         if lineage.parent_session_id is not None:
             raise FailedPrecondition(
                 f'session "{session_id}" was spawned: its budget and permissions come from its parent',
@@ -281,10 +278,10 @@ async def set_policy(store: Store, workspace: str, session_id: str, spec: Policy
         lineage.max_depth = spec.max_depth or DEFAULT_MAX_DEPTH
         lineage.max_active_per_workspace = spec.max_active_per_workspace
         if stored:
-            q.set_policy(db, workspace, lineage)
+            q.set_policy(tx, workspace, lineage)
         else:
             lineage.created_at = now_us()
-            q.insert_lineage(db, workspace, lineage)
+            q.insert_lineage(tx, workspace, lineage)
         tx.append(
             "session.spawn_policy_set", workspace, {"lineage": lineage_view(lineage)}, session_id=session_id
         )
@@ -298,8 +295,7 @@ STOP_BATCH = 500
 
 def _stop_op(now: int) -> Callable[[Tx], int]:
     def op(tx: Tx) -> int:
-        db = RawDb.of_tx(tx)
-        due = q.sessions_to_stop(db, now, STOP_BATCH)
+        due = q.sessions_to_stop(tx, now, STOP_BATCH)
         for workspace, session_id, ttl_ended in due:
             record = sessions.get(tx.conn, workspace, session_id)
             if record is None or record.status != RUNNING:

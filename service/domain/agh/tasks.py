@@ -3,15 +3,7 @@
 A task is created with its first run queued (unless it is a draft); more
 runs are queued by the operator or, after a failure with attempts left, by
 the queue itself. A task's status is never set directly: it is derived from
-its runs after every change (upstream's `taskStatusFromPolicySnapshot`):
-
-- `draft` and `canceled` stay as they are (a queued run takes a task out of
-  draft);
-- a run `starting` or `running` makes it `in_progress`;
-- else a run `queued` or `claimed` makes it `ready`;
-- else the latest finished run decides: `completed`, `canceled`, or after a
-  failure `failed` once attempts are exhausted (max attempt + 1 >
-  `max_attempts`), `ready` otherwise.
+its runs after every change (service.domain.agh.states.derive_status).
 
 Every change appends to the event log (`task.*`, `task_run.*`) in the same
 transaction, indexed under the task for its context's recent events.
@@ -25,24 +17,19 @@ from typing import Any
 
 import orjson
 
+from service.base.agh_states import CANCELED, DRAFT, QUEUED, READY, UNFINISHED
 from service.base.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
 from service.base.ids import uuid7
 from service.domain.agh.channels.messaging import open_run_channel
 from service.domain.agh.common import invalid_field, now_us, record
 from service.domain.agh.reasons import AghReason
+from service.domain.agh.states import derive_status
 from service.domain.validation import reject_nul_characters
 from service.store.agh import tasks as q
-from service.store.agh.tasks import ACTIVE, QUEUED, RUNS, TASKS, TERMINAL, RunRecord, TaskRecord
-from service.store.log import Tx
-from service.store.rawdb import RawDb
+from service.store.agh.tasks import RUNS, TASKS, RunRecord, TaskRecord
+from service.store.log import Db, Tx
 from service.store.store import Store
 
-DRAFT = "draft"
-READY = "ready"
-IN_PROGRESS = "in_progress"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELED = "canceled"
 GLOBAL = "global"
 WORKSPACE = "workspace"
 SCOPES = (GLOBAL, WORKSPACE)
@@ -55,8 +42,6 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 _FIRST_PAGE = 2**62
-# Runs not yet finished: what a cancel ends and what blocks queueing another.
-UNFINISHED = (QUEUED, *ACTIVE)
 
 
 @dataclass
@@ -75,33 +60,11 @@ def not_found(task_id: str) -> NotFound:
     )
 
 
-def existing(db: RawDb, workspace: str, task_id: str) -> TaskRecord:
+def existing(db: Db, workspace: str, task_id: str) -> TaskRecord:
     task = TASKS.get(db, workspace, task_id)
     if task is None:
         raise not_found(task_id)
     return task
-
-
-def derive_status(task: TaskRecord, runs: list[RunRecord]) -> str:
-    """The task's status from its runs (see the module docstring)."""
-    if task.status in (DRAFT, CANCELED):
-        return task.status
-    statuses = {r.status for r in runs}
-    if statuses & {"starting", "running"}:
-        return IN_PROGRESS
-    if statuses & {QUEUED, "claimed"}:
-        return READY
-    finished = [r for r in runs if r.status in TERMINAL]
-    if not finished:
-        return task.status
-    latest = max(finished, key=lambda r: (r.attempt, r.queued_at, r.id))
-    if latest.status == FAILED:
-        return FAILED if attempts_exhausted(task, runs) else READY
-    return latest.status
-
-
-def attempts_exhausted(task: TaskRecord, runs: list[RunRecord]) -> bool:
-    return max((r.attempt for r in runs), default=0) + 1 > task.max_attempts
 
 
 def payload_size(field: str, value: Any) -> None:
@@ -138,7 +101,6 @@ def new_run(
 
 def queue_run(
     tx: Tx,
-    db: RawDb,
     workspace: str,
     task: TaskRecord,
     attempt: int,
@@ -151,13 +113,13 @@ def queue_run(
     """Insert a queued run with its coordination channel and log it (the
     caller derives and saves the task)."""
     run = new_run(task, attempt, now, origin=origin, previous=previous)
-    RUNS.insert(db, workspace, run)
+    RUNS.insert(tx, workspace, run)
     open_run_channel(tx, workspace, task.id, run.id, now)
-    record(tx, db, workspace, "task_run.queued", task, run, actor=actor, now=now)
+    record(tx, workspace, "task_run.queued", task, run, actor=actor, now=now)
     return run
 
 
-def settle(db: RawDb, workspace: str, task: TaskRecord, runs: list[RunRecord] | None = None) -> None:
+def settle(db: Db, workspace: str, task: TaskRecord, runs: list[RunRecord] | None = None) -> None:
     """Derive the task's status from its runs (the caller saves the task)."""
     task.status = derive_status(task, runs if runs is not None else q.runs_of_task(db, workspace, task.id))
 
@@ -213,11 +175,10 @@ async def create_task(
     scope, scope_workspace, priority, max_attempts = _checked(spec, workspace)
 
     def op(tx: Tx) -> tuple[TaskRecord, RunRecord | None]:
-        db = RawDb.of_tx(tx)
         now = now_us()
         task = TaskRecord(
             id=uuid7(),
-            number=q.next_number(db, workspace),
+            number=q.next_number(tx, workspace),
             title=spec.title.strip(),
             description=spec.description,
             scope=scope,
@@ -231,13 +192,13 @@ async def create_task(
             created_at=now,
             updated_at=now,
         )
-        TASKS.insert(db, workspace, task)
-        record(tx, db, workspace, "task.created", task, actor=actor, now=now)
+        TASKS.insert(tx, workspace, task)
+        record(tx, workspace, "task.created", task, actor=actor, now=now)
         run = None
         if not spec.draft:
-            run = queue_run(tx, db, workspace, task, 1, now, actor=actor, origin=("daemon", "task_api"))
-        settle(db, workspace, task, [run] if run else [])
-        TASKS.save(db, workspace, task)
+            run = queue_run(tx, workspace, task, 1, now, actor=actor, origin=("daemon", "task_api"))
+        settle(tx, workspace, task, [run] if run else [])
+        TASKS.save(tx, workspace, task)
         return task, run
 
     return await store.write(op)
@@ -262,9 +223,8 @@ async def list_tasks(
     reject_nul_characters({"status": status, "priority": priority, "scope": scope})
 
     def read(conn: Any) -> list[TaskRecord]:
-        db = RawDb.of(conn)
         return q.list_tasks(
-            db, workspace, status=status, priority=priority, scope=scope, before=before, limit=size + 1
+            conn, workspace, status=status, priority=priority, scope=scope, before=before, limit=size + 1
         )
 
     found = await store.read(read)
@@ -277,14 +237,13 @@ async def get_task(store: Store, workspace: str, task_id: str) -> TaskWithRuns:
     """A task by its id or by its identifier (`TASK-7`, as lists show it)."""
 
     def read(conn: Any) -> TaskWithRuns:
-        db = RawDb.of(conn)
-        task = TASKS.get(db, workspace, task_id)
+        task = TASKS.get(conn, workspace, task_id)
         numbered = _IDENTIFIER.fullmatch(task_id.strip())
         if task is None and numbered:
-            task = q.task_by_number(db, workspace, int(numbered.group(1)))
+            task = q.task_by_number(conn, workspace, int(numbered.group(1)))
         if task is None:
             raise not_found(task_id)
-        return TaskWithRuns(task, q.runs_of_task(db, workspace, task.id))
+        return TaskWithRuns(task, q.runs_of_task(conn, workspace, task.id))
 
     return await store.read(read)
 
@@ -295,13 +254,12 @@ async def queue_another_run(
     """Queue a run (attempt = highest + 1); a draft task leaves draft."""
 
     def op(tx: Tx) -> tuple[TaskRecord, RunRecord]:
-        db = RawDb.of_tx(tx)
-        task = existing(db, workspace, task_id)
+        task = existing(tx, workspace, task_id)
         if task.status == CANCELED:
             raise FailedPrecondition(
                 f'task "{task_id}" is canceled', reason=AghReason.TASK_CANCELED, metadata={"task_id": task_id}
             )
-        runs = q.runs_of_task(db, workspace, task_id)
+        runs = q.runs_of_task(tx, workspace, task_id)
         busy = next((r for r in runs if r.status in UNFINISHED), None)
         if busy is not None:
             raise FailedPrecondition(
@@ -313,9 +271,9 @@ async def queue_another_run(
         if task.status == DRAFT:
             task.status = READY
         attempt = max((r.attempt for r in runs), default=0) + 1
-        run = queue_run(tx, db, workspace, task, attempt, now, actor=actor, origin=("daemon", "task_api"))
-        settle(db, workspace, task, [*runs, run])
-        TASKS.save(db, workspace, task)
+        run = queue_run(tx, workspace, task, attempt, now, actor=actor, origin=("daemon", "task_api"))
+        settle(tx, workspace, task, [*runs, run])
+        TASKS.save(tx, workspace, task)
         return task, run
 
     return await store.write(op)
@@ -328,21 +286,20 @@ async def cancel_task(
     reject_nul_characters({"reason": reason})
 
     def op(tx: Tx) -> TaskRecord:
-        db = RawDb.of_tx(tx)
-        task = existing(db, workspace, task_id)
+        task = existing(tx, workspace, task_id)
         if task.status == CANCELED:
             return task
         now = now_us()
         ended = []
-        for run in q.runs_of_task(db, workspace, task_id):
+        for run in q.runs_of_task(tx, workspace, task_id):
             if run.status in UNFINISHED:
                 run.status, run.ended_at, run.lease_until, run.heartbeat_at = CANCELED, now, None, None
-                RUNS.save(db, workspace, run)
+                RUNS.save(tx, workspace, run)
                 ended.append(run.id)
         task.status = CANCELED
         payload = {"reason": reason, "canceled_run_ids": ended}
-        record(tx, db, workspace, "task.canceled", task, actor=actor, payload=payload, now=now)
-        TASKS.save(db, workspace, task)
+        record(tx, workspace, "task.canceled", task, actor=actor, payload=payload, now=now)
+        TASKS.save(tx, workspace, task)
         return task
 
     return await store.write(op)
@@ -354,14 +311,13 @@ async def set_paused(
     """Pause or resume a task (a no-op when it already is)."""
 
     def op(tx: Tx) -> TaskRecord:
-        db = RawDb.of_tx(tx)
-        task = existing(db, workspace, task_id)
+        task = existing(tx, workspace, task_id)
         if task.paused == paused:
             return task
         task.paused = paused
         now = now_us()
-        record(tx, db, workspace, "task.paused" if paused else "task.resumed", task, actor=actor, now=now)
-        TASKS.save(db, workspace, task)
+        record(tx, workspace, "task.paused" if paused else "task.resumed", task, actor=actor, now=now)
+        TASKS.save(tx, workspace, task)
         return task
 
     return await store.write(op)

@@ -36,8 +36,7 @@ from service.domain.executions.executions import (
 from service.domain.validation import reject_nul_characters
 from service.store.executions import queries as q
 from service.store.executions.queries import AGENTS, EXECUTIONS, AgentRecord
-from service.store.log import Tx
-from service.store.rawdb import RawDb
+from service.store.log import Db, Tx
 from service.store.store import Store
 
 DEFAULT_MODEL = "sonnet"
@@ -61,14 +60,14 @@ def counts(prefix: str, values: Mapping[str, int]) -> Iterable[FieldViolation]:
             yield FieldViolation(f"{prefix}.{key}", f"must be between 0 and {MAX_TOKENS}")
 
 
-def _existing(db: RawDb, workspace: str, agent_id: str) -> AgentRecord:
+def _existing(db: Db, workspace: str, agent_id: str) -> AgentRecord:
     record = AGENTS.get(db, workspace, agent_id)
     if record is None:
         raise not_found("agent", "agent_id", agent_id)
     return record
 
 
-def _running(db: RawDb, workspace: str, agent_id: str) -> AgentRecord:
+def _running(db: Db, workspace: str, agent_id: str) -> AgentRecord:
     record = _existing(db, workspace, agent_id)
     if record.status != RUNNING:
         raise not_running("agent", "agent_id", agent_id, record.status)
@@ -98,8 +97,7 @@ async def start_agent(
     )
 
     def op(tx: Tx) -> AgentRecord:
-        db = RawDb.of_tx(tx)
-        require_running(db, workspace, execution_id)
+        require_running(tx, workspace, execution_id)
         now = now_us()
         record = AgentRecord(
             id=new_id(),
@@ -123,8 +121,8 @@ async def start_agent(
             stream_summary=None,
         )
         seq = announce(tx, workspace, "agent.started", record, now)
-        AGENTS.insert(db, workspace, record, seq=seq)
-        q.count_agent_start(db, workspace, execution_id, record.id)
+        AGENTS.insert(tx, workspace, record, seq=seq)
+        q.count_agent_start(tx, workspace, execution_id, record.id)
         return record
 
     return await store.write(op)
@@ -148,15 +146,14 @@ async def complete_agent(
     reject_nul_characters({"result": result, "result_structured": result_structured})
 
     def op(tx: Tx) -> AgentRecord:
-        db = RawDb.of_tx(tx)
-        record = _running(db, workspace, agent_id)
+        record = _running(tx, workspace, agent_id)
         now = now_us()
         record.status, record.completed_at = COMPLETED, now
         record.duration_ms = elapsed_ms(record.started_at, now)
         record.result, record.result_structured = result, result_structured
         record.tokens_input, record.tokens_output = tokens if tokens else (None, None)
-        AGENTS.save(db, workspace, record)
-        q.count_agent_end(db, workspace, record.execution_id, agent_id, sum(tokens) if tokens else 0)
+        AGENTS.save(tx, workspace, record)
+        q.count_agent_end(tx, workspace, record.execution_id, agent_id, sum(tokens) if tokens else 0)
         announce(tx, workspace, "agent.completed", record, now)
         return record
 
@@ -168,12 +165,11 @@ async def fail_agent(store: Store, workspace: str, agent_id: str, error: str) ->
     reject_nul_characters({"error": error})
 
     def op(tx: Tx) -> AgentRecord:
-        db = RawDb.of_tx(tx)
-        record = _running(db, workspace, agent_id)
+        record = _running(tx, workspace, agent_id)
         now = now_us()
         record.status, record.completed_at, record.error = FAILED, now, error
-        AGENTS.save(db, workspace, record)
-        q.count_agent_end(db, workspace, record.execution_id, agent_id, 0)
+        AGENTS.save(tx, workspace, record)
+        q.count_agent_end(tx, workspace, record.execution_id, agent_id, 0)
         announce(tx, workspace, "agent.failed", record, now)
         return record
 
@@ -187,10 +183,9 @@ async def set_stream_summary(
     reject(counts("stream_summary", summary))
 
     def op(tx: Tx) -> AgentRecord:
-        db = RawDb.of_tx(tx)
-        record = _existing(db, workspace, agent_id)
+        record = _existing(tx, workspace, agent_id)
         record.stream_summary = {seed: summary.get(key, 0) for key, seed in STREAM_SUMMARY_KEYS.items()}
-        AGENTS.save(db, workspace, record)
+        AGENTS.save(tx, workspace, record)
         announce(tx, workspace, "agent.stream_summary", record, now_us())
         return record
 
@@ -198,17 +193,16 @@ async def set_stream_summary(
 
 
 async def get_agent(store: Store, workspace: str, agent_id: str) -> AgentRecord:
-    return await store.read(lambda conn: _existing(RawDb.of(conn), workspace, agent_id))
+    return await store.read(lambda conn: _existing(conn, workspace, agent_id))
 
 
 async def list_agents(store: Store, workspace: str, execution_id: str) -> list[AgentRecord]:
     """An execution's agents, oldest first; NOT_FOUND for an unknown execution."""
 
     def read(conn: Any) -> list[AgentRecord]:
-        db = RawDb.of(conn)
-        if q.execution_status(db, workspace, execution_id) is None:
+        if q.execution_status(conn, workspace, execution_id) is None:
             raise not_found("execution", "execution_id", execution_id)
-        return q.list_agents(db, workspace, execution_id)
+        return q.list_agents(conn, workspace, execution_id)
 
     return await store.read(read)
 
@@ -217,12 +211,11 @@ async def current_agent(store: Store, workspace: str, execution_id: str) -> Agen
     """The execution's current agent, or None."""
 
     def read(conn: Any) -> AgentRecord | None:
-        db = RawDb.of(conn)
-        execution = EXECUTIONS.get(db, workspace, execution_id)
+        execution = EXECUTIONS.get(conn, workspace, execution_id)
         if execution is None:
             raise not_found("execution", "execution_id", execution_id)
         if execution.current_agent_id is None:
             return None
-        return AGENTS.get(db, workspace, execution.current_agent_id)
+        return AGENTS.get(conn, workspace, execution.current_agent_id)
 
     return await store.read(read)

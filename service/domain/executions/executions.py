@@ -25,8 +25,7 @@ from service.domain.executions.reasons import ExecutionsReason
 from service.domain.validation import reject_nul_characters
 from service.store.executions import queries as q
 from service.store.executions.queries import EXECUTIONS, ExecutionRecord
-from service.store.log import Tx
-from service.store.rawdb import RawDb
+from service.store.log import Db, Tx
 from service.store.store import Store
 
 PENDING = "pending"
@@ -123,14 +122,14 @@ def not_running(kind: str, key: str, value: str, status: str) -> FailedPrecondit
     )
 
 
-def _existing(db: RawDb, workspace: str, execution_id: str) -> ExecutionRecord:
+def _existing(db: Db, workspace: str, execution_id: str) -> ExecutionRecord:
     record = EXECUTIONS.get(db, workspace, execution_id)
     if record is None:
         raise not_found("execution", "execution_id", execution_id)
     return record
 
 
-def require_running(db: RawDb, workspace: str, execution_id: str) -> None:
+def require_running(db: Db, workspace: str, execution_id: str) -> None:
     """What starting an agent needs: the execution exists and is running."""
     status = q.execution_status(db, workspace, execution_id)
     if status is None:
@@ -159,20 +158,19 @@ async def start_execution(
     reject_nul_characters({"name": name, "file_path": file_path, "config": config})
 
     def op(tx: Tx) -> ExecutionRecord:
-        db = RawDb.of_tx(tx)
         now = now_us()
-        existing = EXECUTIONS.get(db, workspace, execution_id) if execution_id else None
+        existing = EXECUTIONS.get(tx, workspace, execution_id) if execution_id else None
         if existing is not None:
             existing.status, existing.started_at = RUNNING, now
             existing.error = existing.completed_at = None
-            EXECUTIONS.save(db, workspace, existing)
+            EXECUTIONS.save(tx, workspace, existing)
             announce(tx, workspace, "execution.resumed", existing, now)
             return existing
         record = ExecutionRecord(
             execution_id or new_id(), name, file_path, RUNNING, config or {}, None, None, now, None, now
         )
         seq = announce(tx, workspace, "execution.started", record, now)
-        EXECUTIONS.insert(db, workspace, record, seq=seq)
+        EXECUTIONS.insert(tx, workspace, record, seq=seq)
         return record
 
     return await store.write(op)
@@ -182,15 +180,14 @@ async def _finish(
     store: Store, workspace: str, execution_id: str, status: str, **changes: Any
 ) -> ExecutionRecord:
     def op(tx: Tx) -> ExecutionRecord:
-        db = RawDb.of_tx(tx)
-        record = _existing(db, workspace, execution_id)
+        record = _existing(tx, workspace, execution_id)
         if record.status not in (PENDING, RUNNING):
             raise not_running("execution", "execution_id", execution_id, record.status)
         now = now_us()
         record.status, record.completed_at = status, now
         for key, value in changes.items():
             setattr(record, key, value)
-        EXECUTIONS.save(db, workspace, record)
+        EXECUTIONS.save(tx, workspace, record)
         announce(tx, workspace, f"execution.{status}", record, now)
         return record
 
@@ -213,7 +210,7 @@ async def cancel_execution(store: Store, workspace: str, execution_id: str) -> E
 
 
 async def get_execution(store: Store, workspace: str, execution_id: str) -> ExecutionRecord:
-    return await store.read(lambda conn: _existing(RawDb.of(conn), workspace, execution_id))
+    return await store.read(lambda conn: _existing(conn, workspace, execution_id))
 
 
 async def list_executions(store: Store, workspace: str, limit: int = 0) -> list[ExecutionRecord]:
@@ -221,4 +218,4 @@ async def list_executions(store: Store, workspace: str, limit: int = 0) -> list[
     if not 0 <= limit <= MAX_LIST_LIMIT:
         reject([FieldViolation("limit", f"must be between 1 and {MAX_LIST_LIMIT} (0 for the default)")])
     count = limit or DEFAULT_LIST_LIMIT
-    return await store.read(lambda conn: q.list_executions(RawDb.of(conn), workspace, count))
+    return await store.read(lambda conn: q.list_executions(conn, workspace, count))

@@ -39,8 +39,7 @@ from service.domain.executions.reasons import ExecutionsReason
 from service.domain.validation import reject_nul_characters
 from service.store.executions import queries as q
 from service.store.executions.queries import TOOL_CALLS, ToolCallRecord
-from service.store.log import Tx
-from service.store.rawdb import RawDb
+from service.store.log import Db, Tx
 from service.store.store import Store
 from service.store.writer import Operation
 
@@ -50,14 +49,14 @@ INLINE_LIMIT_BYTES = 1024
 SUMMARY_CHARS = 200
 
 
-def _existing(db: RawDb, workspace: str, tool_call_id: str) -> ToolCallRecord:
+def _existing(db: Db, workspace: str, tool_call_id: str) -> ToolCallRecord:
     record = TOOL_CALLS.get(db, workspace, tool_call_id)
     if record is None:
         raise not_found("tool call", "tool_call_id", tool_call_id)
     return record
 
 
-def _running(db: RawDb, workspace: str, tool_call_id: str) -> ToolCallRecord:
+def _running(db: Db, workspace: str, tool_call_id: str) -> ToolCallRecord:
     record = _existing(db, workspace, tool_call_id)
     if record.status != RUNNING:
         raise not_running("tool call", "tool_call_id", tool_call_id, record.status)
@@ -71,8 +70,7 @@ def start_op(workspace: str, agent_id: str, tool_name: str, input: Any = None) -
     reject_nul_characters({"tool_name": tool_name, "input": input})
 
     def op(tx: Tx) -> ToolCallRecord:
-        db = RawDb.of_tx(tx)
-        found = q.agent_and_execution(db, workspace, agent_id)
+        found = q.agent_and_execution(tx, workspace, agent_id)
         if found is None:
             raise not_found("agent", "agent_id", agent_id)
         agent_status, execution_id, execution_status = found
@@ -100,8 +98,8 @@ def start_op(workspace: str, agent_id: str, tool_name: str, input: Any = None) -
             duration_ms=None,
         )
         seq = announce(tx, workspace, "tool_call.started", record, now)
-        TOOL_CALLS.insert(db, workspace, record, seq=seq, output_full=None)
-        q.count_tool_call_start(db, workspace, execution_id, agent_id)
+        TOOL_CALLS.insert(tx, workspace, record, seq=seq, output_full=None)
+        q.count_tool_call_start(tx, workspace, execution_id, agent_id)
         return record
 
     return op
@@ -133,14 +131,13 @@ def complete_op(
         summary = output[:SUMMARY_CHARS]
 
     def op(tx: Tx) -> ToolCallRecord:
-        db = RawDb.of_tx(tx)
-        record = _running(db, workspace, tool_call_id)
+        record = _running(tx, workspace, tool_call_id)
         now = now_us()
         record.status, record.completed_at = COMPLETED, now
         record.duration_ms = elapsed_ms(record.started_at, now)
         record.output_inline = output if inline else None
         record.output_summary, record.output_size_bytes = summary, size
-        TOOL_CALLS.save(db, workspace, record, output_full=None if inline else output)
+        TOOL_CALLS.save(tx, workspace, record, output_full=None if inline else output)
         announce(tx, workspace, "tool_call.completed", record, now)
         return record
 
@@ -167,11 +164,10 @@ def fail_op(workspace: str, tool_call_id: str, error: str) -> Operation[ToolCall
     reject_nul_characters({"error": error})
 
     def op(tx: Tx) -> ToolCallRecord:
-        db = RawDb.of_tx(tx)
-        record = _running(db, workspace, tool_call_id)
+        record = _running(tx, workspace, tool_call_id)
         now = now_us()
         record.status, record.completed_at, record.error = FAILED, now, error
-        TOOL_CALLS.save(db, workspace, record, output_full=None)
+        TOOL_CALLS.save(tx, workspace, record, output_full=None)
         announce(tx, workspace, "tool_call.failed", record, now)
         return record
 
@@ -184,17 +180,16 @@ async def fail_tool_call(store: Store, workspace: str, tool_call_id: str, error:
 
 
 async def get_tool_call(store: Store, workspace: str, tool_call_id: str) -> ToolCallRecord:
-    return await store.read(lambda conn: _existing(RawDb.of(conn), workspace, tool_call_id))
+    return await store.read(lambda conn: _existing(conn, workspace, tool_call_id))
 
 
 async def list_tool_calls(store: Store, workspace: str, agent_id: str) -> list[ToolCallRecord]:
     """An agent's tool calls, oldest first; NOT_FOUND for an unknown agent."""
 
     def read(conn: Any) -> list[ToolCallRecord]:
-        db = RawDb.of(conn)
-        if q.agent_and_execution(db, workspace, agent_id) is None:
+        if q.agent_and_execution(conn, workspace, agent_id) is None:
             raise not_found("agent", "agent_id", agent_id)
-        return q.list_tool_calls(db, workspace, agent_id)
+        return q.list_tool_calls(conn, workspace, agent_id)
 
     return await store.read(read)
 
@@ -203,7 +198,7 @@ async def get_output(store: Store, workspace: str, tool_call_id: str) -> str | N
     """The full output, inline or not; None while there is none."""
 
     def read(conn: Any) -> str | None:
-        found = q.tool_call_output(RawDb.of(conn), workspace, tool_call_id)
+        found = q.tool_call_output(conn, workspace, tool_call_id)
         if found is None:
             raise not_found("tool call", "tool_call_id", tool_call_id)
         return found[1]

@@ -16,8 +16,7 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.store.agh.channel_tables import channel_members, channel_messages, channels
-from service.store.raw import RawStatement
-from service.store.rawdb import RawDb
+from service.store.fastpath import RawStatement, cursor_of
 
 NETWORK = "network_channel"
 RUN_COORDINATION = "task_run_coordination"
@@ -78,7 +77,7 @@ def _message(row: Any) -> MessageRecord:
 
 
 # The statements of every send, built once and run on the driver's cursor
-# (see service.store.raw).
+# (see service.store.fastpath).
 _GET_CHANNEL = RawStatement(
     select(*_CHANNEL_COLUMNS).where(
         channels.c.workspace == bindparam("ws"), channels.c.id == bindparam("cid")
@@ -108,7 +107,7 @@ _NEW_MESSAGES = RawStatement(
 
 
 def get_channel(conn: Connection, workspace: str, channel_id: str) -> ChannelRecord | None:
-    db = RawDb.of(conn)
+    db = cursor_of(conn)
     row = db.one(_GET_CHANNEL, {"ws": workspace, "cid": channel_id})
     if row is None:
         return None
@@ -122,26 +121,26 @@ def insert_channel(conn: Connection, workspace: str, rec: ChannelRecord) -> None
 
 
 def touch_channel(conn: Connection, workspace: str, channel_id: str, now: int) -> None:
-    RawDb.of(conn).run(_TOUCH, {"ws": workspace, "cid": channel_id, "now": now})
+    cursor_of(conn).run(_TOUCH, {"ws": workspace, "cid": channel_id, "now": now})
 
 
 def insert_message(conn: Connection, rec: MessageRecord) -> None:
-    RawDb.of(conn).run(_INSERT_MESSAGE, {n: getattr(rec, n) for n in _MESSAGE_FIELDS})
+    cursor_of(conn).run(_INSERT_MESSAGE, {n: getattr(rec, n) for n in _MESSAGE_FIELDS})
 
 
 def message_by_id(conn: Connection, workspace: str, message_id: str) -> MessageRecord | None:
-    row = RawDb.of(conn).one(_MESSAGE_BY_ID, {"ws": workspace, "mid": message_id})
+    row = cursor_of(conn).one(_MESSAGE_BY_ID, {"ws": workspace, "mid": message_id})
     return None if row is None else _message(row)
 
 
 def message_at(conn: Connection, seq: int) -> MessageRecord | None:
-    row = RawDb.of(conn).one(_MESSAGE_AT, {"seq": seq})
+    row = cursor_of(conn).one(_MESSAGE_AT, {"seq": seq})
     return None if row is None else _message(row)
 
 
 def new_messages(conn: Connection, after: int, limit: int) -> list[MessageRecord]:
     """Every channel's messages after `after`, in order (the feed's read)."""
-    rows = RawDb.of(conn).all(_NEW_MESSAGES, {"after": after, "limit": limit, "offset": 0})
+    rows = cursor_of(conn).all(_NEW_MESSAGES, {"after": after, "limit": limit, "offset": 0})
     return [_message(r) for r in rows]
 
 
@@ -299,6 +298,6 @@ def upsert_member(
         "read_seq": read_seq,
         "now": now,
     }
-    row = RawDb.of(conn).one(_UPSERT_MEMBER[conn.dialect.name], params)
+    row = cursor_of(conn).one(_UPSERT_MEMBER[conn.dialect.name], params)
     assert row is not None
     return int(row[0])

@@ -1,7 +1,9 @@
 """Queries on the AGH projections (service/store/agh/tables.py).
 
 Records mirror the columns (times in microseconds since the epoch, JSON
-columns decoded). Every statement is built once and run on the driver's
+columns decoded): they are the rows as the store builds them, so they live
+here; the states they are in are service.base.agh_states, and the decisions
+on them the domain's (service.domain.agh.states). Every statement is built once and run on the driver's
 cursor: claims, heartbeats and completions are the hot path of the queue.
 
 The claim's candidate query is the one piece of dialect-specific SQL: on
@@ -30,25 +32,12 @@ from sqlalchemy import (
     update,
 )
 
+from service.base.agh_states import ACTIVE, QUEUED, UNCLAIMABLE_TASK
 from service.store.agh.tables import agh_session_lineage, agh_souls, agh_task_events, agh_task_runs, agh_tasks
-from service.store.raw import RawStatement
-from service.store.rawdb import Projection, RawDb
+from service.store.fastpath import Cursor, Projection, RawStatement, cursor_of
+from service.store.log import Db
 from service.store.sessions import SessionRecord
 from service.store.tables import log_entries, sessions
-
-QUEUED = "queued"
-CLAIMED = "claimed"
-STARTING = "starting"
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELED = "canceled"
-NEEDS_ATTENTION = "needs_attention"
-# A run with one of these statuses holds a lease while `lease_until` is ahead.
-ACTIVE = (CLAIMED, STARTING, RUNNING)
-TERMINAL = (COMPLETED, FAILED, CANCELED)
-# Task statuses whose runs are never claimed.
-UNCLAIMABLE_TASK = ("draft", "blocked", "canceled")
 
 
 @dataclass
@@ -100,16 +89,6 @@ class RunRecord:
     error: str | None = None
     metadata: Any = None
     result: Any = None
-
-    def holds_lease(self, session_id: str, now: int) -> bool:
-        """Whether `session_id` holds an unexpired lease on this run."""
-        return (
-            self.status in ACTIVE
-            and self.session_id == session_id
-            and self.claim_token_hash is not None
-            and self.lease_until is not None
-            and self.lease_until > now
-        )
 
 
 @dataclass
@@ -388,13 +367,13 @@ _DELETE_SOUL = RawStatement(delete(agh_souls).where(_soul_key))
 _INSERT_SOUL = RawStatement(insert(agh_souls).values({n: bindparam(n) for n in ("workspace", *_SOUL_FIELDS)}))
 
 
-def _run_and_task(db: RawDb, row: Sequence[Any]) -> tuple[RunRecord, TaskRecord]:
+def _run_and_task(cur: Cursor, row: Sequence[Any]) -> tuple[RunRecord, TaskRecord]:
     """A row of run columns then task columns, as records."""
     n = _RUN_WIDTH
     values = list(row)
     for i in _RUN_JSON_AT:
-        values[i] = db.json_out(values[i])
-    values[n + _TASK_METADATA] = db.json_out(values[n + _TASK_METADATA])
+        values[i] = cur.json_out(values[i])
+    values[n + _TASK_METADATA] = cur.json_out(values[n + _TASK_METADATA])
     return RunRecord(*values[:n]), TaskRecord(*values[n:])
 
 
@@ -404,83 +383,90 @@ _RUN_JSON_AT = tuple(i for i, f in enumerate(RUNS.fields) if f in _RUN_JSON)
 
 
 def session_and_run(
-    db: RawDb, workspace: str, session_id: str, run_id: str
+    db: Db, workspace: str, session_id: str, run_id: str
 ) -> tuple[SessionRecord | None, tuple[RunRecord, TaskRecord] | None]:
     """The session (None if unknown) and the run `run_id` with its task (None if unknown)."""
-    row = db.one(_SESSION_AND_RUN, {"workspace": workspace, "session_id": session_id, "id": run_id})
+    cur = cursor_of(db)
+    row = cur.one(_SESSION_AND_RUN, {"workspace": workspace, "session_id": session_id, "id": run_id})
     if row is None:
         return None, None
     n = len(_SESSION_FIELDS)
     session = SessionRecord(*row[:n])
-    return session, None if row[n] is None else _run_and_task(db, row[n:])
+    return session, None if row[n] is None else _run_and_task(cur, row[n:])
 
 
-def run_with_task(db: RawDb, workspace: str, run_id: str) -> tuple[RunRecord, TaskRecord] | None:
-    row = db.one(_RUN_WITH_TASK, {"workspace": workspace, "id": run_id})
-    return None if row is None else _run_and_task(db, row)
+def run_with_task(db: Db, workspace: str, run_id: str) -> tuple[RunRecord, TaskRecord] | None:
+    cur = cursor_of(db)
+    row = cur.one(_RUN_WITH_TASK, {"workspace": workspace, "id": run_id})
+    return None if row is None else _run_and_task(cur, row)
 
 
-def extend_lease(db: RawDb, workspace: str, run: RunRecord) -> None:
+def extend_lease(db: Db, workspace: str, run: RunRecord) -> None:
     """Save a heartbeat: the run's `heartbeat_at` and `lease_until`."""
+    cur = cursor_of(db)
     params = {"v_heartbeat_at": run.heartbeat_at, "v_lease_until": run.lease_until}
-    db.run(_EXTEND_LEASE, {**params, "workspace": workspace, "id": run.id})
+    cur.run(_EXTEND_LEASE, {**params, "workspace": workspace, "id": run.id})
 
 
 def next_queued(
-    db: RawDb, workspace: str, session_id: str, now: int, priority_min: int, *, workspace_scope_only: bool
+    db: Db, workspace: str, session_id: str, now: int, priority_min: int, *, workspace_scope_only: bool
 ) -> tuple[RunRecord, TaskRecord] | None:
     """The run a claim takes, with its task, unless `session_id` holds an
     active lease; locked on PostgreSQL (other claimers skip it)."""
+    cur = cursor_of(db)
     params = {"workspace": workspace, "priority_min": priority_min, "session_id": session_id, "now": now}
-    row = db.one(_CLAIM[workspace_scope_only], params)
-    return None if row is None else _run_and_task(db, row)
+    row = cur.one(_CLAIM[workspace_scope_only], params)
+    return None if row is None else _run_and_task(cur, row)
 
 
-def any_queued(db: RawDb, workspace: str, priority_min: int, *, workspace_scope_only: bool) -> bool:
+def any_queued(db: Db, workspace: str, priority_min: int, *, workspace_scope_only: bool) -> bool:
     """Whether a claim would find a run now (a read: what a waiting claimer
     checks before it asks the writer to claim)."""
+    cur = cursor_of(db)
     params = {"workspace": workspace, "priority_min": priority_min}
-    return db.one(_PEEK[workspace_scope_only], params) is not None
+    return cur.one(_PEEK[workspace_scope_only], params) is not None
 
 
-def active_lease(db: RawDb, workspace: str, session_id: str, now: int) -> RunRecord | None:
+def active_lease(db: Db, workspace: str, session_id: str, now: int) -> RunRecord | None:
     """The run on which `session_id` holds an unexpired lease, if any."""
     found = RUNS.read(db, _ACTIVE_LEASE, {"workspace": workspace, "session_id": session_id, "now": now})
     return found[0] if found else None
 
 
-def runs_of_task(db: RawDb, workspace: str, task_id: str) -> list[RunRecord]:
+def runs_of_task(db: Db, workspace: str, task_id: str) -> list[RunRecord]:
     """A task's runs, oldest attempt first."""
     return RUNS.read(db, _RUNS_OF_TASK, {"workspace": workspace, "task_id": task_id})
 
 
-def runs_of_session(db: RawDb, workspace: str, session_id: str, limit: int) -> list[RunRecord]:
+def runs_of_session(db: Db, workspace: str, session_id: str, limit: int) -> list[RunRecord]:
     """The runs a session holds (their leases may have ended), the most recently active first."""
     params = {"workspace": workspace, "session_id": session_id, "limit": limit, "offset": 0}
     return RUNS.read(db, _SESSION_RUNS, params)
 
 
-def expired(db: RawDb, now: int, limit: int) -> list[tuple[str, str]]:
+def expired(db: Db, now: int, limit: int) -> list[tuple[str, str]]:
     """(workspace, run id) of leases that have ended, the oldest end first."""
-    return [(str(w), str(i)) for w, i in db.all(_EXPIRED, {"now": now, "limit": limit})]
+    cur = cursor_of(db)
+    return [(str(w), str(i)) for w, i in cur.all(_EXPIRED, {"now": now, "limit": limit})]
 
 
 _TASK_BY_NUMBER = TASKS.select((_tasks.c.workspace == _WS) & (_tasks.c.number == bindparam("number")))
 
 
-def task_by_number(db: RawDb, workspace: str, number: int) -> TaskRecord | None:
+def task_by_number(db: Db, workspace: str, number: int) -> TaskRecord | None:
     """The task whose identifier is `TASK-<number>`."""
     found = TASKS.read(db, _TASK_BY_NUMBER, {"workspace": workspace, "number": number})
     return found[0] if found else None
 
 
-def next_number(db: RawDb, workspace: str) -> int:
-    row = db.one(_MAX_NUMBER, {"workspace": workspace})
+def next_number(db: Db, workspace: str) -> int:
+    cur = cursor_of(db)
+    row = cur.one(_MAX_NUMBER, {"workspace": workspace})
     return int(row[0] or 0) + 1 if row else 1
 
 
 def list_tasks(
-    db: RawDb, workspace: str, *, status: str, priority: str, scope: str, before: int, limit: int
+    db: Db, workspace: str, *, status: str, priority: str, scope: str, before: int, limit: int
 ) -> list[TaskRecord]:
     """Tasks numbered below `before`, newest first; an empty filter matches all."""
     params = {
@@ -494,69 +480,80 @@ def list_tasks(
     return TASKS.read(db, _LIST_TASKS, params)
 
 
-def note_event(db: RawDb, workspace: str, task_id: str, seq: int) -> None:
+def note_event(db: Db, workspace: str, task_id: str, seq: int) -> None:
     """Index a log entry under the task it concerns."""
-    db.run(_NOTE_EVENT, {"workspace": workspace, "task_id": task_id, "seq": seq})
+    cur = cursor_of(db)
+    cur.run(_NOTE_EVENT, {"workspace": workspace, "task_id": task_id, "seq": seq})
 
 
-def recent_events(db: RawDb, workspace: str, task_id: str, limit: int) -> list[Sequence[Any]]:
+def recent_events(db: Db, workspace: str, task_id: str, limit: int) -> list[Sequence[Any]]:
     """(seq, event id, type, recorded_at, data) of a task's latest log entries, newest first."""
-    rows = db.all(_RECENT_EVENTS, {"workspace": workspace, "task_id": task_id, "limit": limit})
-    return [(seq, eid, kind, at, db.json_out(data)) for seq, eid, kind, at, data in rows]
+    cur = cursor_of(db)
+    rows = cur.all(_RECENT_EVENTS, {"workspace": workspace, "task_id": task_id, "limit": limit})
+    return [(seq, eid, kind, at, cur.json_out(data)) for seq, eid, kind, at, data in rows]
 
 
-def get_lineage(db: RawDb, workspace: str, session_id: str) -> LineageRecord | None:
-    row = db.one(_GET_LINEAGE, {"workspace": workspace, "session_id": session_id})
+def get_lineage(db: Db, workspace: str, session_id: str) -> LineageRecord | None:
+    cur = cursor_of(db)
+    row = cur.one(_GET_LINEAGE, {"workspace": workspace, "session_id": session_id})
     if row is None:
         return None
     values = dict(zip(_LINEAGE_FIELDS, row, strict=True))
-    values["permissions"] = db.json_out(values["permissions"])
+    values["permissions"] = cur.json_out(values["permissions"])
     values["auto_stop_on_parent"] = bool(values["auto_stop_on_parent"])
     return LineageRecord(**values)
 
 
-def insert_lineage(db: RawDb, workspace: str, record: LineageRecord) -> None:
-    params = {**record.__dict__, "workspace": workspace, "permissions": db.json_in(record.permissions)}
-    db.run(_INSERT_LINEAGE, params)
+def insert_lineage(db: Db, workspace: str, record: LineageRecord) -> None:
+    cur = cursor_of(db)
+    params = {**record.__dict__, "workspace": workspace, "permissions": cur.json_in(record.permissions)}
+    cur.run(_INSERT_LINEAGE, params)
 
 
-def set_policy(db: RawDb, workspace: str, record: LineageRecord) -> None:
+def set_policy(db: Db, workspace: str, record: LineageRecord) -> None:
+    cur = cursor_of(db)
     params = {f"v_{n}": getattr(record, n) for n in _POLICY_COLUMNS}
-    params["v_permissions"] = db.json_in(record.permissions)
-    db.run(_SET_POLICY, {**params, "workspace": workspace, "session_id": record.session_id})
+    params["v_permissions"] = cur.json_in(record.permissions)
+    cur.run(_SET_POLICY, {**params, "workspace": workspace, "session_id": record.session_id})
 
 
-def live_children(db: RawDb, workspace: str, parent: str) -> int:
-    row = db.one(_LIVE_CHILDREN, {"workspace": workspace, "parent": parent})
+def live_children(db: Db, workspace: str, parent: str) -> int:
+    cur = cursor_of(db)
+    row = cur.one(_LIVE_CHILDREN, {"workspace": workspace, "parent": parent})
     return int(row[0]) if row else 0
 
 
-def live_in_tree(db: RawDb, workspace: str, root: str) -> int:
+def live_in_tree(db: Db, workspace: str, root: str) -> int:
     """Running spawned sessions whose root is `root` (the root itself not counted)."""
-    row = db.one(_LIVE_IN_TREE, {"workspace": workspace, "root": root})
+    cur = cursor_of(db)
+    row = cur.one(_LIVE_IN_TREE, {"workspace": workspace, "root": root})
     return int(row[0]) if row else 0
 
 
-def sessions_to_stop(db: RawDb, now: int, limit: int) -> list[tuple[str, str, bool]]:
+def sessions_to_stop(db: Db, now: int, limit: int) -> list[tuple[str, str, bool]]:
     """(workspace, session id, whether its time ran out) of spawned sessions to stop."""
+    cur = cursor_of(db)
     return [
         (str(w), str(s), ttl is not None and int(ttl) <= now)
-        for w, s, ttl in db.all(_TO_STOP, {"now": now, "limit": limit})
+        for w, s, ttl in cur.all(_TO_STOP, {"now": now, "limit": limit})
     ]
 
 
-def session_updated_at(db: RawDb, workspace: str, session_id: str) -> Any:
-    row = db.one(_SESSION_UPDATED_AT, {"workspace": workspace, "session_id": session_id})
+def session_updated_at(db: Db, workspace: str, session_id: str) -> Any:
+    cur = cursor_of(db)
+    row = cur.one(_SESSION_UPDATED_AT, {"workspace": workspace, "session_id": session_id})
     return None if row is None else row[0]
 
 
-def get_soul(db: RawDb, workspace: str, agent_name: str) -> SoulRecord | None:
-    row = db.one(_GET_SOUL, {"workspace": workspace, "agent_name": agent_name})
+def get_soul(db: Db, workspace: str, agent_name: str) -> SoulRecord | None:
+    cur = cursor_of(db)
+    row = cur.one(_GET_SOUL, {"workspace": workspace, "agent_name": agent_name})
     return None if row is None else SoulRecord(*row)
 
 
-def put_soul(db: RawDb, workspace: str, record: SoulRecord | None, agent_name: str) -> None:
+def put_soul(db: Db, workspace: str, record: SoulRecord | None, agent_name: str) -> None:
     """Replace an agent's soul (None removes it)."""
-    db.run(_DELETE_SOUL, {"workspace": workspace, "agent_name": agent_name})
+    cur = cursor_of(db)
+    cur.run(_DELETE_SOUL, {"workspace": workspace, "agent_name": agent_name})
     if record is not None:
-        db.run(_INSERT_SOUL, {**record.__dict__, "workspace": workspace})
+        cur.run(_INSERT_SOUL, {**record.__dict__, "workspace": workspace})

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, literal_column, select, update
 
-from service.store.raw import RawStatement
-from service.store.rawdb import Projection, RawDb
-from service.store.tables import agents, executions, tool_calls
+from service.store.executions.tables import agents, executions, tool_calls
+from service.store.fastpath import Projection, RawStatement, cursor_of
+from service.store.log import Db
 
 
 @dataclass
@@ -173,53 +173,59 @@ _TOOL_CALL_STARTED_AGENT = RawStatement(
 )
 
 
-def list_executions(db: RawDb, workspace: str, limit: int) -> list[ExecutionRecord]:
+def list_executions(db: Db, workspace: str, limit: int) -> list[ExecutionRecord]:
     """The newest `limit` executions, newest first."""
     return EXECUTIONS.read(db, _LIST_EXECUTIONS, {"workspace": workspace, "limit": limit, "offset": 0})
 
 
-def list_agents(db: RawDb, workspace: str, execution_id: str) -> list[AgentRecord]:
+def list_agents(db: Db, workspace: str, execution_id: str) -> list[AgentRecord]:
     """An execution's agents in creation order."""
     return AGENTS.read(db, _LIST_AGENTS, {"workspace": workspace, "execution_id": execution_id})
 
 
-def list_tool_calls(db: RawDb, workspace: str, agent_id: str) -> list[ToolCallRecord]:
+def list_tool_calls(db: Db, workspace: str, agent_id: str) -> list[ToolCallRecord]:
     """An agent's tool calls in creation order."""
     return TOOL_CALLS.read(db, _LIST_TOOL_CALLS, {"workspace": workspace, "agent_id": agent_id})
 
 
-def execution_status(db: RawDb, workspace: str, execution_id: str) -> str | None:
-    row = db.one(_EXECUTION_STATUS, {"workspace": workspace, "id": execution_id})
+def execution_status(db: Db, workspace: str, execution_id: str) -> str | None:
+    cur = cursor_of(db)
+    row = cur.one(_EXECUTION_STATUS, {"workspace": workspace, "id": execution_id})
     return None if row is None else str(row[0])
 
 
-def agent_and_execution(db: RawDb, workspace: str, agent_id: str) -> tuple[str, str, str] | None:
+def agent_and_execution(db: Db, workspace: str, agent_id: str) -> tuple[str, str, str] | None:
     """(agent status, execution id, execution status), or None for an unknown agent."""
-    row: Sequence[Any] | None = db.one(_AGENT_AND_EXECUTION, {"workspace": workspace, "id": agent_id})
+    cur = cursor_of(db)
+    row: Sequence[Any] | None = cur.one(_AGENT_AND_EXECUTION, {"workspace": workspace, "id": agent_id})
     return None if row is None else (row[0], row[1], row[2])
 
 
-def tool_call_output(db: RawDb, workspace: str, tool_call_id: str) -> tuple[str, str | None] | None:
+def tool_call_output(db: Db, workspace: str, tool_call_id: str) -> tuple[str, str | None] | None:
     """(status, full output or None), or None for an unknown tool call."""
-    row = db.one(_TOOL_CALL_OUTPUT, {"workspace": workspace, "id": tool_call_id})
+    cur = cursor_of(db)
+    row = cur.one(_TOOL_CALL_OUTPUT, {"workspace": workspace, "id": tool_call_id})
     if row is None:
         return None
     status, inline, full = row
     return status, inline if inline is not None else full
 
 
-def count_agent_start(db: RawDb, workspace: str, execution_id: str, agent_id: str) -> None:
+def count_agent_start(db: Db, workspace: str, execution_id: str, agent_id: str) -> None:
     """One more agent in the execution, and it is the current one."""
-    db.run(_AGENT_STARTED, {"workspace": workspace, "id": execution_id, "agent_id": agent_id})
+    cur = cursor_of(db)
+    cur.run(_AGENT_STARTED, {"workspace": workspace, "id": execution_id, "agent_id": agent_id})
 
 
-def count_agent_end(db: RawDb, workspace: str, execution_id: str, agent_id: str, tokens: int) -> None:
+def count_agent_end(db: Db, workspace: str, execution_id: str, agent_id: str, tokens: int) -> None:
     """Add the agent's tokens to its execution; it is no longer the current agent."""
+    cur = cursor_of(db)
     params = {"workspace": workspace, "id": execution_id, "agent_id": agent_id, "tokens": tokens}
-    db.run(_AGENT_FINISHED, params)
+    cur.run(_AGENT_FINISHED, params)
 
 
-def count_tool_call_start(db: RawDb, workspace: str, execution_id: str, agent_id: str) -> None:
+def count_tool_call_start(db: Db, workspace: str, execution_id: str, agent_id: str) -> None:
     """One more tool call in the execution and in the agent."""
-    db.run(_TOOL_CALL_STARTED_EXECUTION, {"workspace": workspace, "id": execution_id})
-    db.run(_TOOL_CALL_STARTED_AGENT, {"workspace": workspace, "id": agent_id})
+    cur = cursor_of(db)
+    cur.run(_TOOL_CALL_STARTED_EXECUTION, {"workspace": workspace, "id": execution_id})
+    cur.run(_TOOL_CALL_STARTED_AGENT, {"workspace": workspace, "id": agent_id})

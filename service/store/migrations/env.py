@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from service.store import tables
+from service.store import schema
 
 config = context.config
-target_metadata = tables.metadata
+target_metadata = schema.metadata
 
 
 def run_migrations() -> None:

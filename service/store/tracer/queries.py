@@ -2,7 +2,7 @@
 
 Statements are built once at import. The ones every ingested event runs
 (the timeline insert, the task lookup, the token and activity updates) go
-straight to the driver's cursor (service.store.raw); the rest go through
+straight to the driver's cursor (service.store.fastpath); the rest go through
 SQLAlchemy Core. Every query is scoped to a workspace.
 """
 
@@ -16,8 +16,8 @@ import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal_column, select, update
 
+from service.store.fastpath import RawStatement, driver_cursor
 from service.store.log import Tx
-from service.store.raw import RawStatement, driver_cursor
 from service.store.tables import log_entries
 from service.store.tracer.tables import (
     tracer_bindings,

@@ -2,7 +2,7 @@
 
 The lookup every turn close and every stored batch of turn events makes
 (the active rules of a task) goes straight to the driver's cursor
-(service.store.raw); the rest goes through SQLAlchemy Core. Every query is
+(service.store.fastpath); the rest goes through SQLAlchemy Core. Every query is
 scoped to a workspace.
 """
 
@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.store.raw import RawStatement, driver_cursor
+from service.store.fastpath import RawStatement, driver_cursor
 from service.store.tables import log_entries
 from service.store.tracer.queries import json_param
 from service.store.tracer.rule_tables import tracer_enforcements, tracer_rules, tracer_verdicts

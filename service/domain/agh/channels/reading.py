@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 from sqlalchemy import Connection
 
+from service.base.agh_states import ACTIVE
 from service.base.errors import FieldViolation, InvalidArgument
 from service.domain.agh.channels import message_validation as rules
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
@@ -29,7 +30,6 @@ from service.store.agh import channels as q
 from service.store.agh import tasks as agh_q
 from service.store.agh.channels import ChannelRecord, MemberRecord, MessageRecord
 from service.store.log import Tx
-from service.store.rawdb import RawDb
 from service.store.store import Store
 
 DEFAULT_WAIT_SECONDS = 30
@@ -74,7 +74,7 @@ def check_cursor(conn: Connection, workspace: str, channel_ids: Sequence[str], s
 
 
 def _held_run_ids(conn: Connection, workspace: str, session_id: str) -> list[str]:
-    return [r.id for r in agh_q.runs_of_session(RawDb.of(conn), workspace, session_id, _SESSION_RUNS)]
+    return [r.id for r in agh_q.runs_of_session(conn, workspace, session_id, _SESSION_RUNS)]
 
 
 async def agent_channels(store: Store, workspace: str, claimed: Claimed) -> list[ChannelRecord]:
@@ -281,8 +281,8 @@ def _run_holder(conn: Connection, workspace: str, channel: ChannelRecord) -> tup
     """(session, agent) holding the channel's run, if it is held."""
     if channel.run_id is None:
         return None
-    found = agh_q.run_with_task(RawDb.of(conn), workspace, channel.run_id)
-    if found is None or found[0].session_id is None or found[0].status not in agh_q.ACTIVE:
+    found = agh_q.run_with_task(conn, workspace, channel.run_id)
+    if found is None or found[0].session_id is None or found[0].status not in ACTIVE:
         return None
     session = sessions.get(conn, workspace, found[0].session_id)
     return found[0].session_id, (session.agent_name if session else None) or ""
