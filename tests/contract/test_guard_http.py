@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from service.app.assembly import Core
 from service.base.config import Settings
 from tests.agh_support import identity, log_types
 from tests.channels_support import CHANNEL
@@ -190,7 +191,7 @@ async def test_a_foreign_host_is_refused_everywhere(server: Server, host: str) -
 async def keyed(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway that requires API keys and was told no host names."""
     settings.auth, settings.allowed_hosts = "keys", None
-    app = create_app(settings)
+    app = create_app(settings, service=Core)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

@@ -18,11 +18,12 @@ from google.protobuf import json_format
 from sqlalchemy import Connection, func, select
 
 from gateway.app import create_app
+from service.app.assembly import Core
 from service.base.config import Settings
 from service.store.idempotency import keys
 from service.store.tables import log_entries
 from tests.auth_support import make_key, with_keys
-from tests.conftest import Server
+from tests.conftest import TEST_HOST, Server
 from tests.contract.test_trenchcoat_http import SEED_REQUEST, activity
 
 BATCH = SEED_REQUEST
@@ -380,10 +381,10 @@ async def test_readers_are_correct_under_seq_gaps(server: Server) -> None:
 async def test_two_replicas_write_a_keyed_request_once(server: Server, settings: Settings) -> None:
     """The same keyed request at two servers on one database at once: one
     write; the other answers the first's answer, or 409 while it is unknown."""
-    other = create_app(settings)
+    other = create_app(settings, service=Core)
     async with (
         other.router.lifespan_context(other),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as http,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=f"http://{TEST_HOST}") as http,
     ):
         for i in range(10):
             headers = {"Idempotency-Key": f"replicas-{i}"}

@@ -98,7 +98,7 @@ async def test_past_the_byte_bound_every_family_is_refused_and_nothing_is_writte
     host, port = live_server.base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
-        b"POST /sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10])
     )
     await writer.drain()

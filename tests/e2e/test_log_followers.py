@@ -219,11 +219,11 @@ async def test_a_slow_consumer_is_ended_with_its_cursor(
     start = (await truth(http))[-1]
     port = int(live_server.base_url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection(sock=small_socket(port))
-    writer.write(f"GET /v1/log:watch?after_seq={start} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    writer.write(f"GET /v1/log:watch?after_seq={start} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     await writer.drain()
     ws_reader, ws_writer = await asyncio.open_connection(sock=small_socket(port))
     ws_writer.write(
-        f"GET /ws?cursor={start} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"GET /ws?cursor={start} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
     )
     await ws_writer.drain()

@@ -132,7 +132,7 @@ async def test_sigterm_ends_every_stream_with_its_cursor_within_the_grace_period
             stalled_r, stalled_w = await asyncio.open_connection(sock=small_socket(port))
             vanished_r, vanished_w = await asyncio.open_connection("127.0.0.1", port)
             for w in (stalled_w, vanished_w):
-                w.write(b"GET /v1/log:watch?after_seq=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+                w.write(b"GET /v1/log:watch?after_seq=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 await w.drain()
             await stalled_r.read(1024)
             await vanished_r.read(1024)
@@ -181,7 +181,7 @@ async def test_a_stalled_follower_does_not_grow_the_server(tmp_path: Path, datab
             resp = await http.post("/sessions", json={"session_id": "big", "session_name": "S"})
             assert resp.status_code in (200, 201)
             reader, writer = await asyncio.open_connection(sock=small_socket(port))
-            writer.write(b"GET /v1/log:watch?after_seq=-1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            writer.write(b"GET /v1/log:watch?after_seq=-1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             await writer.drain()
             head = await reader.readuntil(b'"cursor":')
             start = int((await reader.readuntil(b","))[:-1])
