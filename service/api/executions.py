@@ -15,6 +15,7 @@ from service.api.ordered_stream import answer_in_order
 from service.api.protojson import merge_dict, value_to_python
 from service.app.context import CallContext
 from service.app.dispatch import check_required
+from service.app.limits import check_limits
 from service.app.status import from_domain
 from service.domain import agents, executions, tool_calls
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument
@@ -250,6 +251,7 @@ class ToolCallServicer:
     def _queue_change(self, change: pb.ToolCallChange, ctx: CallContext) -> asyncio.Future[ToolCallRecord]:
         """The change's write, queued; or, if it is refused before, its error."""
         try:
+            check_limits(change)
             check_required(change)
             action = change.WhichOneof("action")
             if action == "start":

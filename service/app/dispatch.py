@@ -22,6 +22,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 
 from service.app.context import CallContext
+from service.app.limits import check_limits
 from service.app.status import RpcError, from_domain, simple
 from service.domain.errors import DomainError, FieldViolation, InvalidArgument
 
@@ -156,6 +157,7 @@ class Dispatcher:
     async def _prepare(self, m: Method, request: Message, ctx: CallContext) -> None:
         for interceptor in self.interceptors:
             await interceptor(ctx, m.descriptor)
+        check_limits(request)
         check_required(request)
 
     async def admit(self, path: str, ctx: CallContext) -> None:
