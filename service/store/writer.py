@@ -13,16 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import psycopg
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy import exc as sa_exc
 
-from service.domain.errors import DomainError, InvalidArgument, Unavailable
+from service.domain.errors import DomainError, Unavailable
+from service.store.driver_errors import refused_input
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
 
@@ -50,10 +48,9 @@ def _as_domain_error(exc: Exception) -> Exception:
     """A value the database refuses is bad input, not a server fault."""
     if isinstance(exc, DomainError):
         return exc
-    if isinstance(exc, sa_exc.DataError | psycopg.DataError | sqlite3.DataError):
-        return InvalidArgument(
-            f"a value cannot be stored: {str(exc).splitlines()[0]}", reason="UNSTORABLE_VALUE"
-        )
+    refused = refused_input(exc)
+    if refused is not None:
+        return refused
     log.error("write operation failed", exc_info=exc)
     return exc
 
