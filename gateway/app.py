@@ -22,6 +22,7 @@ from gateway.families import Family, family_of
 from gateway.httprule import Binding, bindings
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
+from service.app import limits
 from service.app.assembly import Core
 from service.app.config import Settings
 
@@ -144,7 +145,11 @@ def create_app(settings: Settings, *, upstream: str | None = None) -> FastAPI:
     def build_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = openapi.document(
-                table, title=app.title, version=app.version, description=DESCRIPTION
+                table,
+                title=app.title,
+                version=app.version,
+                description=DESCRIPTION,
+                limits=limits.stated(settings),
             )
         return app.openapi_schema
 
