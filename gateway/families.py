@@ -155,6 +155,9 @@ class AgentTracerFamily(Family):
 # Trenchcoat's error codes (upstream lib/api-response.ts), by ErrorInfo reason
 # first, then by gRPC code; anything else is INTERNAL_ERROR.
 TRENCHCOAT_REASON_CODES = {"BODY_TOO_LARGE": "PAYLOAD_TOO_LARGE"}
+# The generic checks of request strings (service.app.limits) name each field
+# in their message; the seed words every invalid body so, with the fields in details.
+TRENCHCOAT_REASON_MESSAGES = dict.fromkeys(("NUL_CHARACTER", "FIELD_TOO_LONG"), "Request body is invalid.")
 TRENCHCOAT_CODES = {
     3: "VALIDATION_ERROR",
     5: "NOT_FOUND",
@@ -182,7 +185,8 @@ class TrenchcoatFamily(Family):
         code = TRENCHCOAT_REASON_CODES.get(info.reason if info else "") or TRENCHCOAT_CODES.get(
             err.code, "INTERNAL_ERROR"
         )
-        error: dict[str, Any] = {"code": code, "message": err.status.message}
+        message = TRENCHCOAT_REASON_MESSAGES.get(info.reason if info else "", err.status.message)
+        error: dict[str, Any] = {"code": code, "message": message}
         violations = err.field_violations()
         if violations:
             error["details"] = [{"field": v.field, "message": v.description} for v in violations]

@@ -1,9 +1,9 @@
 """What the gateway refuses before it builds a request, on every route:
 
-- U+0000 in the path, the query string or any string of the JSON body
-  (PostgreSQL can neither store nor compare it, so a read with it would fail
-  there and succeed on SQLite); the call chain then need not scan the
-  request's strings again (`service.app.limits.strings_checked`);
+- U+0000 in the path or the query string (PostgreSQL can neither store nor
+  compare it, so a read with it would fail there and succeed on SQLite); a
+  body is scanned once, so that the call chain scans the request's strings
+  again only when the body may hold one (`service.app.limits.strings_checked`);
 - a missing body on a route that needs one (`needs_body`): `curl -XPOST`
   without `-d` must not create a record. Routes whose body is all optional
   (claim-next, cancel, release and the like) keep working without one.
@@ -19,8 +19,8 @@ from agentplane.v1 import options_pb2
 from google.api import field_behavior_pb2
 
 from gateway.httprule import Binding
+from service.app.limits import strings_unchecked
 from service.domain.errors import FieldViolation, InvalidArgument
-from service.domain.validation import reject_nul_characters
 
 _NUL = "must not contain the character U+0000"
 
@@ -36,12 +36,14 @@ def nul_in_target(path_params: Mapping[str, str], query: Iterable[tuple[str, str
     )
 
 
-def check_body_strings(raw: bytes, body: Any) -> None:
-    """InvalidArgument if a string of the parsed body holds U+0000. The raw
-    bytes hold `\\u0000` whenever one does (JSON cannot carry a raw NUL), so
-    most bodies are cleared by one scan."""
+def check_body_strings(raw: bytes) -> None:
+    """Have the call chain scan the request for U+0000 if the body may hold
+    one: the raw bytes hold `\\u0000` whenever a string does (JSON cannot carry
+    a raw NUL), so most bodies are cleared by one scan. The chain then refuses
+    it in typed fields, and the domain in free-form JSON, each in the words of
+    its family, before anything is stored."""
     if b"\\u0000" in raw:
-        reject_nul_characters(body)
+        strings_unchecked()
 
 
 def _required(fd: Any) -> bool:
@@ -61,8 +63,10 @@ def needs_body(b: Binding) -> bool:
 @cache
 def refuses_empty_body(b: Binding) -> bool:
     """Whether the gateway itself refuses a call without a body: one that
-    needs it, unless the check of REQUIRED fields will name what is missing."""
-    return needs_body(b) and not _carries_required(b)
+    needs it, unless the check of REQUIRED fields will name what is missing
+    (a `body: "*"` with required fields; a body bound to one field takes the
+    empty body as that field's value, so the check would not see it missing)."""
+    return needs_body(b) and not (b.body == "*" and _carries_required(b))
 
 
 def _marked(b: Binding) -> bool:

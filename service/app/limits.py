@@ -44,13 +44,19 @@ _strings_checked: ContextVar[bool] = ContextVar("strings_checked", default=False
 
 @contextmanager
 def strings_checked() -> Iterator[None]:
-    """Within: calls are not scanned for U+0000, as the gateway (which
-    enters it for each request) refuses it before it builds a request."""
+    """Within: calls are not scanned for U+0000; the gateway enters it for
+    each request, as it refuses U+0000 in the path and query itself and
+    scans the body (`strings_unchecked` when it holds one)."""
     token = _strings_checked.set(True)
     try:
         yield
     finally:
         _strings_checked.reset(token)
+
+
+def strings_unchecked() -> None:
+    """Within `strings_checked()`: this call's strings are scanned after all."""
+    _strings_checked.set(False)
 
 
 def max_bytes(fd: FieldDescriptor) -> int:
@@ -90,7 +96,8 @@ def _suspect(md: Any, nul: bool) -> Suspect:
     """True when a message of type `md` may break a limit: a string holds
     U+0000 (if `nul`), or holds more characters than a quarter of its limit
     (a character is 1 to 4 bytes). Straight-line code, one statement per
-    field worth a look: ~0.6 µs per tracer event."""
+    field worth a look (measured per event: tracer 0.7 µs bounded fields
+    only, 1.9 µs with the U+0000 scan; Trenchcoat 0.2 and 0.5 µs)."""
     found = _SUSPECTS.get((md.full_name, nul))
     if found is not None:
         return found
@@ -128,7 +135,12 @@ def _suspect(md: Any, nul: bool) -> Suspect:
 
 
 def _map_suspect(mapping: Any) -> bool:
-    return any("\x00" in str(k) or (isinstance(v, str) and "\x00" in v) for k, v in mapping.items())
+    for k, v in mapping.items():
+        if "\x00" in str(k) or (isinstance(v, str) and "\x00" in v):
+            return True
+        if isinstance(v, Message) and not _free_form(v.DESCRIPTOR) and _suspect(v.DESCRIPTOR, True)(v):
+            return True
+    return False
 
 
 def _check_string(value: str, limit: int, nul: bool, path: str, found: list[FieldViolation]) -> None:
