@@ -24,6 +24,7 @@ from gateway.httprule import Binding, bindings
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
 from service.base.config import Settings
+from service.rpc import limits
 from service.rpc.admission import ByteBudget
 from service.rpc.dispatch import Dispatcher
 
@@ -175,7 +176,11 @@ def create_app(
     def build_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = openapi.document(
-                table, title=app.title, version=app.version, description=DESCRIPTION
+                table,
+                title=app.title,
+                version=app.version,
+                description=DESCRIPTION,
+                limits=limits.stated(settings),
             )
         return app.openapi_schema
 

@@ -164,6 +164,11 @@ TRENCHCOAT_REASON_CODES: dict[str, str] = {
 }
 # The seed's message for a body whose `details` name the offending fields.
 TRENCHCOAT_BODY_INVALID = "Request body is invalid."
+# The generic checks of request strings (service.rpc.limits) name each field
+# in their message; the seed words every invalid body so, with the fields in details.
+TRENCHCOAT_REASON_MESSAGES: dict[str, str] = dict.fromkeys(
+    (CommonReason.NUL_CHARACTER, CommonReason.FIELD_TOO_LONG), TRENCHCOAT_BODY_INVALID
+)
 TRENCHCOAT_CODES = {
     3: "VALIDATION_ERROR",
     5: "NOT_FOUND",
@@ -191,7 +196,8 @@ class TrenchcoatFamily(Family):
         code = TRENCHCOAT_REASON_CODES.get(info.reason if info else "") or TRENCHCOAT_CODES.get(
             err.code, "INTERNAL_ERROR"
         )
-        error: dict[str, Any] = {"code": code, "message": err.status.message}
+        message = TRENCHCOAT_REASON_MESSAGES.get(info.reason if info else "", err.status.message)
+        error: dict[str, Any] = {"code": code, "message": message}
         violations = err.field_violations()
         if violations:
             if info is not None and info.reason == "INVALID_JSON":  # values of the wrong type

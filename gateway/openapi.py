@@ -23,9 +23,11 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from gateway.families import STATUS_SCHEMA, Family
 from gateway.httprule import Binding, leaf_field, query_fields
+from gateway.input_checks import needs_body
 from service.codec import field_key
 from service.domain.idempotency import MAX_KEY_LENGTH
 from service.rpc.idempotency import is_write
+from service.rpc.limits import max_bytes, max_items
 
 _SCALARS: dict[int, dict[str, Any]] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
@@ -46,6 +48,19 @@ _WKT: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"},
 }
+
+
+def field_limits(fd: Any) -> dict[str, Any]:
+    """A bounded string's limit (`agentplane.v1.max_bytes`): `maxLength` counts
+    characters, the server UTF-8 bytes, so both are stated."""
+    limit = max_bytes(fd)
+    return {"maxLength": limit, "x-max-bytes": limit} if limit else {}
+
+
+def batch_limit(fd: Any) -> dict[str, Any]:
+    """A repeated field's most elements (`agentplane.v1.max_items`)."""
+    limit = max_items(fd)
+    return {"maxItems": limit} if limit else {}
 
 
 def _message_paths(msgs: Any, path: tuple[int, ...], scope: str, names: dict[tuple[int, ...], str]) -> None:
@@ -124,9 +139,9 @@ class SchemaBuilder:
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             value = self._single(fd.message_type.fields_by_name["value"], proto_names, omit_unset)
             return {"type": "object", "additionalProperties": value}
-        single = self._single(fd, proto_names, omit_unset)
+        single = {**self._single(fd, proto_names, omit_unset), **field_limits(fd)}
         if fd.is_repeated:
-            return {"type": "array", "items": single}
+            return {"type": "array", "items": single, **batch_limit(fd)}
         if (fd.has_presence and fd.message_type is None) or fd.type == FieldDescriptor.TYPE_MESSAGE:
             # Unset: null, or left out (not in `required`) by the families that omit it.
             return single if omit_unset else {"anyOf": [single, {"type": "null"}]}
@@ -136,7 +151,7 @@ class SchemaBuilder:
 def _param_schema(fd: Any) -> dict[str, Any]:
     if fd.type == FieldDescriptor.TYPE_ENUM:
         return {"type": "string", "enum": [v.name for v in fd.enum_type.values]}
-    return dict(_SCALARS.get(fd.type, {"type": "integer"}))
+    return {**_SCALARS.get(fd.type, {"type": "integer"}), **field_limits(fd)}
 
 
 # On every write (service.rpc.idempotency decides which RPCs are writes).
@@ -152,8 +167,15 @@ IDEMPOTENCY_KEY_PARAMETER = {
 
 
 def document(
-    routes: list[tuple[Binding, Family]], *, title: str, version: str, description: str
+    routes: list[tuple[Binding, Family]],
+    *,
+    title: str,
+    version: str,
+    description: str,
+    limits: dict[str, int] | None = None,
 ) -> dict[str, Any]:
+    """The document; `limits`: the server's own (body size...), stated in
+    `info.x-agentplane-limits` beside those of the protos (field_limits)."""
     sb = SchemaBuilder()
     paths: dict[str, Any] = {}
     for b, family in routes:
@@ -202,7 +224,8 @@ def document(
                 body_schema = sb.message(body_fd.message_type, family.proto_names)
             else:
                 body_schema = sb.field(body_fd, family.proto_names)
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+            content = {"application/json": {"schema": body_schema}}
+            op["requestBody"] = {"required": needs_body(b), "content": content}
         out_md = b.output.DESCRIPTOR
         payload = (
             sb.field(out_md.fields_by_name[b.response_body], family.proto_names, family.omit_unset)
@@ -234,7 +257,12 @@ def document(
         paths.setdefault(b.route_path.replace(":path}", "}"), {})[b.verb.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version, "description": description},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": description,
+            **({"x-agentplane-limits": limits} if limits else {}),
+        },
         "paths": paths,
         "components": {"schemas": sb.components},
     }

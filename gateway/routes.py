@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway import input_checks
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.intake import MeteredBody
@@ -35,6 +36,7 @@ from gateway.transport import Transport
 from service.base.errors import CommonReason, FieldViolation, InvalidArgument, Unavailable
 from service.codec import ParseError, encoder, field_key, keeping_free_form
 from service.rpc.admission import ByteBudget
+from service.rpc.limits import strings_checked
 from service.rpc.status import RpcError, from_domain, simple
 
 # Headers passed on to the service as call metadata (plus any `Grpc-Metadata-*`).
@@ -115,8 +117,9 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
-    """The body as JSON (an empty body is `{}`); BodyTooLarge past `limit` bytes."""
+async def read_json(scope: Scope, receive: Receive, limit: int, required: bool = False) -> Any:
+    """The body as JSON (an empty body is `{}`, or a ParseError if `required`);
+    BodyTooLarge past `limit` bytes."""
     for key, value in scope["headers"]:
         if key == b"content-length" and value.isdigit() and int(value) > limit:
             raise BodyTooLarge
@@ -134,11 +137,15 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> Any:
             break
     raw = b"".join(chunks)
     if not raw.strip():
+        if required:
+            raise ParseError("a request body is required")
         return {}
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"malformed JSON: {exc}") from exc
+    input_checks.check_body_strings(raw)
+    return body
 
 
 def _bad_input(
@@ -172,6 +179,7 @@ class Endpoint:
         # 204 only for an empty reply.
         self.success_code = options.Extensions[options_pb2.http_success_code] or 200
         self.long_poll = options.Extensions[options_pb2.long_poll]
+        self.needs_body = input_checks.refuses_empty_body(b)
         encode = encoder(b.output.DESCRIPTOR, family.proto_names, family.omit_unset)
         if b.response_body:
             fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
@@ -197,10 +205,11 @@ class Endpoint:
     async def _call(self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, str]) -> None:
         transport = self.transport()
         if self.binding.streaming or not transport.in_process:
-            return await self._serve(scope, receive, send, path_params, transport)
+            with strings_checked():
+                return await self._serve(scope, receive, send, path_params, transport)
         # The request stays in this process: its free-form JSON is not built
         # into Struct messages only to be read back.
-        with keeping_free_form():
+        with keeping_free_form(), strings_checked():
             return await self._serve(scope, receive, send, path_params, transport)
 
     async def _serve(
@@ -208,9 +217,12 @@ class Endpoint:
     ) -> None:
         b, family = self.binding, self.family
         try:
-            body = await read_json(scope, receive, self.max_body) if b.body else None
             raw_query = scope["query_string"]
             query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
+            nul = input_checks.nul_in_target(path_params, query)
+            if nul is not None:
+                raise nul
+            body = await read_json(scope, receive, self.max_body, self.needs_body) if b.body else None
             # Kept only within keeping_free_form() (see __call__).
             request = build_request(b, path_params, query, body, keep_free_form=True)
         except BodyTooLarge:
@@ -220,6 +232,8 @@ class Endpoint:
             return await self._refuse(scope, send, too_large, 413)
         except ParseError as exc:
             return await self._refuse(scope, send, _bad_input(str(exc), violations=exc.violations))
+        except InvalidArgument as exc:  # U+0000 in the path or query
+            return await self._refuse(scope, send, from_domain(exc))
         metadata = forwarded_metadata(_header_pairs(scope))
         if b.streaming:
             return await self._stream(scope, receive, send, request, metadata)

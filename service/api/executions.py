@@ -18,6 +18,7 @@ from service.domain.executions import agents, executions, tool_calls
 from service.domain.executions.reasons import ExecutionsReason
 from service.rpc.context import CallContext
 from service.rpc.dispatch import check_required
+from service.rpc.limits import check_limits
 from service.rpc.status import from_domain
 from service.store.executions.queries import ToolCallRecord
 from service.store.store import Store
@@ -247,6 +248,7 @@ class ToolCallServicer:
     def _queue_change(self, change: pb.ToolCallChange, ctx: CallContext) -> asyncio.Future[ToolCallRecord]:
         """The change's write, queued; or, if it is refused before, its error."""
         try:
+            check_limits(change)
             check_required(change)
             action = change.WhichOneof("action")
             if action == "start":

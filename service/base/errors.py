@@ -29,6 +29,9 @@ class CommonReason(Reason):
     INVALID_JSON = "INVALID_JSON"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     UNSTORABLE_VALUE = "UNSTORABLE_VALUE"
+    # Limits (service.rpc.limits, gateway.input_checks).
+    NUL_CHARACTER = "NUL_CHARACTER"
+    FIELD_TOO_LONG = "FIELD_TOO_LONG"
     COMMIT_FAILED = "COMMIT_FAILED"
     SHUTTING_DOWN = "SHUTTING_DOWN"
     # Admission control (service.rpc.admission).

@@ -23,6 +23,7 @@ from google.protobuf.message import Message
 
 from service.base.errors import CommonReason, DomainError, FieldViolation, InvalidArgument
 from service.rpc.context import CallContext
+from service.rpc.limits import check_limits
 from service.rpc.status import RpcError, from_domain, simple
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class Dispatcher:
     async def _prepare(self, m: Method, request: Message, ctx: CallContext) -> None:
         for interceptor in self.interceptors:
             await interceptor(ctx, m.descriptor)
+        check_limits(request)
         check_required(request)
         for rewrite in self.rewriters:
             rewrite(m.descriptor, request)

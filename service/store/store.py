@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from service.store import log
 from service.store.database import READ_THREADS, Engines, create_engines, libpq_dsn, migrate, normalize_url
+from service.store.driver_errors import refused_input
 from service.store.notifier import Notifier, PostgresListener
 from service.store.writer import Operation, Writer
 
@@ -68,11 +69,18 @@ class Store:
         return self.writer.enqueue(op)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` on a read connection (one consistent snapshot)."""
-        if self._read_conn is not None:
-            with self._read_conn.begin():
-                return fn(self._read_conn)
-        return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
+        """Run `fn` on a read connection (one consistent snapshot); a value
+        the database refuses is INVALID_ARGUMENT (driver_errors)."""
+        try:
+            if self._read_conn is not None:
+                with self._read_conn.begin():
+                    return fn(self._read_conn)
+            return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
+        except Exception as exc:
+            refused = refused_input(exc)
+            if refused is None:
+                raise
+            raise refused from exc
 
     async def read_apart(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` on a read connection in a worker thread, also on SQLite:

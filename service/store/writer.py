@@ -13,18 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import psycopg
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy import exc as sa_exc
 
-from service.base.errors import CommonReason, DomainError, InvalidArgument, Unavailable
+from service.base.errors import CommonReason, DomainError, Unavailable
 from service.store import idempotency
+from service.store.driver_errors import refused_input
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
 
@@ -57,10 +55,9 @@ def _as_domain_error(exc: Exception) -> Exception:
     """A value the database refuses is bad input, not a server fault."""
     if isinstance(exc, DomainError):
         return exc
-    if isinstance(exc, sa_exc.DataError | psycopg.DataError | sqlite3.DataError):
-        return InvalidArgument(
-            f"a value cannot be stored: {str(exc).splitlines()[0]}", reason=CommonReason.UNSTORABLE_VALUE
-        )
+    refused = refused_input(exc)
+    if refused is not None:
+        return refused
     log.error("write operation failed", exc_info=exc)
     return exc
 

@@ -790,10 +790,11 @@ async def test_event_values_are_stored_verbatim(server: Server, subtests: pytest
             assert await events(server.http, sid) == [stored(sent)]
 
 
+# Ids and agent names at their limit (256 UTF-8 bytes; tests/contract/test_limits.py).
 VERBATIM_SESSIONS: list[tuple[str, str, dict[str, Any]]] = [
-    ("long-id", "s" * 300, {"session_name": "n"}),
+    ("long-id", "s" * 256, {"session_name": "n"}),
     ("unicode-id", "id with spaces & \u00fcn\u00efc\u00f6d\u00e9", {"session_name": "n"}),
-    ("long-values", "s-long", {"session_name": "x" * 5000, "agent_name": "a" * 5000}),
+    ("long-values", "s-long", {"session_name": "x" * 5000, "agent_name": "a" * 256}),
 ]
 
 

@@ -29,7 +29,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61gentplane/v1/apikeys.proto\x12\ragentplane.v1\x1a\x1b\x61gentplane/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tworkspace\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x0e\n\x06prefix\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06scopes\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12-\n\nexpires_in\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"K\n\x14\x43reateApiKeyResponse\x12&\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x15.agentplane.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"\x14\n\x12ListApiKeysRequest\">\n\x13ListApiKeysResponse\x12\'\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x15.agentplane.v1.ApiKey\"+\n\x13RevokeApiKeyRequest\x12\x14\n\x06key_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\">\n\x14RevokeApiKeyResponse\x12&\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x15.agentplane.v1.ApiKey2\x8e\x03\n\rApiKeyService\x12y\n\x0c\x43reateApiKey\x12\".agentplane.v1.CreateApiKeyRequest\x1a#.agentplane.v1.CreateApiKeyResponse\" \xe2\xf4\x18\x05\x61\x64min\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/api-keys:\x01*\x12s\n\x0bListApiKeys\x12!.agentplane.v1.ListApiKeysRequest\x1a\".agentplane.v1.ListApiKeysResponse\"\x1d\xe2\xf4\x18\x05\x61\x64min\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api-keys\x12\x86\x01\n\x0cRevokeApiKey\x12\".agentplane.v1.RevokeApiKeyRequest\x1a#.agentplane.v1.RevokeApiKeyResponse\"-\xe2\xf4\x18\x05\x61\x64min\x82\xd3\xe4\x93\x02\x1e\"\x1c/v1/api-keys/{key_id}:revoke\x1a\x04\xc8\xf3\x18\x05\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61gentplane/v1/apikeys.proto\x12\ragentplane.v1\x1a\x1b\x61gentplane/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tworkspace\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x0e\n\x06prefix\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x13\x43reateApiKeyRequest\x12\x17\n\x04name\x18\x01 \x01(\tB\t\xe2\x41\x01\x02\xb0\xf5\x18\x80\x02\x12\x14\n\x06scopes\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12-\n\nexpires_in\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"K\n\x14\x43reateApiKeyResponse\x12&\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x15.agentplane.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"\x14\n\x12ListApiKeysRequest\">\n\x13ListApiKeysResponse\x12\'\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x15.agentplane.v1.ApiKey\"0\n\x13RevokeApiKeyRequest\x12\x19\n\x06key_id\x18\x01 \x01(\tB\t\xe2\x41\x01\x02\xb0\xf5\x18\x80\x02\">\n\x14RevokeApiKeyResponse\x12&\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x15.agentplane.v1.ApiKey2\x8e\x03\n\rApiKeyService\x12y\n\x0c\x43reateApiKey\x12\".agentplane.v1.CreateApiKeyRequest\x1a#.agentplane.v1.CreateApiKeyResponse\" \xe2\xf4\x18\x05\x61\x64min\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/api-keys:\x01*\x12s\n\x0bListApiKeys\x12!.agentplane.v1.ListApiKeysRequest\x1a\".agentplane.v1.ListApiKeysResponse\"\x1d\xe2\xf4\x18\x05\x61\x64min\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/api-keys\x12\x86\x01\n\x0cRevokeApiKey\x12\".agentplane.v1.RevokeApiKeyRequest\x1a#.agentplane.v1.RevokeApiKeyResponse\"-\xe2\xf4\x18\x05\x61\x64min\x82\xd3\xe4\x93\x02\x1e\"\x1c/v1/api-keys/{key_id}:revoke\x1a\x04\xc8\xf3\x18\x05\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,11 +38,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\032agentplane/v1;agentplanev1'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\260\365\030\200\002'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['scopes']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['scopes']._serialized_options = b'\342A\001\002'
   _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['key_id']._loaded_options = None
-  _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['key_id']._serialized_options = b'\342A\001\002'
+  _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['key_id']._serialized_options = b'\342A\001\002\260\365\030\200\002'
   _globals['_APIKEYSERVICE']._loaded_options = None
   _globals['_APIKEYSERVICE']._serialized_options = b'\310\363\030\005'
   _globals['_APIKEYSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
@@ -54,17 +54,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEY']._serialized_start=204
   _globals['_APIKEY']._serialized_end=437
   _globals['_CREATEAPIKEYREQUEST']._serialized_start=439
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=549
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=551
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=626
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=628
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=648
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=650
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=712
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=714
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=757
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=759
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=821
-  _globals['_APIKEYSERVICE']._serialized_start=824
-  _globals['_APIKEYSERVICE']._serialized_end=1222
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=554
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=556
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=631
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=633
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=653
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=655
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=717
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=719
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=767
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=769
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=831
+  _globals['_APIKEYSERVICE']._serialized_start=834
+  _globals['_APIKEYSERVICE']._serialized_end=1232
 # @@protoc_insertion_point(module_scope)

@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61gentplane/v1/log.proto\x12\ragentplane.v1\x1a\x1b\x61gentplane/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x08LogEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tworkspace\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0boccurred_at\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\"\\\n\x0fWatchLogRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\r\n\x05types\x18\x02 \x03(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x13\n\x0bstop_at_end\x18\x04 \x01(\x08\"s\n\x10WatchLogResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.agentplane.v1.LogEntryH\x00\x12-\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.agentplane.v1.HeartbeatH\x00\x42\x06\n\x04kind\"E\n\tHeartbeat\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x87\x01\n\nLogService\x12s\n\x08WatchLog\x12\x1e.agentplane.v1.WatchLogRequest\x1a\x1f.agentplane.v1.WatchLogResponse\"$\xe2\xf4\x18\x0bread:events\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/log:watch0\x01\x1a\x04\xc8\xf3\x18\x05\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61gentplane/v1/log.proto\x12\ragentplane.v1\x1a\x1b\x61gentplane/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x08LogEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tworkspace\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12/\n\x0brecorded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0boccurred_at\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\"c\n\x0fWatchLogRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\r\n\x05types\x18\x02 \x03(\t\x12\x19\n\nsession_id\x18\x03 \x01(\tB\x05\xb0\xf5\x18\x80\x02\x12\x13\n\x0bstop_at_end\x18\x04 \x01(\x08\"s\n\x10WatchLogResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.agentplane.v1.LogEntryH\x00\x12-\n\theartbeat\x18\x02 \x01(\x0b\x32\x18.agentplane.v1.HeartbeatH\x00\x42\x06\n\x04kind\"E\n\tHeartbeat\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x87\x01\n\nLogService\x12s\n\x08WatchLog\x12\x1e.agentplane.v1.WatchLogRequest\x1a\x1f.agentplane.v1.WatchLogResponse\"$\xe2\xf4\x18\x0bread:events\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/log:watch0\x01\x1a\x04\xc8\xf3\x18\x05\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentplane.v1.log_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\032agentplane/v1;agentplanev1'
+  _globals['_WATCHLOGREQUEST'].fields_by_name['session_id']._loaded_options = None
+  _globals['_WATCHLOGREQUEST'].fields_by_name['session_id']._serialized_options = b'\260\365\030\200\002'
   _globals['_LOGSERVICE']._loaded_options = None
   _globals['_LOGSERVICE']._serialized_options = b'\310\363\030\005'
   _globals['_LOGSERVICE'].methods_by_name['WatchLog']._loaded_options = None
@@ -43,11 +45,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGENTRY']._serialized_start=165
   _globals['_LOGENTRY']._serialized_end=362
   _globals['_WATCHLOGREQUEST']._serialized_start=364
-  _globals['_WATCHLOGREQUEST']._serialized_end=456
-  _globals['_WATCHLOGRESPONSE']._serialized_start=458
-  _globals['_WATCHLOGRESPONSE']._serialized_end=573
-  _globals['_HEARTBEAT']._serialized_start=575
-  _globals['_HEARTBEAT']._serialized_end=644
-  _globals['_LOGSERVICE']._serialized_start=647
-  _globals['_LOGSERVICE']._serialized_end=782
+  _globals['_WATCHLOGREQUEST']._serialized_end=463
+  _globals['_WATCHLOGRESPONSE']._serialized_start=465
+  _globals['_WATCHLOGRESPONSE']._serialized_end=580
+  _globals['_HEARTBEAT']._serialized_start=582
+  _globals['_HEARTBEAT']._serialized_end=651
+  _globals['_LOGSERVICE']._serialized_start=654
+  _globals['_LOGSERVICE']._serialized_end=789
 # @@protoc_insertion_point(module_scope)

@@ -81,6 +81,9 @@ ROUTE_FAMILY_FIELD_NUMBER: _builtins.int
 REQUIRED_SCOPE_FIELD_NUMBER: _builtins.int
 HTTP_SUCCESS_CODE_FIELD_NUMBER: _builtins.int
 LONG_POLL_FIELD_NUMBER: _builtins.int
+MAX_BYTES_FIELD_NUMBER: _builtins.int
+MAX_ITEMS_FIELD_NUMBER: _builtins.int
+BODY_REQUIRED_FIELD_NUMBER: _builtins.int
 route_family: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.ServiceOptions, Global___RouteFamily.ValueType]
 """The JSON contract every HTTP binding of this service keeps."""
 required_scope: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.str]
@@ -99,4 +102,20 @@ long_poll: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptio
 """The RPC may wait for work (a long poll). The gateway cancels the call
 when the HTTP client disconnects, so that what it would return (a
 claimed task run) is not handed to a caller that is gone.
+"""
+max_bytes: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.int]
+"""The most UTF-8 bytes a string field (each element, for a repeated one)
+may hold in a request; longer is INVALID_ARGUMENT naming the field, on
+every backend. Ids and keys are bounded so (256), well under
+PostgreSQL's index-row limit (~2.7 KB). OpenAPI shows it as maxLength.
+"""
+max_items: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.int]
+"""The most elements a repeated field may hold in a request (a batch);
+OpenAPI shows it as maxItems.
+"""
+body_required: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""A JSON call must carry a body, even where every field of it is
+optional: the RPC creates a record, and a bare `curl -XPOST` must not.
+(A body is required anyway when it has a REQUIRED field the path does
+not fill, and on PUT and PATCH, which say what to set.)
 """

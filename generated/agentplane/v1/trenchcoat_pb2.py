@@ -27,7 +27,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61gentplane/v1/trenchcoat.proto\x12\ragentplane.v1\x1a\x1b\x61gentplane/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa8\x01\n\x0fTrenchcoatEvent\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\ttimestamp\x18\x03 \x01(\t\x12%\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65vent\x18\x05 \x01(\t\x12\n\n\x02ts\x18\x06 \x01(\t\x12\x10\n\x03seq\x18\x07 \x01(\x03H\x00\x88\x01\x01\x42\x06\n\x04_seq\"O\n\x1dIngestTrenchcoatEventsRequest\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.agentplane.v1.TrenchcoatEvent\"D\n\x1eIngestTrenchcoatEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x10\n\x08rejected\x18\x02 \x01(\x05\x32\xbc\x01\n\x11TrenchcoatService\x12\xa0\x01\n\x16IngestTrenchcoatEvents\x12,.agentplane.v1.IngestTrenchcoatEventsRequest\x1a-.agentplane.v1.IngestTrenchcoatEventsResponse\")\xe2\xf4\x18\x0cwrite:events\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/events:\x01*\x1a\x04\xc8\xf3\x18\x03\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61gentplane/v1/trenchcoat.proto\x12\ragentplane.v1\x1a\x1b\x61gentplane/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xaf\x01\n\x0fTrenchcoatEvent\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\x19\n\nsession_id\x18\x02 \x01(\tB\x05\xb0\xf5\x18\x80\x02\x12\x11\n\ttimestamp\x18\x03 \x01(\t\x12%\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65vent\x18\x05 \x01(\t\x12\n\n\x02ts\x18\x06 \x01(\t\x12\x10\n\x03seq\x18\x07 \x01(\x03H\x00\x88\x01\x01\x42\x06\n\x04_seq\"V\n\x1dIngestTrenchcoatEventsRequest\x12\x35\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.agentplane.v1.TrenchcoatEventB\x05\xb8\xf5\x18\xe8\x07\"D\n\x1eIngestTrenchcoatEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\x12\x10\n\x08rejected\x18\x02 \x01(\x05\x32\xbc\x01\n\x11TrenchcoatService\x12\xa0\x01\n\x16IngestTrenchcoatEvents\x12,.agentplane.v1.IngestTrenchcoatEventsRequest\x1a-.agentplane.v1.IngestTrenchcoatEventsResponse\")\xe2\xf4\x18\x0cwrite:events\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/events:\x01*\x1a\x04\xc8\xf3\x18\x03\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,16 +35,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentplane.v1.trenchcoat_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\032agentplane/v1;agentplanev1'
+  _globals['_TRENCHCOATEVENT'].fields_by_name['session_id']._loaded_options = None
+  _globals['_TRENCHCOATEVENT'].fields_by_name['session_id']._serialized_options = b'\260\365\030\200\002'
+  _globals['_INGESTTRENCHCOATEVENTSREQUEST'].fields_by_name['events']._loaded_options = None
+  _globals['_INGESTTRENCHCOATEVENTSREQUEST'].fields_by_name['events']._serialized_options = b'\270\365\030\350\007'
   _globals['_TRENCHCOATSERVICE']._loaded_options = None
   _globals['_TRENCHCOATSERVICE']._serialized_options = b'\310\363\030\003'
   _globals['_TRENCHCOATSERVICE'].methods_by_name['IngestTrenchcoatEvents']._loaded_options = None
   _globals['_TRENCHCOATSERVICE'].methods_by_name['IngestTrenchcoatEvents']._serialized_options = b'\342\364\030\014write:events\202\323\344\223\002\023\"\016/api/v1/events:\001*'
   _globals['_TRENCHCOATEVENT']._serialized_start=139
-  _globals['_TRENCHCOATEVENT']._serialized_end=307
-  _globals['_INGESTTRENCHCOATEVENTSREQUEST']._serialized_start=309
-  _globals['_INGESTTRENCHCOATEVENTSREQUEST']._serialized_end=388
-  _globals['_INGESTTRENCHCOATEVENTSRESPONSE']._serialized_start=390
-  _globals['_INGESTTRENCHCOATEVENTSRESPONSE']._serialized_end=458
-  _globals['_TRENCHCOATSERVICE']._serialized_start=461
-  _globals['_TRENCHCOATSERVICE']._serialized_end=649
+  _globals['_TRENCHCOATEVENT']._serialized_end=314
+  _globals['_INGESTTRENCHCOATEVENTSREQUEST']._serialized_start=316
+  _globals['_INGESTTRENCHCOATEVENTSREQUEST']._serialized_end=402
+  _globals['_INGESTTRENCHCOATEVENTSRESPONSE']._serialized_start=404
+  _globals['_INGESTTRENCHCOATEVENTSRESPONSE']._serialized_end=472
+  _globals['_TRENCHCOATSERVICE']._serialized_start=475
+  _globals['_TRENCHCOATSERVICE']._serialized_end=663
 # @@protoc_insertion_point(module_scope)

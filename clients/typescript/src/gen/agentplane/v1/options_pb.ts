@@ -4,14 +4,14 @@
 
 import type { GenEnum, GenExtension, GenFile } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, extDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
-import type { MethodOptions, ServiceOptions } from "@bufbuild/protobuf/wkt";
+import type { FieldOptions, MethodOptions, ServiceOptions } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file agentplane/v1/options.proto.
  */
 export const file_agentplane_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChthZ2VudHBsYW5lL3YxL29wdGlvbnMucHJvdG8SDWFnZW50cGxhbmUudjEqtgEKC1JvdXRlRmFtaWx5EhwKGFJPVVRFX0ZBTUlMWV9VTlNQRUNJRklFRBAAEh4KGlJPVVRFX0ZBTUlMWV9BR0VOVF9SVU5USU1FEAESHQoZUk9VVEVfRkFNSUxZX0FHRU5UX1RSQUNFUhACEhsKF1JPVVRFX0ZBTUlMWV9UUkVOQ0hDT0FUEAMSFAoQUk9VVEVfRkFNSUxZX0FHSBAEEhcKE1JPVVRFX0ZBTUlMWV9OQVRJVkUQBTpgCgxyb3V0ZV9mYW1pbHkSHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMYuY4DIAEoDjIaLmFnZW50cGxhbmUudjEuUm91dGVGYW1pbHlSC3JvdXRlRmFtaWx5OkcKDnJlcXVpcmVkX3Njb3BlEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYzI4DIAEoCVINcmVxdWlyZWRTY29wZTpMChFodHRwX3N1Y2Nlc3NfY29kZRIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGM2OAyABKAVSD2h0dHBTdWNjZXNzQ29kZTo9Cglsb25nX3BvbGwSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxjOjgMgASgIUghsb25nUG9sbEIcWhphZ2VudHBsYW5lL3YxO2FnZW50cGxhbmV2MWIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChthZ2VudHBsYW5lL3YxL29wdGlvbnMucHJvdG8SDWFnZW50cGxhbmUudjEqtgEKC1JvdXRlRmFtaWx5EhwKGFJPVVRFX0ZBTUlMWV9VTlNQRUNJRklFRBAAEh4KGlJPVVRFX0ZBTUlMWV9BR0VOVF9SVU5USU1FEAESHQoZUk9VVEVfRkFNSUxZX0FHRU5UX1RSQUNFUhACEhsKF1JPVVRFX0ZBTUlMWV9UUkVOQ0hDT0FUEAMSFAoQUk9VVEVfRkFNSUxZX0FHSBAEEhcKE1JPVVRFX0ZBTUlMWV9OQVRJVkUQBTpgCgxyb3V0ZV9mYW1pbHkSHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMYuY4DIAEoDjIaLmFnZW50cGxhbmUudjEuUm91dGVGYW1pbHlSC3JvdXRlRmFtaWx5OkcKDnJlcXVpcmVkX3Njb3BlEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYzI4DIAEoCVINcmVxdWlyZWRTY29wZTpMChFodHRwX3N1Y2Nlc3NfY29kZRIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGM2OAyABKAVSD2h0dHBTdWNjZXNzQ29kZTo9Cglsb25nX3BvbGwSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxjOjgMgASgIUghsb25nUG9sbDo8CgltYXhfYnl0ZXMSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGNaOAyABKA1SCG1heEJ5dGVzOjwKCW1heF9pdGVtcxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY144DIAEoDVIIbWF4SXRlbXM6RQoNYm9keV9yZXF1aXJlZBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGNiOAyABKAhSDGJvZHlSZXF1aXJlZEIcWhphZ2VudHBsYW5lL3YxO2FnZW50cGxhbmV2MWIGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * RouteFamily names the JSON contract a service's HTTP routes keep: its
@@ -114,4 +114,35 @@ export const http_success_code: GenExtension<MethodOptions, number> = /*@__PURE_
  */
 export const long_poll: GenExtension<MethodOptions, boolean> = /*@__PURE__*/
   extDesc(file_agentplane_v1_options, 3);
+
+/**
+ * The most UTF-8 bytes a string field (each element, for a repeated one)
+ * may hold in a request; longer is INVALID_ARGUMENT naming the field, on
+ * every backend. Ids and keys are bounded so (256), well under
+ * PostgreSQL's index-row limit (~2.7 KB). OpenAPI shows it as maxLength.
+ *
+ * @generated from extension: uint32 max_bytes = 51030;
+ */
+export const max_bytes: GenExtension<FieldOptions, number> = /*@__PURE__*/
+  extDesc(file_agentplane_v1_options, 4);
+
+/**
+ * The most elements a repeated field may hold in a request (a batch);
+ * OpenAPI shows it as maxItems.
+ *
+ * @generated from extension: uint32 max_items = 51031;
+ */
+export const max_items: GenExtension<FieldOptions, number> = /*@__PURE__*/
+  extDesc(file_agentplane_v1_options, 5);
+
+/**
+ * A JSON call must carry a body, even where every field of it is
+ * optional: the RPC creates a record, and a bare `curl -XPOST` must not.
+ * (A body is required anyway when it has a REQUIRED field the path does
+ * not fill, and on PUT and PATCH, which say what to set.)
+ *
+ * @generated from extension: bool body_required = 51032;
+ */
+export const body_required: GenExtension<MethodOptions, boolean> = /*@__PURE__*/
+  extDesc(file_agentplane_v1_options, 6);
 
