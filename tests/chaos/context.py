@@ -26,6 +26,12 @@ class Sizes:
     duration: float  # overload: seconds of load
     settle: float  # overload: quiet seconds before RSS is sampled again
     retries: int  # sends of the same write
+    # Whether the speed and memory targets decide PASS. The short form runs in
+    # CI on a shared 2-core machine, where timings swing by 40%: there only
+    # correctness decides (nothing lost or doubled, every entry in order, no
+    # 5xx, refusals only 429/503, exit within the grace), and the figures are
+    # printed for the reader.
+    strict: bool = True
 
 
 FULL = Sizes(
@@ -49,6 +55,7 @@ SHORT = Sizes(
     duration=3.0,
     settle=2.0,
     retries=25,
+    strict=False,
 )
 
 

@@ -80,4 +80,4 @@ def run(ctx: Context) -> Outcome:
         f"server CPU {alone_cpu:,.0f} -> {followed_cpu:,.0f} µs/write; "
         f"{complete}/{n} followers got all {len(expected):,} entries in order"
     )
-    return Outcome(ratio >= 0.9 and complete == n, figures)
+    return Outcome((ratio >= 0.9 or not ctx.sizes.strict) and complete == n, figures)

@@ -119,11 +119,6 @@ def run(ctx: Context) -> Outcome:
         f"other {dict(tally.other) or 0}, of {answered:,}; p50 {lat[len(lat) // 2]:.2f} s, "
         f"max {lat[-1]:.2f} s; {stored:,} of {acknowledged:,} acknowledged events stored"
     )
-    passed = (
-        peak[0] < PEAK_LIMIT
-        and after <= idle * 1.2
-        and not tally.other
-        and refusal_p99 < FAST
-        and stored == acknowledged
-    )
+    within_targets = peak[0] < PEAK_LIMIT and after <= idle * 1.2 and refusal_p99 < FAST
+    passed = (within_targets or not ctx.sizes.strict) and not tally.other and stored == acknowledged
     return Outcome(passed, figures)
