@@ -157,7 +157,7 @@ class AgentTracerFamily(Family):
 TRENCHCOAT_REASON_CODES = {"BODY_TOO_LARGE": "PAYLOAD_TOO_LARGE"}
 # The generic checks of request strings (service.app.limits) name each field
 # in their message; the seed words every invalid body so, with the fields in details.
-TRENCHCOAT_REASON_MESSAGES = dict.fromkeys(("NUL_CHARACTER", "FIELD_TOO_LONG"), "Request body is invalid.")
+TRENCHCOAT_REASON_MESSAGES = dict.fromkeys(("INVALID_ARGUMENT", "FIELD_TOO_LONG"), "Request body is invalid.")
 TRENCHCOAT_CODES = {
     3: "VALIDATION_ERROR",
     5: "NOT_FOUND",

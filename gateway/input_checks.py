@@ -32,7 +32,7 @@ def nul_in_target(path_params: Mapping[str, str], query: Iterable[tuple[str, str
     if not found:
         return None
     return InvalidArgument(
-        "; ".join(f"{v.field}: {v.description}" for v in found), reason="NUL_CHARACTER", violations=found
+        "; ".join(f"{v.field}: {v.description}" for v in found), reason="INVALID_ARGUMENT", violations=found
     )
 
 

@@ -183,7 +183,8 @@ def check_limits(msg: Message) -> None:
     longer than its `max_bytes`: such a call reads and writes nothing."""
     found = violations(msg)
     if found:
-        reason = "NUL_CHARACTER" if all(v.description == NUL for v in found) else "FIELD_TOO_LONG"
+        # U+0000 keeps the reason the domain's own checks of it give.
+        reason = "INVALID_ARGUMENT" if all(v.description == NUL for v in found) else "FIELD_TOO_LONG"
         raise InvalidArgument(
             "; ".join(f"{v.field}: {v.description}" for v in found[:5]), reason=reason, violations=found
         )
