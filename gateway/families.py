@@ -167,7 +167,7 @@ TRENCHCOAT_BODY_INVALID = "Request body is invalid."
 # The generic checks of request strings (service.rpc.limits) name each field
 # in their message; the seed words every invalid body so, with the fields in details.
 TRENCHCOAT_REASON_MESSAGES: dict[str, str] = dict.fromkeys(
-    (CommonReason.NUL_CHARACTER, CommonReason.FIELD_TOO_LONG), TRENCHCOAT_BODY_INVALID
+    (CommonReason.INVALID_ARGUMENT, CommonReason.FIELD_TOO_LONG), TRENCHCOAT_BODY_INVALID
 )
 TRENCHCOAT_CODES = {
     3: "VALIDATION_ERROR",

@@ -33,7 +33,7 @@ def nul_in_target(path_params: Mapping[str, str], query: Iterable[tuple[str, str
         return None
     return InvalidArgument(
         "; ".join(f"{v.field}: {v.description}" for v in found),
-        reason=CommonReason.NUL_CHARACTER,
+        reason=CommonReason.INVALID_ARGUMENT,
         violations=found,
     )
 

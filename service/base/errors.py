@@ -29,8 +29,7 @@ class CommonReason(Reason):
     INVALID_JSON = "INVALID_JSON"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     UNSTORABLE_VALUE = "UNSTORABLE_VALUE"
-    # Limits (service.rpc.limits, gateway.input_checks).
-    NUL_CHARACTER = "NUL_CHARACTER"
+    # Limits (service.rpc.limits); U+0000 is INVALID_ARGUMENT, as the domain's own checks say.
     FIELD_TOO_LONG = "FIELD_TOO_LONG"
     COMMIT_FAILED = "COMMIT_FAILED"
     SHUTTING_DOWN = "SHUTTING_DOWN"

@@ -183,8 +183,9 @@ def check_limits(msg: Message) -> None:
     longer than its `max_bytes`: such a call reads and writes nothing."""
     found = violations(msg)
     if found:
+        # U+0000 keeps the reason the domain's own checks of it give.
         reason = (
-            CommonReason.NUL_CHARACTER
+            CommonReason.INVALID_ARGUMENT
             if all(v.description == NUL for v in found)
             else CommonReason.FIELD_TOO_LONG
         )
