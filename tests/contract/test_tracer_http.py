@@ -1348,30 +1348,43 @@ async def test_task_detail_embeds_the_first_timeline_page(tracer: Tracer) -> Non
     assert session_id in {s["id"] for s in detail["sessions"]}
 
 
-async def test_display_title_stands_in_for_a_placeholder_title(tracer: Tracer) -> None:
-    """A runtime's placeholder title (`Claude Code — <project>`, the project's
-    name) shows as the task's first prompt; a real title shows as itself."""
+async def test_display_title_is_derived_as_upstream_does(tracer: Tracer) -> None:
+    """Upstream's TaskDisplayTitle: a generic `<runtime> — <slug or workspace
+    name>` title gives way to the first user prompt, the task.start summary or
+    the first real event (skipping "… session started" boilerplate); else the
+    title without a " (session…)" suffix. Whitespace collapses; 120 characters at most."""
     long_prompt = "Refactor " + "the parser " * 20
-    cases = [
-        # (title, workspacePath, prompts, displayTitle)
+    cases: list[tuple[str, str, list[str], str | None, str]] = [
+        # (title, workspacePath, prompts, task.start summary, displayTitle)
         (
             "Claude Code — shop",
             "/src/shop",
-            ["  \n  Fix the   cart total\nDetails below", "Then…"],
+            ["  \n  Fix the   cart\ntotal", "Then"],
+            None,
             "Fix the cart total",
         ),
-        ("shop", "/src/shop", [long_prompt], long_prompt[:79].rstrip() + "…"),
-        ("Claude Code — shop", "/src/shop", [], "Claude Code — shop"),
-        ("Fix the parser", "/src/shop", ["Something else"], "Fix the parser"),
-        ("Codex — other", "/src/shop", ["Not a placeholder of this project"], "Codex — other"),
+        ("Claude Code — shop", "/src/shop", [long_prompt], None, long_prompt[:117] + "..."),
+        ("codex app-server - shop", "/src/shop/", ["Add tests"], None, "Add tests"),
+        ("AI CLI \u2013 Shop (session 42)", "/src/shop", ["Ship it"], None, "Ship it"),
+        ("Aider — fix-login", "/src/fix-login", ["Fix login"], None, "Fix login"),
+        ("Claude — shop", "/src/shop", [], "Start from the summary", "Start from the summary"),
+        ("Claude Code — shop", "/src/shop", ["Claude Code session started"], None, "Prompt"),
+        ("Claude Code — shop (session abc)", "/src/shop", [], None, "Claude Code — shop"),
+        ("  Fix   the parser ", "/src/shop", ["Something else"], None, "Fix the parser"),
+        ("shop", "/src/shop", ["Not generic: no runtime prefix"], None, "shop"),
+        ("Codex — other", "/src/shop", ["Not this workspace"], None, "Codex — other"),
+        ("Claude Code — shop — again", "/src/shop", ["Three segments"], None, "Claude Code — shop — again"),
+        ("Gemini — shop", "/src/shop", ["Not a listed runtime"], None, "Gemini — shop"),
     ]
     made = []
-    for i, (title, path, prompts, expected) in enumerate(cases):
-        task_id, session_id = await new_task(tracer, f"rs-{i}", title=title, workspacePath=path)
+    for title, path, prompts, summary, expected in cases:
+        start: dict[str, Any] = {"title": title, "workspacePath": path, "runtimeSource": "claude-plugin"}
+        if summary is not None:
+            start["summary"] = summary
+        task_id = (await tracer.post("/ingest/v1/tasks/start", start))["task"]["id"]
         for prompt in prompts:
             await tracer.accepted_ids(
-                "conversation",
-                event("user.message", task_id, "user", session_id, title="Prompt", body=prompt),
+                "conversation", event("user.message", task_id, "user", title="Prompt", body=prompt)
             )
         made.append((task_id, title, expected))
     listed = {t["id"]: t for t in data(await tracer.http.get("/api/v1/tasks"))["tasks"]}
