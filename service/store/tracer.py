@@ -548,6 +548,30 @@ def timeline(
     return [(int(seq), override or logged) for seq, override, logged in rows]
 
 
+_TIMELINE_TAIL = (
+    select(tracer_events.c.seq, *_VIEW)
+    .select_from(_WITH_LOG)
+    .where(tracer_events.c.workspace == _WS, tracer_events.c.task_id == _ID)
+    .order_by(tracer_events.c.seq.desc())
+    .limit(bindparam("w_limit"))
+)
+_EVENT_COUNT = (
+    select(func.count())
+    .select_from(tracer_events)
+    .where(tracer_events.c.workspace == _WS, tracer_events.c.task_id == _ID)
+)
+
+
+def timeline_tail(
+    conn: Connection, workspace: str, task_id: str, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The task's newest `limit` event views in recording order, and how many older ones there are."""
+    key = {"w_workspace": workspace, "w_id": task_id}
+    rows = conn.execute(_TIMELINE_TAIL, {**key, "w_limit": limit}).all()
+    older = int(conn.execute(_EVENT_COUNT, key).scalar_one()) - len(rows) if len(rows) == limit else 0
+    return [override or logged for _, override, logged in reversed(rows)], older
+
+
 def timeline_views(
     conn: Connection, workspace: str, task_id: str, page: int = 200
 ) -> Iterator[dict[str, Any]]:

@@ -1320,31 +1320,32 @@ async def test_timeline_pages(tracer: Tracer) -> None:
     assert err["details"] == zod(("cursor", "Invalid cursor"))
 
 
-async def test_task_detail_embeds_the_first_timeline_page(tracer: Tracer) -> None:
-    """Upstream's web app reads `data.timeline` from the task detail: the first
-    200 events in order, and `timelineNextCursor` pages the rest on /timeline."""
+async def test_task_detail_embeds_the_newest_timeline_events(tracer: Tracer) -> None:
+    """Upstream's web app shows `data.timeline` of the task detail and never
+    pages: it gets the newest 1,000 events in order; `timelineOlderCount` says
+    how many earlier ones /timeline pages through from the start."""
     task_id, session_id = await new_task(tracer, title="Long task")
-    for batch in range(3):
+    for batch in range(11):
         await tracer.ingest(
             "events",
             *(event("thought.logged", task_id, "planning", title=f"{batch}-{i}") for i in range(100)),
         )
     detail = await tracer.task(task_id)
-    everything = await tracer.timeline(task_id)
-    assert len(everything) == 301
-    assert detail["timeline"] == everything[:200]
-    assert (detail["runtimeSource"], detail["runtimeSessionId"]) == (CLAUDE, "rs")
+    first = data(await tracer.http.get(f"/api/v1/tasks/{task_id}/timeline", params={"limit": 1000}))
     rest = data(
-        await tracer.http.get(
-            f"/api/v1/tasks/{task_id}/timeline", params={"cursor": detail["timelineNextCursor"]}
-        )
+        await tracer.http.get(f"/api/v1/tasks/{task_id}/timeline", params={"cursor": first["nextCursor"]})
     )
-    assert rest["events"] == everything[200:] and "nextCursor" not in rest
-    # a short timeline comes whole, without a cursor
+    everything = first["events"] + rest["events"]
+    assert len(everything) == 1101 and "nextCursor" not in rest
+    assert detail["timeline"] == everything[101:]
+    assert detail["timeline"][-1]["title"] == "10-99"
+    assert detail["timelineOlderCount"] == 101
+    assert (detail["runtimeSource"], detail["runtimeSessionId"]) == (CLAUDE, "rs")
+    # a short timeline comes whole
     small, _ = await new_task(tracer, "small", title="Small")
     small_detail = await tracer.task(small)
     assert [e["kind"] for e in small_detail["timeline"]] == ["task.start"]
-    assert "timelineNextCursor" not in small_detail
+    assert "timelineOlderCount" not in small_detail
     assert session_id in {s["id"] for s in detail["sessions"]}
 
 
