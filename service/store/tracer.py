@@ -555,7 +555,7 @@ _TIMELINE_TAIL = (
     .order_by(tracer_events.c.seq.desc())
     .limit(bindparam("w_limit"))
 )
-_EVENT_COUNT = (
+_TASK_EVENT_COUNT = (
     select(func.count())
     .select_from(tracer_events)
     .where(tracer_events.c.workspace == _WS, tracer_events.c.task_id == _ID)
@@ -568,7 +568,7 @@ def timeline_tail(
     """The task's newest `limit` event views in recording order, and how many older ones there are."""
     key = {"w_workspace": workspace, "w_id": task_id}
     rows = conn.execute(_TIMELINE_TAIL, {**key, "w_limit": limit}).all()
-    older = int(conn.execute(_EVENT_COUNT, key).scalar_one()) - len(rows) if len(rows) == limit else 0
+    older = int(conn.execute(_TASK_EVENT_COUNT, key).scalar_one()) - len(rows) if len(rows) == limit else 0
     return [override or logged for _, override, logged in reversed(rows)], older
 
 
