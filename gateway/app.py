@@ -157,8 +157,14 @@ def create_app(
     app.guard = Guard.of(settings, app.bindings, live.FEED_FAMILIES)
     app.add_middleware(BindingRouter, endpoints=endpoints)
     if settings.cors_origins:
+        # Credentialed fetches (upstream Agent Tracer's web app) need consent, given
+        # only to listed origins: with `*` any site could read with the user's credentials.
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
         )
 
     @app.websocket("/ws")

@@ -23,7 +23,8 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from service.codec import ParseError, from_dict, type_violations
+from service.api.bad_fields import every_violation
+from service.codec import ParseError, from_dict
 from service.rpc.dispatch import method_path
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
@@ -227,4 +228,4 @@ def build_request(
     try:
         return from_dict(data, b.input, keep_free_form=keep_free_form)
     except ParseError as exc:  # name every bad field, not only the first
-        raise ParseError(str(exc), type_violations(data, b.input)) from None
+        raise ParseError(str(exc), every_violation(b.path, data, b.input)) from None

@@ -217,3 +217,41 @@ def test_allowed_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert Settings.from_env().allowed_hosts == ["devbox.lan", ".example.test"]
     monkeypatch.setenv("AGENTPLANE_ALLOWED_HOSTS", "*")
     assert Settings.from_env().allowed_hosts == ["*"]
+
+
+async def test_a_listed_origin_may_fetch_with_credentials(server: Server) -> None:
+    """Upstream Agent Tracer's web app fetches with `credentials: "include"`:
+    the browser drops the answer unless it allows credentials for that origin."""
+    preflight = {"Origin": CORS, "Access-Control-Request-Method": "GET"}
+    resp = await server.http.options("/api/v1/tasks", headers=preflight)
+    assert resp.status_code == 200
+    assert resp.headers["access-control-allow-origin"] == CORS
+    assert resp.headers["access-control-allow-credentials"] == "true"
+    read = await server.http.get("/api/v1/tasks", headers={"Origin": CORS, "Cookie": "a=b"})
+    assert read.status_code == 200
+    assert read.headers["access-control-allow-origin"] == CORS
+    assert read.headers["access-control-allow-credentials"] == "true"
+    foreign = await server.http.options("/api/v1/tasks", headers={**preflight, "Origin": FOREIGN})
+    assert foreign.status_code == 400 and "access-control-allow-origin" not in foreign.headers
+
+
+@pytest.fixture
+async def any_origin(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    settings.cors_origins = ["*"]
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}") as http,
+    ):
+        yield http
+
+
+async def test_any_origin_never_gets_credentials(any_origin: httpx.AsyncClient) -> None:
+    """`CORS_ORIGINS=*` lets any page read without credentials; it never
+    reflects an arbitrary origin with credentials (any site could then read as the user)."""
+    preflight = {"Origin": FOREIGN, "Access-Control-Request-Method": "GET"}
+    resp = await any_origin.options("/api/v1/tasks", headers=preflight)
+    assert resp.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in resp.headers
+    read = await any_origin.get("/api/v1/tasks", headers={"Origin": FOREIGN, "Cookie": "a=b"})
+    assert "access-control-allow-credentials" not in read.headers

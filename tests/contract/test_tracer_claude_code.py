@@ -276,7 +276,7 @@ async def test_a_claude_code_session(server: Server) -> None:
         }
 
     assert detail == {
-        # the hook's placeholder title (the project's name) shows as the first prompt
+        # a bare project name is not upstream's generic `<runtime> — <project>`: it shows as itself
         "task": shown(
             slug_task(
                 "agentplane",
@@ -285,8 +285,7 @@ async def test_a_claude_code_session(server: Server) -> None:
                 status="completed",
                 workspacePath=PROJECT,
                 runtimeSource=CLAUDE,
-            ),
-            PROMPT_1,
+            )
         ),
         "sessions": [
             session(first_session, task_id, "completed", summary=TURN_SUMMARY, tokenUsage=no_tokens),

@@ -1320,58 +1320,72 @@ async def test_timeline_pages(tracer: Tracer) -> None:
     assert err["details"] == zod(("cursor", "Invalid cursor"))
 
 
-async def test_task_detail_embeds_the_first_timeline_page(tracer: Tracer) -> None:
-    """Upstream's web app reads `data.timeline` from the task detail: the first
-    200 events in order, and `timelineNextCursor` pages the rest on /timeline."""
+async def test_task_detail_embeds_the_newest_timeline_events(tracer: Tracer) -> None:
+    """Upstream's web app shows `data.timeline` of the task detail and never
+    pages: it gets the newest 1,000 events in order; `timelineOlderCount` says
+    how many earlier ones /timeline pages through from the start."""
     task_id, session_id = await new_task(tracer, title="Long task")
-    for batch in range(3):
+    for batch in range(11):
         await tracer.ingest(
             "events",
             *(event("thought.logged", task_id, "planning", title=f"{batch}-{i}") for i in range(100)),
         )
     detail = await tracer.task(task_id)
-    everything = await tracer.timeline(task_id)
-    assert len(everything) == 301
-    assert detail["timeline"] == everything[:200]
-    assert (detail["runtimeSource"], detail["runtimeSessionId"]) == (CLAUDE, "rs")
+    first = data(await tracer.http.get(f"/api/v1/tasks/{task_id}/timeline", params={"limit": 1000}))
     rest = data(
-        await tracer.http.get(
-            f"/api/v1/tasks/{task_id}/timeline", params={"cursor": detail["timelineNextCursor"]}
-        )
+        await tracer.http.get(f"/api/v1/tasks/{task_id}/timeline", params={"cursor": first["nextCursor"]})
     )
-    assert rest["events"] == everything[200:] and "nextCursor" not in rest
-    # a short timeline comes whole, without a cursor
+    everything = first["events"] + rest["events"]
+    assert len(everything) == 1101 and "nextCursor" not in rest
+    assert detail["timeline"] == everything[101:]
+    assert detail["timeline"][-1]["title"] == "10-99"
+    assert detail["timelineOlderCount"] == 101
+    assert (detail["runtimeSource"], detail["runtimeSessionId"]) == (CLAUDE, "rs")
+    # a short timeline comes whole
     small, _ = await new_task(tracer, "small", title="Small")
     small_detail = await tracer.task(small)
     assert [e["kind"] for e in small_detail["timeline"]] == ["task.start"]
-    assert "timelineNextCursor" not in small_detail
+    assert "timelineOlderCount" not in small_detail
     assert session_id in {s["id"] for s in detail["sessions"]}
 
 
-async def test_display_title_stands_in_for_a_placeholder_title(tracer: Tracer) -> None:
-    """A runtime's placeholder title (`Claude Code — <project>`, the project's
-    name) shows as the task's first prompt; a real title shows as itself."""
+async def test_display_title_is_derived_as_upstream_does(tracer: Tracer) -> None:
+    """Upstream's TaskDisplayTitle: a generic `<runtime> — <slug or workspace
+    name>` title gives way to the first user prompt, the task.start summary or
+    the first real event (skipping "… session started" boilerplate); else the
+    title without a " (session…)" suffix. Whitespace collapses; 120 characters at most."""
     long_prompt = "Refactor " + "the parser " * 20
-    cases = [
-        # (title, workspacePath, prompts, displayTitle)
+    cases: list[tuple[str, str, list[str], str | None, str]] = [
+        # (title, workspacePath, prompts, task.start summary, displayTitle)
         (
             "Claude Code — shop",
             "/src/shop",
-            ["  \n  Fix the   cart total\nDetails below", "Then…"],
+            ["  \n  Fix the   cart\ntotal", "Then"],
+            None,
             "Fix the cart total",
         ),
-        ("shop", "/src/shop", [long_prompt], long_prompt[:79].rstrip() + "…"),
-        ("Claude Code — shop", "/src/shop", [], "Claude Code — shop"),
-        ("Fix the parser", "/src/shop", ["Something else"], "Fix the parser"),
-        ("Codex — other", "/src/shop", ["Not a placeholder of this project"], "Codex — other"),
+        ("Claude Code — shop", "/src/shop", [long_prompt], None, long_prompt[:117] + "..."),
+        ("codex app-server - shop", "/src/shop/", ["Add tests"], None, "Add tests"),
+        ("AI CLI \u2013 Shop (session 42)", "/src/shop", ["Ship it"], None, "Ship it"),
+        ("Aider — fix-login", "/src/fix-login", ["Fix login"], None, "Fix login"),
+        ("Claude — shop", "/src/shop", [], "Start from the summary", "Start from the summary"),
+        ("Claude Code — shop", "/src/shop", ["Claude Code session started"], None, "Prompt"),
+        ("Claude Code — shop (session abc)", "/src/shop", [], None, "Claude Code — shop"),
+        ("  Fix   the parser ", "/src/shop", ["Something else"], None, "Fix the parser"),
+        ("shop", "/src/shop", ["Not generic: no runtime prefix"], None, "shop"),
+        ("Codex — other", "/src/shop", ["Not this workspace"], None, "Codex — other"),
+        ("Claude Code — shop — again", "/src/shop", ["Three segments"], None, "Claude Code — shop — again"),
+        ("Gemini — shop", "/src/shop", ["Not a listed runtime"], None, "Gemini — shop"),
     ]
     made = []
-    for i, (title, path, prompts, expected) in enumerate(cases):
-        task_id, session_id = await new_task(tracer, f"rs-{i}", title=title, workspacePath=path)
+    for title, path, prompts, summary, expected in cases:
+        start: dict[str, Any] = {"title": title, "workspacePath": path, "runtimeSource": "claude-plugin"}
+        if summary is not None:
+            start["summary"] = summary
+        task_id = (await tracer.post("/ingest/v1/tasks/start", start))["task"]["id"]
         for prompt in prompts:
             await tracer.accepted_ids(
-                "conversation",
-                event("user.message", task_id, "user", session_id, title="Prompt", body=prompt),
+                "conversation", event("user.message", task_id, "user", title="Prompt", body=prompt)
             )
         made.append((task_id, title, expected))
     listed = {t["id"]: t for t in data(await tracer.http.get("/api/v1/tasks"))["tasks"]}

@@ -355,6 +355,24 @@ TYPE_ERRORS = [
         [("events[0].seq", "expected an integer, got 'x'")],
     ),
     ("an item not an object", ["tool_use", ev()], [("events[0]", "expected a JSON object, got 'tool_use'")]),
+    # with missing fields, a bad enum and a bad date beside them: one answer names all
+    (
+        "with the other kinds of errors",
+        [
+            ev() | {"data": 5, "event_type": "nope"},
+            {"event_type": "tool_use", "timestamp": 7},
+            ev(ts="yesterday"),
+            "tool_use",
+        ],
+        [
+            ("events[0].data", "expected a JSON object, got 5"),
+            ("events[0].event_type", ENUM_MESSAGE),
+            ("events[1].timestamp", "expected a string, got 7"),
+            ("events[1].session_id", "Required"),
+            ("events[2].timestamp", DATETIME_MESSAGE),
+            ("events[3]", "expected a JSON object, got 'tool_use'"),
+        ],
+    ),
     (
         "events not a list",
         {"event_type": "tool_use"},

@@ -1243,12 +1243,13 @@ class GetTaskResponse(_message.Message):
     TURNS_FIELD_NUMBER: _builtins.int
     TOKEN_USAGE_FIELD_NUMBER: _builtins.int
     TIMELINE_FIELD_NUMBER: _builtins.int
-    TIMELINE_NEXT_CURSOR_FIELD_NUMBER: _builtins.int
+    TIMELINE_OLDER_COUNT_FIELD_NUMBER: _builtins.int
     RUNTIME_SESSION_ID_FIELD_NUMBER: _builtins.int
     RUNTIME_SOURCE_FIELD_NUMBER: _builtins.int
-    timeline_next_cursor: _builtins.str
-    """Present when the timeline has more events: pass it as `cursor` to
-    GetTaskTimeline (`/api/v1/tasks/{taskId}/timeline?cursor=`).
+    timeline_older_count: _builtins.int
+    """Present when older events were left out of `timeline`: how many. They are
+    the first ones GetTaskTimeline (`/api/v1/tasks/{taskId}/timeline`) pages
+    through from the start.
     """
     runtime_session_id: _builtins.str
     """The runtime session most recently bound to the task."""
@@ -1276,8 +1277,8 @@ class GetTaskResponse(_message.Message):
 
     @_builtins.property
     def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___TracerTimelineEvent]:
-        """Its first 200 timeline events, in recording order (as GetTaskTimeline
-        without a cursor; upstream's `timeline`).
+        """Its newest 1,000 timeline events, in recording order (upstream's
+        `timeline`: its web app shows them and never pages, so the newest win).
         """
 
     def __init__(
@@ -1289,26 +1290,26 @@ class GetTaskResponse(_message.Message):
         turns: _abc.Iterable[Global___TracerTurn] | None = ...,
         token_usage: Global___TracerTokenUsage | None = ...,
         timeline: _abc.Iterable[Global___TracerTimelineEvent] | None = ...,
-        timeline_next_cursor: _builtins.str | None = ...,
+        timeline_older_count: _builtins.int | None = ...,
         runtime_session_id: _builtins.str | None = ...,
         runtime_source: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id", "_runtime_source", b"_runtime_source", "_timeline_next_cursor", b"_timeline_next_cursor", "lineage", b"lineage", "runtime_session_id", b"runtime_session_id", "runtime_source", b"runtime_source", "task", b"task", "timeline_next_cursor", b"timeline_next_cursor", "token_usage", b"token_usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id", "_runtime_source", b"_runtime_source", "_timeline_older_count", b"_timeline_older_count", "lineage", b"lineage", "runtime_session_id", b"runtime_session_id", "runtime_source", b"runtime_source", "task", b"task", "timeline_older_count", b"timeline_older_count", "token_usage", b"token_usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id", "_runtime_source", b"_runtime_source", "_timeline_next_cursor", b"_timeline_next_cursor", "lineage", b"lineage", "runtime_session_id", b"runtime_session_id", "runtime_source", b"runtime_source", "sessions", b"sessions", "task", b"task", "timeline", b"timeline", "timeline_next_cursor", b"timeline_next_cursor", "token_usage", b"token_usage", "turns", b"turns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id", "_runtime_source", b"_runtime_source", "_timeline_older_count", b"_timeline_older_count", "lineage", b"lineage", "runtime_session_id", b"runtime_session_id", "runtime_source", b"runtime_source", "sessions", b"sessions", "task", b"task", "timeline", b"timeline", "timeline_older_count", b"timeline_older_count", "token_usage", b"token_usage", "turns", b"turns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__runtime_session_id: _TypeAlias = _typing.Literal["runtime_session_id"]  # noqa: Y015
     _WhichOneofArgType__runtime_session_id: _TypeAlias = _typing.Literal["_runtime_session_id", b"_runtime_session_id"]  # noqa: Y015
     _WhichOneofReturnType__runtime_source: _TypeAlias = _typing.Literal["runtime_source"]  # noqa: Y015
     _WhichOneofArgType__runtime_source: _TypeAlias = _typing.Literal["_runtime_source", b"_runtime_source"]  # noqa: Y015
-    _WhichOneofReturnType__timeline_next_cursor: _TypeAlias = _typing.Literal["timeline_next_cursor"]  # noqa: Y015
-    _WhichOneofArgType__timeline_next_cursor: _TypeAlias = _typing.Literal["_timeline_next_cursor", b"_timeline_next_cursor"]  # noqa: Y015
+    _WhichOneofReturnType__timeline_older_count: _TypeAlias = _typing.Literal["timeline_older_count"]  # noqa: Y015
+    _WhichOneofArgType__timeline_older_count: _TypeAlias = _typing.Literal["_timeline_older_count", b"_timeline_older_count"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__runtime_session_id) -> _WhichOneofReturnType__runtime_session_id | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__runtime_source) -> _WhichOneofReturnType__runtime_source | None: ...
     @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeline_next_cursor) -> _WhichOneofReturnType__timeline_next_cursor | None: ...
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeline_older_count) -> _WhichOneofReturnType__timeline_older_count | None: ...
 
 Global___GetTaskResponse: _TypeAlias = GetTaskResponse  # noqa: Y015
 

@@ -267,8 +267,8 @@ class TracerTaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTask(self, request, context):
-        """One task with its sessions, lineage, turns, token totals, the first page
-        of its timeline and its latest runtime session. NOT_FOUND
+        """One task with its sessions, lineage, turns, token totals, the newest
+        1,000 events of its timeline and its latest runtime session. NOT_FOUND
         (`not_found`, "Task not found") for an unknown task.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -147,8 +147,8 @@ class TracerTaskServiceStub:
     ListTasks: _grpc.UnaryUnaryMultiCallable[_tracer_pb2.ListTasksRequest, _tracer_pb2.ListTasksResponse]
     """Lists tasks, newest first, with optional filters, a page at a time."""
     GetTask: _grpc.UnaryUnaryMultiCallable[_tracer_pb2.GetTaskRequest, _tracer_pb2.GetTaskResponse]
-    """One task with its sessions, lineage, turns, token totals, the first page
-    of its timeline and its latest runtime session. NOT_FOUND
+    """One task with its sessions, lineage, turns, token totals, the newest
+    1,000 events of its timeline and its latest runtime session. NOT_FOUND
     (`not_found`, "Task not found") for an unknown task.
     """
     GetTaskTimeline: _grpc.UnaryUnaryMultiCallable[_tracer_pb2.GetTaskTimelineRequest, _tracer_pb2.GetTaskTimelineResponse]
@@ -191,8 +191,8 @@ class TracerTaskServiceAsyncStub(TracerTaskServiceStub):
     ListTasks: _aio.UnaryUnaryMultiCallable[_tracer_pb2.ListTasksRequest, _tracer_pb2.ListTasksResponse]  # type: ignore[assignment]
     """Lists tasks, newest first, with optional filters, a page at a time."""
     GetTask: _aio.UnaryUnaryMultiCallable[_tracer_pb2.GetTaskRequest, _tracer_pb2.GetTaskResponse]  # type: ignore[assignment]
-    """One task with its sessions, lineage, turns, token totals, the first page
-    of its timeline and its latest runtime session. NOT_FOUND
+    """One task with its sessions, lineage, turns, token totals, the newest
+    1,000 events of its timeline and its latest runtime session. NOT_FOUND
     (`not_found`, "Task not found") for an unknown task.
     """
     GetTaskTimeline: _aio.UnaryUnaryMultiCallable[_tracer_pb2.GetTaskTimelineRequest, _tracer_pb2.GetTaskTimelineResponse]  # type: ignore[assignment]
@@ -268,8 +268,8 @@ class TracerTaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _tracer_pb2.GetTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tracer_pb2.GetTaskResponse, _abc.Awaitable[_tracer_pb2.GetTaskResponse]]:
-        """One task with its sessions, lineage, turns, token totals, the first page
-        of its timeline and its latest runtime session. NOT_FOUND
+        """One task with its sessions, lineage, turns, token totals, the newest
+        1,000 events of its timeline and its latest runtime session. NOT_FOUND
         (`not_found`, "Task not found") for an unknown task.
         """
 

@@ -32,6 +32,7 @@ from service.store.tracer.queries import TaskRecord, TokenTotals
 
 TASK_PAGE = (50, 200)  # (default, largest) page sizes
 TIMELINE_PAGE = (200, 1000)
+EMBEDDED_TIMELINE = 1000  # the task detail's newest events (upstream's app never pages)
 SNAPSHOT_TASKS = 200
 MAX_ANCESTORS = 64
 INVALID_CURSOR = "Invalid cursor"
@@ -143,13 +144,13 @@ def _ancestors(conn: Connection, workspace: str, task: TaskRecord) -> list[TaskR
 
 async def task_detail(store: Store, workspace: str, task_id: str) -> dict[str, Any]:
     """The task, its sessions (with their tokens), lineage, turns and tokens,
-    the first page of its timeline and its latest runtime session."""
+    its newest timeline events and its latest runtime session."""
 
     def read(conn: Connection) -> dict[str, Any]:
         task = _existing(conn, workspace, task_id)
         ancestors, children = _ancestors(conn, workspace, task), q.children(conn, workspace, task_id)
         views = task_views(conn, workspace, [task, *ancestors, *children])
-        events = _timeline_page(conn, workspace, task_id, None, TIMELINE_PAGE[0])
+        events, older = q.timeline_tail(conn, workspace, task_id, EMBEDDED_TIMELINE)
         binding = q.latest_binding(conn, workspace, task_id)
         return {
             "task": views[0],
@@ -165,8 +166,8 @@ async def task_detail(store: Store, workspace: str, task_id: str) -> dict[str, A
                 {**turn_view(turn), "eventCount": n} for turn, n in q.turns_of_task(conn, workspace, task_id)
             ],
             "tokenUsage": token_view(q.task_tokens(conn, workspace, task_id)),
-            "timeline": events.items,
-            "timelineNextCursor": events.next_cursor,
+            "timeline": show_rule_lane(conn, workspace, events),
+            "timelineOlderCount": older or None,
             "runtimeSource": binding[0] if binding else None,
             "runtimeSessionId": binding[1] if binding else None,
         }

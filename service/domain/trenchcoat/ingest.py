@@ -293,6 +293,16 @@ def check_size(count: int) -> None:
         raise InvalidArgument(BATCH_TOO_LARGE, reason=TrenchcoatReason.BATCH_TOO_LARGE)
 
 
+def violations(events: Sequence[RawEvent]) -> list[FieldViolation]:
+    """Every field violation of a batch, writing nothing (for a body whose
+    other values were of the wrong type: see service/api/bad_fields)."""
+    try:
+        check_size(len(events))
+    except InvalidArgument as exc:
+        return list(exc.violations)
+    return _Batch(events, "").violations
+
+
 def _validated(events: Sequence[RawEvent], workspace: str) -> _Batch:
     check_size(len(events))
     batch = _Batch(events, workspace)

@@ -8,7 +8,7 @@ SQLAlchemy Core. Every query is scoped to a workspace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -457,20 +457,6 @@ def turns_of_task(conn: Connection, workspace: str, task_id: str) -> list[tuple[
     return [(TurnRecord(*r), counts.get(r[0], 0)) for r in conn.execute(_TURNS_OF_TASK, params)]
 
 
-def first_prompts(conn: Connection, workspace: str, task_ids: Sequence[str]) -> dict[str, str]:
-    """Each task's first asked text (of its earliest turn that has one)."""
-    if not task_ids:
-        return {}
-    t = tracer_turns.c
-    rows = conn.execute(
-        select(t.task_id, t.asked_text)
-        .where(t.workspace == workspace, t.task_id.in_(list(task_ids)), t.asked_text.is_not(None))
-        .order_by(t.task_id, t.seq.desc())
-    )
-    # Later rows overwrite earlier ones, so the earliest turn wins.
-    return {task_id: text for task_id, text in rows}
-
-
 _LATEST_BINDING = (
     select(tracer_bindings.c.runtime_source, tracer_bindings.c.runtime_session_id)
     .where(tracer_bindings.c.workspace == _WS, tracer_bindings.c.task_id == _ID)
@@ -560,6 +546,42 @@ def timeline(
         _TIMELINE, {"w_workspace": workspace, "w_id": task_id, "w_after": after_seq, "w_limit": limit}
     )
     return [(int(seq), override or logged) for seq, override, logged in rows]
+
+
+_TIMELINE_TAIL = (
+    select(tracer_events.c.seq, *_VIEW)
+    .select_from(_WITH_LOG)
+    .where(tracer_events.c.workspace == _WS, tracer_events.c.task_id == _ID)
+    .order_by(tracer_events.c.seq.desc())
+    .limit(bindparam("w_limit"))
+)
+_TASK_EVENT_COUNT = (
+    select(func.count())
+    .select_from(tracer_events)
+    .where(tracer_events.c.workspace == _WS, tracer_events.c.task_id == _ID)
+)
+
+
+def timeline_tail(
+    conn: Connection, workspace: str, task_id: str, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The task's newest `limit` event views in recording order, and how many older ones there are."""
+    key = {"w_workspace": workspace, "w_id": task_id}
+    rows = conn.execute(_TIMELINE_TAIL, {**key, "w_limit": limit}).all()
+    older = int(conn.execute(_TASK_EVENT_COUNT, key).scalar_one()) - len(rows) if len(rows) == limit else 0
+    return [override or logged for _, override, logged in reversed(rows)], older
+
+
+def timeline_views(
+    conn: Connection, workspace: str, task_id: str, page: int = 200
+) -> Iterator[dict[str, Any]]:
+    """The task's event views in order, read a page at a time as consumed."""
+    after = 0
+    while rows := timeline(conn, workspace, task_id, after, page):
+        yield from (view for _, view in rows)
+        if len(rows) < page:
+            return
+        after = rows[-1][0]
 
 
 # --------------------------------------------------------- session deletion

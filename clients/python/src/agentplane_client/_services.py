@@ -1413,8 +1413,8 @@ class TracerTaskService(SyncService["tracer_pb2_grpc.TracerTaskServiceStub"]):
         return self._calls.unary(self._stub.ListTasks, request)
 
     def get_task(self, request: tracer_pb2.GetTaskRequest) -> tracer_pb2.GetTaskResponse:
-        """One task with its sessions, lineage, turns, token totals, the first page
-        of its timeline and its latest runtime session. NOT_FOUND
+        """One task with its sessions, lineage, turns, token totals, the newest
+        1,000 events of its timeline and its latest runtime session. NOT_FOUND
         (`not_found`, "Task not found") for an unknown task.
         """
         return self._calls.unary(self._stub.GetTask, request)
@@ -1471,8 +1471,8 @@ class AsyncTracerTaskService(AsyncService["tracer_pb2_grpc.TracerTaskServiceAsyn
         return await self._calls.unary(self._stub.ListTasks, request)
 
     async def get_task(self, request: tracer_pb2.GetTaskRequest) -> tracer_pb2.GetTaskResponse:
-        """One task with its sessions, lineage, turns, token totals, the first page
-        of its timeline and its latest runtime session. NOT_FOUND
+        """One task with its sessions, lineage, turns, token totals, the newest
+        1,000 events of its timeline and its latest runtime session. NOT_FOUND
         (`not_found`, "Task not found") for an unknown task.
         """
         return await self._calls.unary(self._stub.GetTask, request)
