@@ -16,5 +16,8 @@ FOUND = (
     "Zx8Yw7Vu6Ts5Rq4Po3Nm2Lk1",
     "MIIEpQIBAAKCAQEAsecretkeybody",
 )
+# For a free-text field the server bounds (agentplane.v1.max_bytes, 256 bytes):
+# two of the shapes, short enough to be accepted.
+SHORT_SECRETS = " password=hunter22 AKIAIOSFODNN7EXAMPLE"
 # Under a key named like a secret: redacted whatever it looks like.
 NAMED = {"api_token": "plainvalue77"}
