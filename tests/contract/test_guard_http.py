@@ -238,7 +238,7 @@ async def test_a_listed_origin_may_fetch_with_credentials(server: Server) -> Non
 @pytest.fixture
 async def any_origin(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     settings.cors_origins = ["*"]
-    app = create_app(settings)
+    app = create_app(settings, service=Core)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}") as http,
