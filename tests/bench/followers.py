@@ -107,7 +107,7 @@ async def _follow_all(port: int, n: int, pipe: Connection) -> None:
     streams = []
     for _ in range(n):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /v1/log:watch?after_seq=-1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(b"GET /v1/log:watch?after_seq=-1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         streams.append((reader, writer))
     starts = []
     for reader, _ in streams:
@@ -180,7 +180,7 @@ def _read_all(port: int, pipe: Connection) -> None:
     async def read() -> tuple[int, bool, float]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         started = time.perf_counter()
-        writer.write(b"GET /v1/log:watch?after_seq=0&stop_at_end=true HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(b"GET /v1/log:watch?after_seq=0&stop_at_end=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         count, last, ordered = 0, 0, True
         async for seqs in _entry_seqs(reader):
             for seq in seqs:

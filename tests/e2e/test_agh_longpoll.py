@@ -24,7 +24,7 @@ async def test_disconnected_waiter_claims_nothing(live_server: LiveServer) -> No
         head = "".join(f"{k}: {v}\r\n" for k, v in identity("gone").items())
         writer.write(
             (
-                "POST /api/agent/tasks/claim-next HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "POST /api/agent/tasks/claim-next HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"{head}Content-Length: {len(payload)}\r\n\r\n"
             ).encode()
             + payload
