@@ -123,7 +123,10 @@ def _cases(doc: dict[str, Any]) -> Iterator[Case]:
             if body_schema is None:
                 continue
             yield make("malformed JSON", body=b'{"events": [')
-            yield make("missing body", body=b"")
+            if op.get("requestBody", {}).get("required"):
+                # Only where the contract says the body is required: a route whose
+                # every body field is optional (claim-next, soul/validate) takes none.
+                yield make("missing body", body=b"")
             for name, schema in props.items():
                 if name in path_params:
                     continue  # the path's value wins
