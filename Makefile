@@ -8,7 +8,8 @@ BUF := proto/node_modules/.bin/buf
 TS := clients/typescript
 PROTOC_GEN_ES := $(TS)/node_modules/.bin/protoc-gen-es
 
-.PHONY: install serve test test-postgres test-ts gen gen-check lint lint-proto typecheck check bench chaos clean
+.PHONY: install serve test test-postgres test-ts gen gen-check lint lint-proto typecheck check bench chaos clean \
+	browser swagger-ui screenshots
 
 # (Re)install when the venv is missing or a project file changed.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -23,11 +24,11 @@ install: $(STAMP)
 serve: install
 	$(VENV)/bin/agentplane serve
 
-test: install
+test: install browser
 	$(PY) -m pytest
 
 # The same suite against PostgreSQL (the local server unless told otherwise).
-test-postgres: install
+test-postgres: install browser
 	AGENTPLANE_TEST_POSTGRES_URL=$${AGENTPLANE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest
 
 # Rebuild generated/ from proto/ (messages, gRPC stubs, typed .pyi, and a
@@ -78,13 +79,39 @@ typecheck: install
 
 check: gen-check lint lint-proto typecheck test-ts test
 
-bench: install
+bench: install browser
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
 
 # The reliability suite (tests/chaos): kill -9 cycles, followers, catch-up,
 # overload, bad input, retries on SQLite and PostgreSQL. CHAOS_ARGS=--short: the CI form.
 chaos: install
 	$(PY) -m tests.chaos.run $(CHAOS_ARGS)
+
+# The browser the console's tests (tests/browser), its benchmark and `make screenshots`
+# drive through Playwright: Debian's chromium (Playwright cannot download its own here).
+CHROMIUM ?= /usr/bin/chromium
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium as $(CHROMIUM) (or set CHROMIUM=path)"; exit 1; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
+
+# Swagger UI for /docs, served from the package (gateway/console/vendor/swagger-ui),
+# never from a CDN: `make swagger-ui` replaces the committed copy with the pinned release.
+SWAGGER_UI_VERSION := 5.35.0
+SWAGGER_UI := gateway/console/vendor/swagger-ui
+swagger-ui:
+	rm -rf $(SWAGGER_UI) /tmp/agentplane-swagger-ui && mkdir -p $(SWAGGER_UI) /tmp/agentplane-swagger-ui
+	cd /tmp/agentplane-swagger-ui && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) >/dev/null && tar xzf swagger-ui-dist-*.tgz
+	cp /tmp/agentplane-swagger-ui/package/swagger-ui-bundle.js /tmp/agentplane-swagger-ui/package/swagger-ui.css \
+	  /tmp/agentplane-swagger-ui/package/LICENSE $(SWAGGER_UI)/
+	echo $(SWAGGER_UI_VERSION) > $(SWAGGER_UI)/VERSION
+	rm -rf /tmp/agentplane-swagger-ui
+
+# The console's screenshots in docs/ (shown in the README), from a seeded server.
+screenshots: install browser
+	$(PY) -m tests.browser.screenshots
 
 clean:
 	rm -rf $(VENV) proto/node_modules $(TS)/node_modules $(TS)/dist .pytest_cache .mypy_cache .ruff_cache

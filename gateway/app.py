@@ -17,7 +17,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
-from gateway import live, openapi
+from gateway import console, live, openapi
 from gateway.families import Family, family_of
 from gateway.guard import Guard, Screen
 from gateway.httprule import Binding, bindings
@@ -144,6 +144,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,  # /docs is gateway.console's, with Swagger UI from this package
     )
 
     def transport() -> Transport:
@@ -174,6 +175,8 @@ def create_app(
     @app.websocket("/api/v1/ws")
     async def tracer_ws(ws: WebSocket) -> None:
         await live.tracer_feed(ws, transport())
+
+    console.mount(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
