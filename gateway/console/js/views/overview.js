@@ -27,7 +27,7 @@ export async function render(ctx) {
     h(
       "section.grid.two",
       null,
-      h("div.panel", null, h("h2", null, "Events per minute"), bars, axis),
+      h("div.panel.chart", null, h("h2", null, "Events per minute"), bars, axis),
       h("div.panel", null, h("h2", null, "Today"), today)
     ),
     h("section.panel.flush", null, h("h2", null, "Newest activity"), feed, feedEmpty)
