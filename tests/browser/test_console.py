@@ -87,8 +87,9 @@ def test_sessions_lists_every_family_filters_and_pages(tab: Tab, demo: Demo) -> 
     # text search, from the keyboard: "/" focuses the box
     page.keyboard.press("/")
     page.keyboard.type("parser")
-    expect(table.filter(has_text="Fix the parser")).to_have_count(1)
-    expect(table).to_have_count(1)
+    expect(table).to_have_count(4)  # two tasks and their monitor sessions
+    expect(table.filter(has_text="tracer task").filter(has_text="Fix the parser")).to_have_count(1)
+    expect(table.filter(has_text="Add fuzz tests for the parser")).to_have_count(2)
     assert "q=parser" in page.url  # the filters are part of the link
     page.keyboard.press("Escape")
     # kind and status filters
