@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
+from tests.browser.server import CHROMIUM
 from tests.conftest import BACKENDS, POSTGRES_URL, _dsn
 
-CHROMIUM = os.environ.get("AGENTPLANE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 _databases = itertools.count()
 
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser.conftest import CHROMIUM
 from tests.browser.seed import long_timeline, many_sessions, runtime_session, seed_demo
-from tests.browser.server import ServeProcess
+from tests.browser.server import CHROMIUM, ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -87,7 +87,7 @@ def seed_demo(http: httpx.Client) -> Seeded:
     t, m = ensured["taskId"], ensured["sessionId"]
     s.task_id, s.monitor_session_id = t, m
     turn1 = [
-        tracer_event("user.message", t, m, "user", "Fix the parser and run the tests", body="It fails on empty input."),
+        tracer_event("user.message", t, m, "user", "Fix the parser and run the tests", body="Fix the parser and run the tests: it fails on empty input."),
         tracer_event("tool.used", t, m, "exploration", "Read src/parser.py", metadata={"toolName": "Read", "filePath": "src/parser.py"}),
         tracer_event("plan.logged", t, m, "planning", "Guard the empty input before tokenising"),
         tracer_event("tool.used", t, m, "implementation", "Edit src/parser.py", metadata={"toolName": "Edit", "filePath": "src/parser.py"}),
@@ -111,7 +111,7 @@ def seed_demo(http: httpx.Client) -> Seeded:
         tracer_event("assistant.response", t, m, "user", "Fixed: empty input now returns an empty tree; 12 tests pass."),
     ]
     turn2 = [
-        tracer_event("user.message", t, m, "user", "Now fix the error message too"),
+        tracer_event("user.message", t, m, "user", "Now fix the error message too", body="Now fix the error message too."),
         tracer_event("tool.used", t, m, "exploration", "Grep 'unexpected token'", metadata={"toolName": "Grep"}),
         tracer_event("question.logged", t, m, "questions", "Should the message name the column?"),
         tracer_event("tool.used", t, m, "implementation", "Edit src/errors.py", metadata={"toolName": "Edit", "filePath": "src/errors.py"}),

@@ -4,7 +4,10 @@ again on the same ports, with API keys made by the `agentplane keys` command."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from agentplane_cli.main import main as agentplane_main
 from tests.conftest import free_port
+
+CHROMIUM = os.environ.get("AGENTPLANE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 
 
 def _two_ports() -> tuple[int, int]:
@@ -79,17 +85,14 @@ class ServeProcess:
         self.proc = None
 
     def create_key(self, workspace: str, scopes: str = "admin") -> str:
-        """A new API key of `workspace` (the secret), made by `agentplane keys create`."""
-        out = subprocess.run(
-            [sys.executable, "-m", "agentplane_cli.main", "keys", "create", "--name", "console-test"]
-            + ["--workspace", workspace, "--scopes", scopes],
-            cwd=self.workdir,
-            env=self._env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip().splitlines()[-1]
+        """A new API key of `workspace` (the secret), made by `agentplane keys create`
+        (run in this process: a second interpreter would only add its start-up time)."""
+        out = io.StringIO()
+        args = ["keys", "--database-url", self.database_url, "create", "--name", "console-test"]
+        with contextlib.redirect_stdout(out):
+            status = agentplane_main(args + ["--workspace", workspace, "--scopes", scopes])
+        assert status == 0, out.getvalue()
+        return out.getvalue().strip().splitlines()[-1]
 
     def __enter__(self) -> ServeProcess:
         return self.start()

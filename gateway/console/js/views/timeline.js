@@ -175,7 +175,7 @@ function drawTurn(t, drawn) {
     h("strong", null, `Turn ${t.index}`),
     t.verdict ? pill(t.verdict) : h("span.muted", null, t.status === "open" ? "open" : "no rule applied"),
     h("span.asked", { title: t.asked_text }, t.asked_text || h("span.muted", null, "(no request text)")),
-    took !== null ? h("span.muted", null, duration(took)) : null,
+    took ? h("span.muted", { title: "from the request to the answer" }, duration(took)) : null,
     (t.verdicts || []).length
       ? h(
           "div.verdicts",
