@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -89,8 +90,10 @@ class ServeProcess:
         (run in this process: a second interpreter would only add its start-up time)."""
         out = io.StringIO()
         args = ["keys", "--database-url", self.database_url, "create", "--name", "console-test"]
-        with contextlib.redirect_stdout(out):
-            status = agentplane_main(args + ["--workspace", workspace, "--scopes", scopes])
+        args += ["--workspace", workspace, "--scopes", scopes]
+        # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with contextlib.redirect_stdout(out), ThreadPoolExecutor(1) as pool:
+            status = pool.submit(agentplane_main, args).result()
         assert status == 0, out.getvalue()
         return out.getvalue().strip().splitlines()[-1]
 

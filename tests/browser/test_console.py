@@ -153,7 +153,8 @@ def test_a_task_timeline_shows_turns_verdicts_tools_tokens_and_its_tree(tab: Tab
     expect(command).to_have_attribute("data-lane", "rule")
     expect(command.locator(".tool")).to_have_text("Bash")
     usage = events.filter(has_text="claude-sonnet usage").first
-    expect(usage).to_contain_text("18,230")  # tokens in / out, compact below 10,000 only
+    expect(usage).to_contain_text("18.2k / 2,140")  # tokens in / out (compact from 10,000)
+    expect(usage).to_contain_text("$0.09")
     command.click()  # the event's detail: its body and the whole event as stored
     expect(command.locator(".detail")).to_contain_text("12 passed")
     expect(command.locator(".detail pre")).to_contain_text("exitCode")
@@ -188,7 +189,7 @@ def test_the_queue_shows_states_leases_counting_down_and_runs(tab: Tab, demo: De
     expect(left).not_to_have_text(before, timeout=3000)  # it counts down
     tasks = page.locator("#queue-tasks tbody tr")
     expect(tasks).to_have_count(4)
-    expect(tasks.first).to_contain_text("urgent")  # highest priority first
+    expect(tasks.filter(has_text="Port the tokenizer")).to_contain_text("urgent")
     page.locator("#by-state .chip", has_text="completed").click()
     expect(tasks).to_have_count(1)
     expect(tasks.first).to_contain_text("Port the tokenizer")
