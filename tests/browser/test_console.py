@@ -196,7 +196,7 @@ def test_the_queue_shows_states_leases_counting_down_and_runs(tab: Tab, demo: De
     assert "state=completed" in page.url
     # a task's runs: the failed attempt and the held retry
     page.goto(f"{demo.server.base_url}/#/queue")
-    page.locator("#queue-tasks a", has_text=re.compile("TASK-")).nth(1).click()
+    page.locator("#queue-tasks tbody tr", has_text="Fix the flaky login test").locator("a").click()
     runs = page.locator("#runs tbody tr")
     expect(runs).to_have_count(2)
     expect(runs.nth(0)).to_contain_text("w1")
