@@ -22,6 +22,9 @@ from tests.browser.conftest import DatabaseMaker, Tab, open_tab
 from tests.browser.seed import Seeded, many_sessions, ok, runtime_session, seed_demo
 from tests.browser.server import ServeProcess
 
+# A loaded machine (CI shares 2 cores) can take seconds to answer.
+expect.set_options(timeout=10_000)
+
 # Every seq the page's log follower delivered, recorded before the console starts.
 RECORD_SEQS = """
 window.__seqs = [];
