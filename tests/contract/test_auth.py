@@ -195,9 +195,11 @@ async def test_every_rpc_refuses_a_missing_key_and_checks_its_scope(
 
 
 # Routes the gateway serves outside the contract that need no key: the
-# health check and the API's own description. Everything else either is a
-# generated route (walked above) or a WebSocket (walked below).
-PUBLIC_ROUTES = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+# health check, the API's own description, and the web console's files (no
+# data: the console reads through the generated routes, with the user's key).
+# Everything else either is a generated route (walked above) or a WebSocket
+# (walked below).
+PUBLIC_ROUTES = {"/healthz", "/openapi.json", "/docs", "/", "/console"}
 
 
 async def test_no_other_http_route_is_open(server: Server) -> None:

@@ -171,12 +171,12 @@ async def test_loopback_ip_and_configured_names_are_served(server: Server, host:
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "localhost.evil.example", "lan"])
 async def test_a_foreign_host_is_refused_everywhere(server: Server, host: str) -> None:
     """A DNS-rebound name reaches no route: the generated ones (with and
-    without an Origin), the docs, the OpenAPI document, the health check."""
+    without an Origin), the console, the docs, the OpenAPI document, the health check."""
     http = server.http
     foreign = {"Host": host}
     misdirected(await http.get("/sessions", headers=foreign))
     misdirected(await http.get("/sessions", headers={**foreign, "Origin": f"http://{host}"}))
-    for path in ("/docs", "/openapi.json", "/healthz", "/no-such-route"):
+    for path in ("/", "/console/js/main.js", "/docs", "/openapi.json", "/healthz", "/no-such-route"):
         misdirected(await http.get(path, headers=foreign))
     misdirected(await http.post("/sessions", json=SESSION, headers=foreign))
     tracer = await http.get("/api/v1/tasks", headers=foreign)
