@@ -96,6 +96,16 @@ class Live:
     complete: bool  # every committed entry delivered once, in order
 
 
+def until(page: Page, expression: str, seconds: float = 60) -> None:
+    """Wait for `expression` to hold. (Not page.wait_for_function: it evaluates a
+    string, which the console's Content-Security-Policy forbids.)"""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(expression)
+        page.wait_for_timeout(10)
+
+
 def first_screen(page: Page, base: str, path: str, pid: int, loads: int) -> FirstScreen:
     times = []
     cpu = 0.0
@@ -103,7 +113,7 @@ def first_screen(page: Page, base: str, path: str, pid: int, loads: int) -> Firs
         page.goto("about:blank")
         before = cpu_seconds(pid)
         page.goto(base + path)
-        page.wait_for_function("window.__firstRows !== undefined", timeout=60_000)
+        until(page, "window.__firstRows !== undefined")
         cpu += cpu_seconds(pid) - before
         times.append(float(page.evaluate("window.__firstRows")))
     return FirstScreen(statistics.median(times), max(times), cpu / loads * 1e6)
@@ -112,7 +122,6 @@ def first_screen(page: Page, base: str, path: str, pid: int, loads: int) -> Firs
 def _writer(base: str, seconds: float, stop: threading.Event, posted: list[int]) -> None:
     """Trenchcoat batches of LIVE_BATCH events, LIVE_RATE events a second, on a fixed schedule."""
     session = str(uuid.uuid4())
-    interval = LIVE_BATCH / LIVE_RATE
     with httpx.Client(base_url=base, timeout=30) as http:
         start = time.perf_counter()
         n = 0
@@ -139,16 +148,22 @@ def _writer(base: str, seconds: float, stop: threading.Event, posted: list[int])
 def _log_after(base: str, after: int) -> list[int]:
     with httpx.Client(timeout=60) as http:
         resp = http.get(f"{base}/v1/log:watch", params={"after_seq": after, "stop_at_end": "true"})
-    return [int(json.loads(line)["result"]["entry"]["seq"]) for line in resp.text.splitlines() if '"entry"' in line]
+    return [
+        int(json.loads(line)["result"]["entry"]["seq"])
+        for line in resp.text.splitlines()
+        if '"entry"' in line
+    ]
 
 
 def live(page: Page, base: str, pid: int, seconds: float) -> Live:
     page.goto("about:blank")
     page.goto(base + "/#/")
-    page.wait_for_function("document.getElementById('live').dataset.state === 'live'", timeout=60_000)
+    until(page, "document.getElementById('live').dataset.state === 'live'")
     page.wait_for_selector("#running .card")
     start_cursor = int(page.evaluate("window.agentplaneConsole.live.cursor"))
-    page.evaluate("Object.assign(window.__perf, {long: [], gaps: [], last: 0, delivered: 0, lags: [], seqs: []})")
+    page.evaluate(
+        "Object.assign(window.__perf, {long: [], gaps: [], last: 0, delivered: 0, lags: [], seqs: []})"
+    )
     stop, posted = threading.Event(), [0]
     cpu = cpu_seconds(pid)
     began = time.perf_counter()
@@ -177,7 +192,9 @@ def live(page: Page, base: str, pid: int, seconds: float) -> Live:
     )
 
 
-def measure(base: str, pid: int, volume: Volume, loads: int, seconds: float) -> tuple[FirstScreen, FirstScreen, Live]:
+def measure(
+    base: str, pid: int, volume: Volume, loads: int, seconds: float
+) -> tuple[FirstScreen, FirstScreen, Live]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
         context = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -219,16 +236,26 @@ def console_browser(srv: ServerProcess, total: int, concurrency: int) -> Figures
 
     started = time.perf_counter()
     volume = seed_volume(srv.http_port)
-    print(f"    seeded {volume.sessions:,} sessions and {volume.events:,} events in {time.perf_counter() - started:.1f} s")
+    print(
+        f"    seeded {volume.sessions:,} sessions and {volume.events:,} events in {time.perf_counter() - started:.1f} s"
+    )
     timeline, sessions, following = measure(f"http://127.0.0.1:{srv.http_port}", srv.pid, volume, total, 10)
     report(timeline, sessions, following)
-    return Figures(following.rate, timeline.median_ms, sessions.median_ms, "live entries/s (p50: timeline, p99: sessions first screen ms)", following.cpu_us)
+    return Figures(
+        following.rate,
+        timeline.median_ms,
+        sessions.median_ms,
+        "live entries/s (p50: timeline, p99: sessions first screen ms)",
+        following.cpu_us,
+    )
 
 
 def main() -> int:
     from tests.bench.run import server_process
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--postgres", help="a PostgreSQL URL (an empty database)")
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10)
@@ -236,7 +263,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, server_process(Path(tmp), args.postgres) as srv:
         started = time.perf_counter()
         volume = seed_volume(srv.http_port)
-        print(f"seeded {volume.sessions:,} sessions and {volume.events:,} events in {time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {volume.sessions:,} sessions and {volume.events:,} events in {time.perf_counter() - started:.1f} s"
+        )
         report(*measure(f"http://127.0.0.1:{srv.http_port}", srv.pid, volume, args.loads, args.seconds))
     return 0
 

@@ -32,7 +32,9 @@ def shoot(page: Page, url: str, ready: str, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -43,7 +45,11 @@ def main() -> None:
                 many_sessions(http, 40)
                 long_timeline(http, 300, "Migrate the build to the new toolchain")
                 for i, (name, agent) in enumerate(
-                    [("Triage the nightly failures", "triage"), ("Bump the SDK", "coder"), ("Profile the importer", "perf")]
+                    [
+                        ("Triage the nightly failures", "triage"),
+                        ("Bump the SDK", "coder"),
+                        ("Profile the importer", "perf"),
+                    ]
                 ):
                     runtime_session(http, f"sess-{i}", name, agent, events=6)
                 seeded = seed_demo(http)
@@ -59,7 +65,9 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM)
                 for scheme in ("light", "dark"):
-                    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=scheme)
+                    context = browser.new_context(
+                        viewport={"width": 1440, "height": 900}, color_scheme=scheme
+                    )
                     page = context.new_page()
                     for name, path, ready in views:
                         if scheme == "dark" and name not in ("overview", "timeline"):

@@ -45,9 +45,17 @@ def runtime_session(http: httpx.Client, sid: str, name: str, agent: str, events:
     base = {"session_id": sid, "session_name": name}
     for i in range(events):
         if i % 2:
-            item = {"event_type": "message", "role": "assistant", "content": [{"type": "text", "text": f"Step {i} done."}]}
+            item = {
+                "event_type": "message",
+                "role": "assistant",
+                "content": [{"type": "text", "text": f"Step {i} done."}],
+            }
         else:
-            item = {"event_type": "tool_use", "tool_name": "Bash", "tool_input": {"command": f"make step-{i}"}}
+            item = {
+                "event_type": "tool_use",
+                "tool_name": "Bash",
+                "tool_input": {"command": f"make step-{i}"},
+            }
         ok(http.post(f"/sessions/{sid}/events", json={**base, **item, "timestamp": at(events - i)}))
 
 
@@ -81,16 +89,42 @@ def seed_demo(http: httpx.Client) -> Seeded:
     ensured = ok(
         http.post(
             "/ingest/v1/sessions/ensure",
-            json={"runtimeSource": CLAUDE, "runtimeSessionId": "cc-demo", "title": "Fix the parser", "workspacePath": "/src/app"},
+            json={
+                "runtimeSource": CLAUDE,
+                "runtimeSessionId": "cc-demo",
+                "title": "Fix the parser",
+                "workspacePath": "/src/app",
+            },
         )
     )["data"]
     t, m = ensured["taskId"], ensured["sessionId"]
     s.task_id, s.monitor_session_id = t, m
     turn1 = [
-        tracer_event("user.message", t, m, "user", "Fix the parser and run the tests", body="Fix the parser and run the tests: it fails on empty input."),
-        tracer_event("tool.used", t, m, "exploration", "Read src/parser.py", metadata={"toolName": "Read", "filePath": "src/parser.py"}),
+        tracer_event(
+            "user.message",
+            t,
+            m,
+            "user",
+            "Fix the parser and run the tests",
+            body="Fix the parser and run the tests: it fails on empty input.",
+        ),
+        tracer_event(
+            "tool.used",
+            t,
+            m,
+            "exploration",
+            "Read src/parser.py",
+            metadata={"toolName": "Read", "filePath": "src/parser.py"},
+        ),
         tracer_event("plan.logged", t, m, "planning", "Guard the empty input before tokenising"),
-        tracer_event("tool.used", t, m, "implementation", "Edit src/parser.py", metadata={"toolName": "Edit", "filePath": "src/parser.py"}),
+        tracer_event(
+            "tool.used",
+            t,
+            m,
+            "implementation",
+            "Edit src/parser.py",
+            metadata={"toolName": "Edit", "filePath": "src/parser.py"},
+        ),
         tracer_event(
             "terminal.command",
             t,
@@ -98,7 +132,12 @@ def seed_demo(http: httpx.Client) -> Seeded:
             "implementation",
             "pytest -x tests/test_parser.py",
             body="$ pytest -x tests/test_parser.py\n12 passed in 0.84s",
-            metadata={"toolName": "Bash", "command": "pytest -x tests/test_parser.py", "exitCode": 0, "durationMs": 840},
+            metadata={
+                "toolName": "Bash",
+                "command": "pytest -x tests/test_parser.py",
+                "exitCode": 0,
+                "durationMs": 840,
+            },
         ),
         tracer_event(
             "token.usage",
@@ -108,13 +147,31 @@ def seed_demo(http: httpx.Client) -> Seeded:
             "claude-sonnet usage",
             metadata={"inputTokens": 18230, "outputTokens": 2140, "cacheReadTokens": 9100, "costUsd": 0.087},
         ),
-        tracer_event("assistant.response", t, m, "user", "Fixed: empty input now returns an empty tree; 12 tests pass."),
+        tracer_event(
+            "assistant.response", t, m, "user", "Fixed: empty input now returns an empty tree; 12 tests pass."
+        ),
     ]
     turn2 = [
-        tracer_event("user.message", t, m, "user", "Now fix the error message too", body="Now fix the error message too."),
-        tracer_event("tool.used", t, m, "exploration", "Grep 'unexpected token'", metadata={"toolName": "Grep"}),
+        tracer_event(
+            "user.message",
+            t,
+            m,
+            "user",
+            "Now fix the error message too",
+            body="Now fix the error message too.",
+        ),
+        tracer_event(
+            "tool.used", t, m, "exploration", "Grep 'unexpected token'", metadata={"toolName": "Grep"}
+        ),
         tracer_event("question.logged", t, m, "questions", "Should the message name the column?"),
-        tracer_event("tool.used", t, m, "implementation", "Edit src/errors.py", metadata={"toolName": "Edit", "filePath": "src/errors.py"}),
+        tracer_event(
+            "tool.used",
+            t,
+            m,
+            "implementation",
+            "Edit src/errors.py",
+            metadata={"toolName": "Edit", "filePath": "src/errors.py"},
+        ),
         tracer_event(
             "token.usage",
             t,
@@ -130,14 +187,24 @@ def seed_demo(http: httpx.Client) -> Seeded:
     child = ok(
         http.post(
             "/ingest/v1/tasks/start",
-            json={"title": "Add fuzz tests for the parser", "taskKind": "background", "parentTaskId": t, "runtimeSource": CLAUDE},
+            json={
+                "title": "Add fuzz tests for the parser",
+                "taskKind": "background",
+                "parentTaskId": t,
+                "runtimeSource": CLAUDE,
+            },
         )
     )["data"]
     s.child_task_id = child["task"]["id"]
     ok(
         http.post(
             "/ingest/v1/sessions/ensure",
-            json={"runtimeSource": "codex", "runtimeSessionId": "cx-1", "title": "Review the release notes", "workspacePath": "/src/docs"},
+            json={
+                "runtimeSource": "codex",
+                "runtimeSessionId": "cx-1",
+                "title": "Review the release notes",
+                "workspacePath": "/src/docs",
+            },
         )
     )
 
@@ -149,19 +216,42 @@ def seed_demo(http: httpx.Client) -> Seeded:
     ):
         runtime_session(http, sid, name, agent)
         s.runtime_sessions.append(sid)
-    stop = {"event_type": "session_stop", "session_id": "sess-docs", "session_name": "Write the docs", "timestamp": at(0)}
+    stop = {
+        "event_type": "session_stop",
+        "session_id": "sess-docs",
+        "session_name": "Write the docs",
+        "timestamp": at(0),
+    }
     ok(http.post("/sessions/sess-docs/events", json=stop))
 
     # An execution with agents and tool calls (seed 001), one of them failed.
     e = ok(http.post("/api/v1/executions", json={"name": "Build the feature"}))["execution"]["id"]
     s.execution_id = e
-    a = ok(http.post(f"/api/v1/executions/{e}/agents", json={"prompt": "Implement the feature", "model": "sonnet"}))["agent"]["id"]
-    for tool, inp, out in (("Read", {"file": "src/main.ts"}, "…"), ("Edit", {"file": "src/main.ts", "changes": "+15"}, "File edited")):
-        tc = ok(http.post(f"/api/v1/agents/{a}/tool-calls", json={"tool_name": tool, "input": inp}))["tool_call"]["id"]
+    a = ok(
+        http.post(
+            f"/api/v1/executions/{e}/agents", json={"prompt": "Implement the feature", "model": "sonnet"}
+        )
+    )["agent"]["id"]
+    for tool, inp, out in (
+        ("Read", {"file": "src/main.ts"}, "…"),
+        ("Edit", {"file": "src/main.ts", "changes": "+15"}, "File edited"),
+    ):
+        tc = ok(http.post(f"/api/v1/agents/{a}/tool-calls", json={"tool_name": tool, "input": inp}))[
+            "tool_call"
+        ]["id"]
         ok(http.post(f"/api/v1/tool-calls/{tc}/complete", json={"output": out, "summary": out}))
-    tc = ok(http.post(f"/api/v1/agents/{a}/tool-calls", json={"tool_name": "Bash", "input": {"command": "npm test"}}))["tool_call"]["id"]
+    tc = ok(
+        http.post(
+            f"/api/v1/agents/{a}/tool-calls", json={"tool_name": "Bash", "input": {"command": "npm test"}}
+        )
+    )["tool_call"]["id"]
     ok(http.post(f"/api/v1/tool-calls/{tc}/fail", json={"error": "2 tests failed"}))
-    ok(http.post(f"/api/v1/agents/{a}/complete", json={"result": "Feature implemented", "tokens": {"input": 1000, "output": 500}}))
+    ok(
+        http.post(
+            f"/api/v1/agents/{a}/complete",
+            json={"result": "Feature implemented", "tokens": {"input": 1000, "output": 500}},
+        )
+    )
 
     # The queue (seed 003): a held lease, a finished run, a failed attempt, waiting work.
     for title, priority in (
@@ -170,16 +260,24 @@ def seed_demo(http: httpx.Client) -> Seeded:
         ("Update dependencies", "medium"),
         ("Tidy the README", "low"),
     ):
-        s.queue_task_ids.append(ok(http.post("/api/tasks", json={"title": title, "priority": priority}))["task"]["id"])
+        s.queue_task_ids.append(
+            ok(http.post("/api/tasks", json={"title": title, "priority": priority}))["task"]["id"]
+        )
     ok(http.post("/sessions", json={"session_id": "w1", "session_name": "worker one", "agent_name": "coder"}))
     ok(http.post("/sessions", json={"session_id": "w2", "session_name": "worker two", "agent_name": "coder"}))
     w1 = {"X-AGH-Session-ID": "w1", "X-AGH-Agent": "coder"}
     w2 = {"X-AGH-Session-ID": "w2", "X-AGH-Agent": "coder"}
-    first = ok(http.post("/api/agent/tasks/claim-next", headers=w1, json={"lease_seconds": 60}))["claim"]["run"]["id"]
+    first = ok(http.post("/api/agent/tasks/claim-next", headers=w1, json={"lease_seconds": 60}))["claim"][
+        "run"
+    ]["id"]
     ok(http.post(f"/api/agent/tasks/{first}/complete", headers=w1, json={"result": {"files": 3}}))
-    second = ok(http.post("/api/agent/tasks/claim-next", headers=w2, json={"lease_seconds": 60}))["claim"]["run"]["id"]
+    second = ok(http.post("/api/agent/tasks/claim-next", headers=w2, json={"lease_seconds": 60}))["claim"][
+        "run"
+    ]["id"]
     ok(http.post(f"/api/agent/tasks/{second}/fail", headers=w2, json={"error": "tests failed"}))
-    s.held_run_id = ok(http.post("/api/agent/tasks/claim-next", headers=w1, json={"lease_seconds": 900}))["claim"]["run"]["id"]
+    s.held_run_id = ok(http.post("/api/agent/tasks/claim-next", headers=w1, json={"lease_seconds": 900}))[
+        "claim"
+    ]["run"]["id"]
 
     # A channel with messages and read positions.
     ok(http.post("/v1/channels", json={"id": s.channel}))
@@ -236,7 +334,14 @@ def long_timeline(http: httpx.Client, events: int, title: str = "A long task") -
     t, m = ensured["taskId"], ensured["sessionId"]
     for start in range(0, events, 100):
         batch = [
-            tracer_event("tool.used", t, m, "exploration" if i % 3 else "implementation", f"Read file {i}.py", metadata={"toolName": "Read"})
+            tracer_event(
+                "tool.used",
+                t,
+                m,
+                "exploration" if i % 3 else "implementation",
+                f"Read file {i}.py",
+                metadata={"toolName": "Read"},
+            )
             for i in range(start, min(events, start + 100))
         ]
         ok(http.post("/ingest/v1/events", json={"events": batch}))

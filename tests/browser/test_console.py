@@ -41,7 +41,10 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(databases: DatabaseMaker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     workdir = tmp_path_factory.mktemp("demo")
-    with ServeProcess(databases.new(), workdir) as server, httpx.Client(base_url=server.base_url, timeout=30) as http:
+    with (
+        ServeProcess(databases.new(), workdir) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as http,
+    ):
         seeded = seed_demo(http)
         many_sessions(http, 120)  # more than a page of the sessions list
         yield Demo(server, seeded)
@@ -249,10 +252,16 @@ def test_docs_work_offline(tab: Tab, demo: Demo) -> None:
 
 
 def seqs_in_log(base_url: str, after: int) -> list[int]:
-    lines = httpx.get(f"{base_url}/v1/log:watch", params={"after_seq": after, "stop_at_end": "true"}, timeout=30)
+    lines = httpx.get(
+        f"{base_url}/v1/log:watch", params={"after_seq": after, "stop_at_end": "true"}, timeout=30
+    )
     import json
 
-    return [int(json.loads(line)["result"]["entry"]["seq"]) for line in lines.text.splitlines() if '"entry"' in line]
+    return [
+        int(json.loads(line)["result"]["entry"]["seq"])
+        for line in lines.text.splitlines()
+        if '"entry"' in line
+    ]
 
 
 def post_events(http: httpx.Client, sid: str, n: int, start: int = 0) -> None:
