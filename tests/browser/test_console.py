@@ -79,6 +79,8 @@ def test_overview_shows_what_runs_today_and_the_newest_activity(tab: Tab, demo: 
     feed = page.locator("#activity li")
     expect(feed.first).to_be_visible()
     assert feed.count() <= 50
+    # times in the viewer's zone (the context's is Europe/Paris)
+    assert "CET" in (feed.first.locator("time").get_attribute("title") or "")
     expect(page.locator("#workspace")).to_have_text("workspace: default")
 
 

@@ -19,6 +19,13 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+// Replace an element's children (null and false skipped, as in h()).
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const c of children) {
     if (c == null || c === false) continue;
@@ -92,8 +99,8 @@ export function tokens(input, output) {
 
 const GOOD = new Set(["completed", "verified", "finished", "done", "succeeded", "closed", "success"]);
 const RUNNING = new Set(["running", "in_progress", "claimed", "starting", "active", "open", "leased", "pending"]);
-const WARN = new Set(["waiting", "queued", "ready", "paused", "unverifiable", "draft", "released", "stale"]);
-const BAD = new Set(["failed", "error", "errored", "contradicted", "expired", "cancelled", "canceled", "timeout", "lease_expired"]);
+const WARN = new Set(["warn", "high", "waiting", "queued", "ready", "paused", "unverifiable", "draft", "released", "stale"]);
+const BAD = new Set(["block", "urgent", "failed", "error", "errored", "contradicted", "expired", "cancelled", "canceled", "timeout", "lease_expired"]);
 
 export function pill(status) {
   const s = String(status || "").toLowerCase();

@@ -2,7 +2,7 @@
 // and its messages, new ones appended as the log delivers them.
 
 import { consoleApi } from "../api.js";
-import { code, empty, h, idCell, num, pill, throttle, time } from "../dom.js";
+import { code, fill, empty, h, idCell, num, pill, throttle, time } from "../dom.js";
 import { Pager } from "./pager.js";
 
 export const title = (ctx) => (ctx.parts[0] ? `#${ctx.parts[0]}` : "Channels");
@@ -57,7 +57,8 @@ async function renderList(ctx) {
 async function renderChannel(ctx, id) {
   const head = h("div.head", null, h("h1", null, `#${id}`));
   const members = h("tbody");
-  const older = h("button", { type: "button", hidden: true }, "Older messages");
+  const older = h("button", { type: "button" }, "Older messages");
+  const olderBox = h("div.more", { hidden: true }, older);
   const list = h("ul.msgs", { id: "messages" });
   const none = empty("No messages yet", h("span", null, "Agents post with ", code(`POST /api/agent/channels/${id}/send`), "; operators with ", code(`POST /v1/channels/${id}/messages`), ". They appear here live."));
   ctx.root.append(
@@ -65,7 +66,7 @@ async function renderChannel(ctx, id) {
     h(
       "section.grid.two",
       null,
-      h("div.panel.flush", null, h("h2", null, "Messages"), h("div.more", null, older), list, none),
+      h("div.panel.flush", null, h("h2", null, "Messages"), olderBox, list, none),
       h(
         "div.panel.flush",
         null,
@@ -78,7 +79,7 @@ async function renderChannel(ctx, id) {
   const showChannel = async () => {
     const got = await consoleApi.channel(id);
     const c = got.channel || {};
-    head.replaceChildren(
+    fill(head, 
       h("h1", null, `#${c.display_name || id}`),
       h("span.kind", null, c.purpose === "task_run_coordination" ? "run coordination" : "network"),
       h("span.sub", null, `${num(c.message_count)} messages · ${num(c.member_count)} members`),
@@ -120,7 +121,7 @@ async function renderChannel(ctx, id) {
     const page = await consoleApi.messages(id, { page_token: olderToken }).catch(ctx.fail);
     if (!page) return;
     olderToken = page.next_page_token || "";
-    older.hidden = !olderToken;
+    olderBox.hidden = !olderToken;
     add(page.messages || [], "start", false);
   });
 
@@ -137,7 +138,7 @@ async function renderChannel(ctx, id) {
   await showChannel();
   const page = await consoleApi.messages(id);
   olderToken = page.next_page_token || "";
-  older.hidden = !olderToken;
+  olderBox.hidden = !olderToken;
   add(page.messages || [], "end", false);
 }
 

@@ -131,12 +131,13 @@ function drawToday(el, t) {
 
 function activityRow(a, fresh) {
   const link = TIMELINE_KINDS.has(a.kind) && a.id ? timelineHref(a.kind, a.id) : a.kind === "channel" && a.id ? `#/channels/${encodeURIComponent(a.id)}` : null;
-  const label = a.name || a.id || a.type;
+  const named = a.name && a.name !== a.type;
+  const label = named ? a.name : a.id || a.type;
   return h(
     `li${fresh ? ".fresh" : ""}`,
     { dataset: { seq: a.seq } },
     h("span.t", null, time(a.time)),
     h("span.type", { title: `#${a.seq} ${a.type}` }, a.type),
-    h("span.what", null, link ? h("a", { href: link }, label) : label, a.id && a.name ? h("span.muted.mono", null, `  ${a.id}`) : null)
+    h("span.what", null, link ? h("a", { href: link }, label) : label, named && a.id ? h("span.muted.mono", null, `  ${a.id}`) : null)
   );
 }

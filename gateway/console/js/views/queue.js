@@ -2,7 +2,7 @@
 // left counting down, and a task's runs (attempts, holders, how each ended).
 
 import { consoleApi } from "../api.js";
-import { code, duration, empty, h, idCell, num, pill, throttle, time } from "../dom.js";
+import { code, fill, duration, empty, h, idCell, num, pill, throttle, time } from "../dom.js";
 import { Pager } from "./pager.js";
 
 const CHANGES = /^(task\.|task_run\.)/;
@@ -56,7 +56,7 @@ async function renderQueue(ctx) {
   );
   const tasksPanel = h("div.panel.flush", null, h("h2", null, "Tasks"), table);
   ctx.root.append(
-    h("div.head", null, h("h1", null, "Task queue"), h("span.sub", null, "highest priority first, then newest")),
+    h("div.head", null, h("h1", null, "Task queue"), h("span.sub", null, "newest first; leases soonest to expire first")),
     h("section.panel", null, h("div.filters", null, h("strong", null, "State"), states), h("div.filters", null, h("strong", null, "Priority"), priorities)),
     h(
       "section.panel.flush",
@@ -88,7 +88,7 @@ async function renderQueue(ctx) {
         chips(states, page.tasks_by_state, "state");
         chips(priorities, page.tasks_by_priority || [], "priority");
       }
-      if (pager.pages === 0) drawLeases(page.leases || []);
+      if (pager.pages === 0) drawLeases(page.leases || [], new Map((page.tasks || []).map((t) => [t.id, t])));
       return page.tasks || [];
     },
     row: taskRow,
@@ -103,14 +103,14 @@ async function renderQueue(ctx) {
   });
   ctx.onDispose(() => pager.stop());
 
-  const drawLeases = (runs) => {
+  const drawLeases = (runs, tasks) => {
     leases.replaceChildren(
       ...runs.map((r) =>
         h(
           "tr",
           { "data-nav": true, "data-href": `#/queue/${encodeURIComponent(r.task_id)}` },
           idCell(r.id),
-          h("td", null, h("a", { href: `#/queue/${encodeURIComponent(r.task_id)}` }, r.task_id)),
+          h("td.title", { title: r.task_id }, h("a", { href: `#/queue/${encodeURIComponent(r.task_id)}` }, taskName(tasks.get(r.task_id), r.task_id))),
           h("td.num", null, num(r.attempt)),
           h("td", null, pill(r.status)),
           h("td", null, holder(r)),
@@ -127,6 +127,10 @@ async function renderQueue(ctx) {
   ctx.onDispose(refresh.cancel);
   ctx.onDispose(ctx.live.subscribe((batch) => batch.some((e) => CHANGES.test(e.type)) && refresh()));
   await pager.reset();
+}
+
+function taskName(t, id) {
+  return t ? `${t.identifier} ${t.title}` : id;
 }
 
 function taskRow(t) {
@@ -164,7 +168,7 @@ async function renderTask(ctx, taskId) {
     fetch: (token) => consoleApi.taskRuns(taskId, { page_token: token }),
     items: (page) => {
       const t = page.task || {};
-      head.replaceChildren(h("h1", null, `${t.identifier || ""} ${t.title || ""}`), pill(t.status), t.paused ? pill("paused") : null, h("span.sub", null, h("a", { href: "#/queue" }, "← queue")));
+      fill(head, h("h1", null, `${t.identifier || ""} ${t.title || ""}`), pill(t.status), t.paused ? pill("paused") : null, h("span.sub", null, h("a", { href: "#/queue" }, "← queue")));
       info.replaceChildren(
         ...[
           ["priority", pill(t.priority)],

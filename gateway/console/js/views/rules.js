@@ -2,7 +2,7 @@
 // verdict history with why each verdict was given.
 
 import { consoleApi } from "../api.js";
-import { code, empty, h, json, num, pill, shortId, throttle, time, timelineHref } from "../dom.js";
+import { code, fill, empty, h, json, num, pill, shortId, throttle, time, timelineHref } from "../dom.js";
 import { Pager } from "./pager.js";
 import { why } from "./timeline.js";
 
@@ -105,7 +105,7 @@ async function renderRule(ctx, ruleId) {
     fetch: (token) => consoleApi.verdicts(ruleId, { status, page_token: token }),
     items: (page) => {
       const r = page.rule || {};
-      head.replaceChildren(h("h1", null, r.name || ruleId), pill(r.severity), r.deleted_at ? pill("deleted") : null, h("span.sub", null, h("a", { href: "#/rules" }, "← rules")));
+      fill(head, h("h1", null, r.name || ruleId), pill(r.severity), r.deleted_at ? pill("deleted") : null, h("span.sub", null, h("a", { href: "#/rules" }, "← rules")));
       info.replaceChildren(
         ...[
           ["trigger → expectation", h("span", null, ...expectation(r))],

@@ -56,7 +56,7 @@ export async function render(ctx) {
         ["workspace", item.workspace || "–"],
         ["created", time(item.created_at)],
         ["updated", time(item.updated_at)],
-        ["events", num(item.event_count)],
+        ["events", Number(item.event_count) ? num(item.event_count) : "–"],
         ["tokens in / out", tokens(item.input_tokens, item.output_tokens)],
         ["cost", cost(item.cost_usd)],
       ].flatMap(([k, v]) => [h("dt", null, k), h("dd", null, v)])
