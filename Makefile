@@ -24,12 +24,14 @@ install: $(STAMP)
 serve: install
 	$(VENV)/bin/agentplane serve
 
+# The suite runs on one worker per core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: install browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 # The same suite against PostgreSQL (the local server unless told otherwise).
 test-postgres: install browser
-	AGENTPLANE_TEST_POSTGRES_URL=$${AGENTPLANE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest
+	AGENTPLANE_TEST_POSTGRES_URL=$${AGENTPLANE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n $(TEST_WORKERS)
 
 # Rebuild generated/ from proto/ (messages, gRPC stubs, typed .pyi, and a
 # descriptor set with comments that the gateway turns into API docs), and the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 from typing import Any
 
 import pytest
@@ -441,7 +442,8 @@ VALID: list[tuple[type[Message], Any]] = [
 
 
 def _id(case: Any) -> str:
-    text = repr(case)
+    # Without memory addresses, so every pytest-xdist worker collects the same ids.
+    text = re.sub(r" at 0x[0-9a-f]+", "", repr(case))
     return text if len(text) < 80 else text[:77] + "..."
 
 
