@@ -22,9 +22,6 @@ from tests.browser.conftest import DatabaseMaker, Tab, open_tab
 from tests.browser.seed import Seeded, many_sessions, ok, runtime_session, seed_demo
 from tests.browser.server import ServeProcess
 
-# One worker runs them all (pytest-xdist, --dist loadgroup): one browser, one seeded server per backend.
-pytestmark = pytest.mark.xdist_group("browser")
-
 # A loaded machine (CI shares 2 cores) can take seconds to answer.
 expect.set_options(timeout=10_000)
 
