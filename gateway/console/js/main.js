@@ -79,7 +79,8 @@ export function render() {
       const text = q.toString();
       history.replaceState(null, "", `#${path}${text ? "?" + text : ""}`);
     },
-    fail: (err) => showError(err),
+    // A view left behind may still be loading: only the current one may show its error.
+    fail: (err) => current === ctx.state && showError(err),
     setWorkspace,
   };
   current = ctx.state;
@@ -90,7 +91,7 @@ export function render() {
   }
   const [view] = found;
   document.title = `${view.title ? view.title(ctx) : found[1]} · agentplane`;
-  Promise.resolve(view.render(ctx)).catch(showError);
+  Promise.resolve(view.render(ctx)).catch(ctx.fail);
 }
 
 function setWorkspace(name) {

@@ -13,7 +13,9 @@ export const title = () => "Overview";
 export async function render(ctx) {
   const cards = h("div.grid.cards", { id: "running" });
   const bars = h("div.bars", { id: "epm", role: "img" });
-  const axis = h("div.axis", null, h("span", null, "60 min ago"), h("span", { id: "epm-total" }), h("span", null, "now"));
+  const total = h("span", { id: "epm-total" });
+  const axis = h("div.axis", null, h("span", null, "60 min ago"), total, h("span", null, "now"));
+  const asOf = h("span.sub", { id: "as-of" });
   const today = h("dl.kv", { id: "today" });
   const feed = h("ul.feed", { id: "activity" });
   const feedEmpty = empty(
@@ -22,7 +24,7 @@ export async function render(ctx) {
     h("span", null, "Point a runtime at this server, e.g. ", code("agentplane hooks install --runtime claude-code"), ".")
   );
   ctx.root.append(
-    h("div.head", null, h("h1", null, "Overview"), h("span.sub", { id: "as-of" })),
+    h("div.head", null, h("h1", null, "Overview"), asOf),
     h("section", null, cards),
     h(
       "section.grid.two",
@@ -41,9 +43,9 @@ export async function render(ctx) {
     ctx.setWorkspace(o.workspace);
     drawRunning(cards, o.running || {});
     buckets = (o.events_per_minute || []).map((b) => ({ start: new Date(b.start).getTime(), count: Number(b.count) }));
-    drawBars(bars, buckets);
+    drawBars(bars, total, buckets);
     drawToday(today, o.today || {});
-    document.getElementById("as-of").textContent = `workspace ${o.workspace} · log at #${num(o.head_seq)}`;
+    asOf.textContent = `workspace ${o.workspace} · log at #${num(o.head_seq)}`;
     const recent = (o.recent || []).slice().reverse(); // oldest first, as the log delivers them
     feed.replaceChildren();
     newest = 0;
@@ -76,7 +78,7 @@ export async function render(ctx) {
           buckets.shift();
         }
         buckets[buckets.length - 1].count += batch.length;
-        drawBars(bars, buckets);
+        drawBars(bars, total, buckets);
       }
       refresh();
     })
@@ -99,7 +101,7 @@ function drawRunning(el, r) {
   );
 }
 
-function drawBars(el, buckets) {
+function drawBars(el, totalEl, buckets) {
   const max = Math.max(1, ...buckets.map((b) => b.count));
   el.replaceChildren(
     ...buckets.map((b) => {
@@ -110,7 +112,7 @@ function drawBars(el, buckets) {
   );
   el.setAttribute("aria-label", `events per minute over the last hour, at most ${num(max)}`);
   const total = buckets.reduce((s, b) => s + b.count, 0);
-  document.getElementById("epm-total").textContent = `${num(total)} in the last hour · peak ${num(max)}/min`;
+  totalEl.textContent = `${num(total)} in the last hour · peak ${num(max)}/min`;
 }
 
 function drawToday(el, t) {

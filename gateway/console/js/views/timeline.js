@@ -100,11 +100,16 @@ export async function render(ctx) {
   });
   ctx.onDispose(() => pager.stop());
 
-  // The log says something about this item: read what came after the last page, once all pages are read.
+  // The log says something about this item: read what came after the last page read, once the
+  // last page is read. `wanted` survives a follow in flight or a page still loading, so an entry
+  // that arrives meanwhile is read by the next follow, never dropped.
+  let wanted = false;
   let following = false;
   const follow = throttle(async () => {
-    if (following || pager.token || !followToken) return;
+    if (following || pager.loading || pager.token || !followToken) return;
+    wanted = false;
     following = true;
+    let failed = false;
     try {
       const page = await consoleApi.timeline(kind, id, { page_token: followToken });
       showItem(page);
@@ -114,17 +119,22 @@ export async function render(ctx) {
         events.append(...rows.map((r) => (r.classList.add("fresh"), r)));
         pager.emptyBox.hidden = true;
       }
-      if (page.next_page_token) follow();
+      if (page.next_page_token) wanted = true;
     } catch (err) {
-      // the next log entry tries again
+      wanted = failed = true; // the next log entry (or page read) tries again
     } finally {
       following = false;
+      if (wanted && !failed) follow();
     }
   }, 500);
+  pager.onPage = () => wanted && follow();
   ctx.onDispose(follow.cancel);
   ctx.onDispose(
     ctx.live.subscribe((batch) => {
-      if (batch.some((e) => (e.session_id && sessions.has(e.session_id)) || about(e).id === id)) follow();
+      if (batch.some((e) => (e.session_id && sessions.has(e.session_id)) || about(e).id === id)) {
+        wanted = true;
+        follow();
+      }
     })
   );
   await pager.reset();
