@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import grpc.aio
 
-from agentplane.v1 import agh_pb2, agh_pb2_grpc, apikeys_pb2, apikeys_pb2_grpc, channels_pb2, channels_pb2_grpc, executions_pb2, executions_pb2_grpc, log_pb2, log_pb2_grpc, rules_pb2, rules_pb2_grpc, runtime_pb2, runtime_pb2_grpc, tracer_pb2, tracer_pb2_grpc, trenchcoat_pb2, trenchcoat_pb2_grpc
+from agentplane.v1 import agh_pb2, agh_pb2_grpc, apikeys_pb2, apikeys_pb2_grpc, channels_pb2, channels_pb2_grpc, console_pb2, console_pb2_grpc, executions_pb2, executions_pb2_grpc, log_pb2, log_pb2_grpc, rules_pb2, rules_pb2_grpc, runtime_pb2, runtime_pb2_grpc, tracer_pb2, tracer_pb2_grpc, trenchcoat_pb2, trenchcoat_pb2_grpc
 
 from agentplane_client._calls import AsyncCalls, AsyncService, SyncCalls, SyncService
 
@@ -688,6 +688,172 @@ class AsyncChannelService(AsyncService["channels_pb2_grpc.ChannelServiceAsyncStu
         read position on it, and the holder of its task run.
         """
         return await self._calls.unary(self._stub.ListChannelMembers, request)
+
+
+class ConsoleService(SyncService["console_pb2_grpc.ConsoleServiceStub"]):
+    """ConsoleService is what the web console reads: one bounded, workspace-scoped
+    view per screen over the projections every family writes (runtime
+    sessions, tracer tasks and sessions, executions, the AGH task queue,
+    channels, verification rules). It only reads; every call sees the caller's
+    workspace (the API key's, or `default` with authentication off) and
+    nothing else. Lists are newest first unless said otherwise and paginated
+    with opaque cursors: pass a response's `next_page_token` as `page_token`
+    for the next page; a token is only valid for the same RPC and filters, and
+    a malformed one is INVALID_ARGUMENT naming `page_token`. Live updates come
+    from the event log: read `head_seq` here, then follow
+    `GET /v1/log:watch?after_seq=<head_seq>`.
+    """
+
+    def get_console_overview(self, request: console_pb2.GetConsoleOverviewRequest) -> console_pb2.GetConsoleOverviewResponse:
+        """What is happening now: counts of running work, events per minute over
+        the last hour, today's errors, rule failures, tokens and cost, the newest
+        log activity and the log's head position.
+        """
+        return self._calls.unary(self._stub.GetConsoleOverview, request)
+
+    def list_console_sessions(self, request: console_pb2.ListConsoleSessionsRequest) -> console_pb2.ListConsoleSessionsResponse:
+        """Sessions and tasks across families (runtime sessions, tracer tasks and
+        their monitor sessions, executions, AGH tasks), newest first, filtered
+        by kind, status, runtime and text.
+        """
+        return self._calls.unary(self._stub.ListConsoleSessions, request)
+
+    def get_console_timeline(self, request: console_pb2.GetConsoleTimelineRequest) -> console_pb2.GetConsoleTimelineResponse:
+        """The timeline of one session or task: its events in log order (oldest
+        first, a bounded page at a time), the turns those events belong to with
+        their rule verdicts, and its place in the tree of parent and child
+        tasks and spawned sessions. NOT_FOUND (reason CONSOLE_ITEM_NOT_FOUND) for
+        an unknown id.
+        """
+        return self._calls.unary(self._stub.GetConsoleTimeline, request)
+
+    def get_console_queue(self, request: console_pb2.GetConsoleQueueRequest) -> console_pb2.GetConsoleQueueResponse:
+        """The AGH task queue: counts by state and priority, tasks (filtered by
+        state and priority, highest priority first, then newest), and the held
+        leases with the time they have left, soonest expiry first.
+        """
+        return self._calls.unary(self._stub.GetConsoleQueue, request)
+
+    def list_console_task_runs(self, request: console_pb2.ListConsoleTaskRunsRequest) -> console_pb2.ListConsoleTaskRunsResponse:
+        """The runs (attempts) of one AGH task, newest attempt first, with who held
+        each and how it ended. NOT_FOUND (reason CONSOLE_ITEM_NOT_FOUND) for an
+        unknown task.
+        """
+        return self._calls.unary(self._stub.ListConsoleTaskRuns, request)
+
+    def list_console_channels(self, request: console_pb2.ListConsoleChannelsRequest) -> console_pb2.ListConsoleChannelsResponse:
+        """The channels, most recently active first, with their member and message
+        counts.
+        """
+        return self._calls.unary(self._stub.ListConsoleChannels, request)
+
+    def get_console_channel(self, request: console_pb2.GetConsoleChannelRequest) -> console_pb2.GetConsoleChannelResponse:
+        """One channel with its members and their read positions. NOT_FOUND
+        (reason CONSOLE_ITEM_NOT_FOUND) for an unknown channel.
+        """
+        return self._calls.unary(self._stub.GetConsoleChannel, request)
+
+    def list_console_channel_messages(self, request: console_pb2.ListConsoleChannelMessagesRequest) -> console_pb2.ListConsoleChannelMessagesResponse:
+        """A channel's messages, a page at a time going back in history: the first
+        page holds the newest messages; each page is in send order (oldest
+        first). New messages arrive on the log (`channel.message` entries).
+        """
+        return self._calls.unary(self._stub.ListConsoleChannelMessages, request)
+
+    def list_console_rules(self, request: console_pb2.ListConsoleRulesRequest) -> console_pb2.ListConsoleRulesResponse:
+        """The verification rules (deleted ones too, marked), newest first, each
+        with its verdict counts (verified, contradicted, unverifiable).
+        """
+        return self._calls.unary(self._stub.ListConsoleRules, request)
+
+    def list_console_rule_verdicts(self, request: console_pb2.ListConsoleRuleVerdictsRequest) -> console_pb2.ListConsoleRuleVerdictsResponse:
+        """One rule's verdicts, newest first, with why each was given. NOT_FOUND
+        (reason CONSOLE_ITEM_NOT_FOUND) for an unknown rule.
+        """
+        return self._calls.unary(self._stub.ListConsoleRuleVerdicts, request)
+
+
+class AsyncConsoleService(AsyncService["console_pb2_grpc.ConsoleServiceAsyncStub"]):
+    """ConsoleService is what the web console reads: one bounded, workspace-scoped
+    view per screen over the projections every family writes (runtime
+    sessions, tracer tasks and sessions, executions, the AGH task queue,
+    channels, verification rules). It only reads; every call sees the caller's
+    workspace (the API key's, or `default` with authentication off) and
+    nothing else. Lists are newest first unless said otherwise and paginated
+    with opaque cursors: pass a response's `next_page_token` as `page_token`
+    for the next page; a token is only valid for the same RPC and filters, and
+    a malformed one is INVALID_ARGUMENT naming `page_token`. Live updates come
+    from the event log: read `head_seq` here, then follow
+    `GET /v1/log:watch?after_seq=<head_seq>`.
+    """
+
+    async def get_console_overview(self, request: console_pb2.GetConsoleOverviewRequest) -> console_pb2.GetConsoleOverviewResponse:
+        """What is happening now: counts of running work, events per minute over
+        the last hour, today's errors, rule failures, tokens and cost, the newest
+        log activity and the log's head position.
+        """
+        return await self._calls.unary(self._stub.GetConsoleOverview, request)
+
+    async def list_console_sessions(self, request: console_pb2.ListConsoleSessionsRequest) -> console_pb2.ListConsoleSessionsResponse:
+        """Sessions and tasks across families (runtime sessions, tracer tasks and
+        their monitor sessions, executions, AGH tasks), newest first, filtered
+        by kind, status, runtime and text.
+        """
+        return await self._calls.unary(self._stub.ListConsoleSessions, request)
+
+    async def get_console_timeline(self, request: console_pb2.GetConsoleTimelineRequest) -> console_pb2.GetConsoleTimelineResponse:
+        """The timeline of one session or task: its events in log order (oldest
+        first, a bounded page at a time), the turns those events belong to with
+        their rule verdicts, and its place in the tree of parent and child
+        tasks and spawned sessions. NOT_FOUND (reason CONSOLE_ITEM_NOT_FOUND) for
+        an unknown id.
+        """
+        return await self._calls.unary(self._stub.GetConsoleTimeline, request)
+
+    async def get_console_queue(self, request: console_pb2.GetConsoleQueueRequest) -> console_pb2.GetConsoleQueueResponse:
+        """The AGH task queue: counts by state and priority, tasks (filtered by
+        state and priority, highest priority first, then newest), and the held
+        leases with the time they have left, soonest expiry first.
+        """
+        return await self._calls.unary(self._stub.GetConsoleQueue, request)
+
+    async def list_console_task_runs(self, request: console_pb2.ListConsoleTaskRunsRequest) -> console_pb2.ListConsoleTaskRunsResponse:
+        """The runs (attempts) of one AGH task, newest attempt first, with who held
+        each and how it ended. NOT_FOUND (reason CONSOLE_ITEM_NOT_FOUND) for an
+        unknown task.
+        """
+        return await self._calls.unary(self._stub.ListConsoleTaskRuns, request)
+
+    async def list_console_channels(self, request: console_pb2.ListConsoleChannelsRequest) -> console_pb2.ListConsoleChannelsResponse:
+        """The channels, most recently active first, with their member and message
+        counts.
+        """
+        return await self._calls.unary(self._stub.ListConsoleChannels, request)
+
+    async def get_console_channel(self, request: console_pb2.GetConsoleChannelRequest) -> console_pb2.GetConsoleChannelResponse:
+        """One channel with its members and their read positions. NOT_FOUND
+        (reason CONSOLE_ITEM_NOT_FOUND) for an unknown channel.
+        """
+        return await self._calls.unary(self._stub.GetConsoleChannel, request)
+
+    async def list_console_channel_messages(self, request: console_pb2.ListConsoleChannelMessagesRequest) -> console_pb2.ListConsoleChannelMessagesResponse:
+        """A channel's messages, a page at a time going back in history: the first
+        page holds the newest messages; each page is in send order (oldest
+        first). New messages arrive on the log (`channel.message` entries).
+        """
+        return await self._calls.unary(self._stub.ListConsoleChannelMessages, request)
+
+    async def list_console_rules(self, request: console_pb2.ListConsoleRulesRequest) -> console_pb2.ListConsoleRulesResponse:
+        """The verification rules (deleted ones too, marked), newest first, each
+        with its verdict counts (verified, contradicted, unverifiable).
+        """
+        return await self._calls.unary(self._stub.ListConsoleRules, request)
+
+    async def list_console_rule_verdicts(self, request: console_pb2.ListConsoleRuleVerdictsRequest) -> console_pb2.ListConsoleRuleVerdictsResponse:
+        """One rule's verdicts, newest first, with why each was given. NOT_FOUND
+        (reason CONSOLE_ITEM_NOT_FOUND) for an unknown rule.
+        """
+        return await self._calls.unary(self._stub.ListConsoleRuleVerdicts, request)
 
 
 class ExecutionService(SyncService["executions_pb2_grpc.ExecutionServiceStub"]):
@@ -1636,6 +1802,7 @@ class SyncServices:
     log_service: LogService
     agh_channel_service: AghChannelService
     channel_service: ChannelService
+    console_service: ConsoleService
     execution_service: ExecutionService
     agent_service: AgentService
     tool_call_service: ToolCallService
@@ -1655,6 +1822,7 @@ class SyncServices:
         self.log_service = LogService(log_pb2_grpc.LogServiceStub(channel), calls)
         self.agh_channel_service = AghChannelService(channels_pb2_grpc.AghChannelServiceStub(channel), calls)
         self.channel_service = ChannelService(channels_pb2_grpc.ChannelServiceStub(channel), calls)
+        self.console_service = ConsoleService(console_pb2_grpc.ConsoleServiceStub(channel), calls)
         self.execution_service = ExecutionService(executions_pb2_grpc.ExecutionServiceStub(channel), calls)
         self.agent_service = AgentService(executions_pb2_grpc.AgentServiceStub(channel), calls)
         self.tool_call_service = ToolCallService(executions_pb2_grpc.ToolCallServiceStub(channel), calls)
@@ -1677,6 +1845,7 @@ class AsyncServices:
     log_service: AsyncLogService
     agh_channel_service: AsyncAghChannelService
     channel_service: AsyncChannelService
+    console_service: AsyncConsoleService
     execution_service: AsyncExecutionService
     agent_service: AsyncAgentService
     tool_call_service: AsyncToolCallService
@@ -1696,6 +1865,7 @@ class AsyncServices:
         self.log_service = AsyncLogService(log_pb2_grpc.LogServiceStub(channel), calls)
         self.agh_channel_service = AsyncAghChannelService(channels_pb2_grpc.AghChannelServiceStub(channel), calls)
         self.channel_service = AsyncChannelService(channels_pb2_grpc.ChannelServiceStub(channel), calls)
+        self.console_service = AsyncConsoleService(console_pb2_grpc.ConsoleServiceStub(channel), calls)
         self.execution_service = AsyncExecutionService(executions_pb2_grpc.ExecutionServiceStub(channel), calls)
         self.agent_service = AsyncAgentService(executions_pb2_grpc.AgentServiceStub(channel), calls)
         self.tool_call_service = AsyncToolCallService(executions_pb2_grpc.ToolCallServiceStub(channel), calls)

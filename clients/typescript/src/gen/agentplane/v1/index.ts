@@ -3,6 +3,7 @@
 export * from "./agh_pb.js";
 export * from "./apikeys_pb.js";
 export * from "./channels_pb.js";
+export * from "./console_pb.js";
 export * from "./executions_pb.js";
 export * from "./log_pb.js";
 export * from "./options_pb.js";
