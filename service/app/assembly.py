@@ -10,6 +10,7 @@ from grpc_health.v1 import health_pb2
 from service.api.agh import AghAgentServicer, AghOperatorServicer, AghTaskServicer
 from service.api.apikeys import ApiKeyServicer
 from service.api.channels import AghChannelServicer, ChannelServicer
+from service.api.console import ConsoleServicer
 from service.api.executions import AgentServicer, ExecutionServicer, ToolCallServicer
 from service.api.log import LogServicer
 from service.api.rules import RuleServicer
@@ -70,6 +71,7 @@ class Core:
                     self.store, self.channel_feed, channel_streams, settings.heartbeat_seconds
                 ),
                 ChannelServicer(self.store),
+                ConsoleServicer(self.store, lambda: self.log_feed.readers + self.channel_feed.readers),
             ],
             [
                 *self.auth.interceptors,

@@ -10,9 +10,19 @@ from sqlmodel import SQLModel
 from service.store import idempotency, tables
 from service.store.agh import channel_tables
 from service.store.agh import tables as agh_tables
+from service.store.console import indexes as console_indexes
 from service.store.executions import tables as executions_tables
 from service.store.tracer import rule_tables
 from service.store.tracer import tables as tracer_tables
 
-MODULES = (tables, idempotency, executions_tables, tracer_tables, rule_tables, agh_tables, channel_tables)
+MODULES = (
+    tables,
+    idempotency,
+    executions_tables,
+    tracer_tables,
+    rule_tables,
+    agh_tables,
+    channel_tables,
+    console_indexes,
+)
 metadata = SQLModel.metadata

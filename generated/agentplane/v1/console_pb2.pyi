@@ -431,6 +431,7 @@ class ConsoleSession(_message.Message):
     INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
+    TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """`runtime_session` (seed 004), `tracer_task` or `tracer_session` (seed
     000), `execution` (seed 001) or `agh_task` (seed 003).
@@ -459,6 +460,10 @@ class ConsoleSession(_message.Message):
     """Output tokens, when known."""
     cost_usd: _builtins.float
     """Cost in US dollars, when known."""
+    total_tokens: _builtins.int
+    """Tokens in all, when the family counts only a total (executions);
+    otherwise input plus output.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When it was created."""
@@ -484,10 +489,11 @@ class ConsoleSession(_message.Message):
         input_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
         cost_usd: _builtins.float = ...,
+        total_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "created_at", b"created_at", "event_count", b"event_count", "id", b"id", "input_tokens", b"input_tokens", "kind", b"kind", "output_tokens", b"output_tokens", "parent_id", b"parent_id", "parent_kind", b"parent_kind", "runtime", b"runtime", "status", b"status", "title", b"title", "updated_at", b"updated_at", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "created_at", b"created_at", "event_count", b"event_count", "id", b"id", "input_tokens", b"input_tokens", "kind", b"kind", "output_tokens", b"output_tokens", "parent_id", b"parent_id", "parent_kind", b"parent_kind", "runtime", b"runtime", "status", b"status", "title", b"title", "total_tokens", b"total_tokens", "updated_at", b"updated_at", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -708,7 +714,7 @@ class ConsoleTurn(_message.Message):
     id: _builtins.str
     """Its id."""
     index: _builtins.int
-    """Its number in its session, from 1."""
+    """Its number in its session, from 0 (the tracer's turn index)."""
     session_id: _builtins.str
     """The monitor session it belongs to."""
     status: _builtins.str
@@ -930,7 +936,7 @@ class GetConsoleQueueResponse(_message.Message):
 
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsoleQueueTask]:
-        """A page of tasks, highest priority first, then newest."""
+        """A page of tasks, newest first (filter by `priority` for one priority)."""
 
     @_builtins.property
     def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsoleRun]:

@@ -142,8 +142,8 @@ class ConsoleServiceServicer:
 
     def GetConsoleQueue(self, request, context):
         """The AGH task queue: counts by state and priority, tasks (filtered by
-        state and priority, highest priority first, then newest), and the held
-        leases with the time they have left, soonest expiry first.
+        state and priority, newest first), and the held leases with the time
+        they have left, soonest expiry first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -63,8 +63,8 @@ class ConsoleServiceStub:
     """
     GetConsoleQueue: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetConsoleQueueRequest, _console_pb2.GetConsoleQueueResponse]
     """The AGH task queue: counts by state and priority, tasks (filtered by
-    state and priority, highest priority first, then newest), and the held
-    leases with the time they have left, soonest expiry first.
+    state and priority, newest first), and the held leases with the time
+    they have left, soonest expiry first.
     """
     ListConsoleTaskRuns: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListConsoleTaskRunsRequest, _console_pb2.ListConsoleTaskRunsResponse]
     """The runs (attempts) of one AGH task, newest attempt first, with who held
@@ -128,8 +128,8 @@ class ConsoleServiceAsyncStub(ConsoleServiceStub):
     """
     GetConsoleQueue: _aio.UnaryUnaryMultiCallable[_console_pb2.GetConsoleQueueRequest, _console_pb2.GetConsoleQueueResponse]  # type: ignore[assignment]
     """The AGH task queue: counts by state and priority, tasks (filtered by
-    state and priority, highest priority first, then newest), and the held
-    leases with the time they have left, soonest expiry first.
+    state and priority, newest first), and the held leases with the time
+    they have left, soonest expiry first.
     """
     ListConsoleTaskRuns: _aio.UnaryUnaryMultiCallable[_console_pb2.ListConsoleTaskRunsRequest, _console_pb2.ListConsoleTaskRunsResponse]  # type: ignore[assignment]
     """The runs (attempts) of one AGH task, newest attempt first, with who held
@@ -214,8 +214,8 @@ class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_console_pb2.GetConsoleQueueResponse, _abc.Awaitable[_console_pb2.GetConsoleQueueResponse]]:
         """The AGH task queue: counts by state and priority, tasks (filtered by
-        state and priority, highest priority first, then newest), and the held
-        leases with the time they have left, soonest expiry first.
+        state and priority, newest first), and the held leases with the time
+        they have left, soonest expiry first.
         """
 
     @_abc_1.abstractmethod

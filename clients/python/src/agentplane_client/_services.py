@@ -729,8 +729,8 @@ class ConsoleService(SyncService["console_pb2_grpc.ConsoleServiceStub"]):
 
     def get_console_queue(self, request: console_pb2.GetConsoleQueueRequest) -> console_pb2.GetConsoleQueueResponse:
         """The AGH task queue: counts by state and priority, tasks (filtered by
-        state and priority, highest priority first, then newest), and the held
-        leases with the time they have left, soonest expiry first.
+        state and priority, newest first), and the held leases with the time
+        they have left, soonest expiry first.
         """
         return self._calls.unary(self._stub.GetConsoleQueue, request)
 
@@ -812,8 +812,8 @@ class AsyncConsoleService(AsyncService["console_pb2_grpc.ConsoleServiceAsyncStub
 
     async def get_console_queue(self, request: console_pb2.GetConsoleQueueRequest) -> console_pb2.GetConsoleQueueResponse:
         """The AGH task queue: counts by state and priority, tasks (filtered by
-        state and priority, highest priority first, then newest), and the held
-        leases with the time they have left, soonest expiry first.
+        state and priority, newest first), and the held leases with the time
+        they have left, soonest expiry first.
         """
         return await self._calls.unary(self._stub.GetConsoleQueue, request)
 
