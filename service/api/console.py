@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from agentplane.v1 import console_pb2 as pb
+from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -41,7 +42,7 @@ def to_pb(record: Any, cls: type[M], **extra: Any) -> M:
             else:
                 setattr(msg, name, value)
             continue
-        sub = fd.message_type._concrete_class
+        sub = message_factory.GetMessageClass(fd.message_type)  # type: ignore[arg-type]
         if fd.is_repeated:
             getattr(msg, name).extend(_sub(v, sub) for v in value)
         else:

@@ -322,7 +322,10 @@ class TestWithKeys:
         assert [(i["id"], i["workspace"]) for i in items] == [("only-b", "team-b")]
         view = ok(await http.get("/v1/console/overview"))
         assert view["workspace"] == "team-b"
-        assert {r["type"] for r in view["recent"] if r["id"] == "only-b"} == {"session.created", "runtime.event"}
+        assert {r["type"] for r in view["recent"] if r["id"] == "only-b"} == {
+            "session.created",
+            "runtime.event",
+        }
         assert {r["id"] for r in view["recent"]} <= {"only-b", ""}  # and the key's own entries
         assert view["running"]["tracer_tasks"] == 0
         for path in (

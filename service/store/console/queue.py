@@ -4,6 +4,7 @@ expiry first; runs of one task by attempt."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -70,7 +71,7 @@ def _run(r: Any, now_us: int) -> Run:
     )
 
 
-def _tasks_with_runs(conn: Connection, workspace: str, rows: list[Any], now_us: int) -> list[QueueTask]:
+def _tasks_with_runs(conn: Connection, workspace: str, rows: Sequence[Any], now_us: int) -> list[QueueTask]:
     """The tasks of `rows` with their attempt counts and latest runs."""
     r = agh_task_runs.c
     latest: dict[str, Run] = {}
