@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tests.bench import followers, hooks, loadgen
 from tests.bench.channels import run as channel_deliveries
+from tests.bench.console import console_reads
 from tests.bench.overload import overload
 from tests.bench.queue import run as queue_cycles
 from tests.bench.rules import rules_bench
@@ -246,6 +247,13 @@ SCENARIOS = {
             2_000,
             4,
             "1 sender, 50 gRPC stream subscribers: >= 5,000 deliveries/s, send -> delivery p99 < 20 ms",
+        ),
+        Scenario(
+            "console",
+            console_reads,
+            30,
+            1,
+            "first page of every console read < 1 s with 10,000 sessions and a 50,000-event timeline",
         ),
         Scenario(
             "overload",
