@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # run.py imports this module to register the scenario
 
 SESSIONS = 10_000
 TIMELINE_EVENTS = 50_000
-BATCH = 500
+BATCH = 100
 TARGET_MS = 1000.0
 
 

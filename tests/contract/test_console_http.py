@@ -86,8 +86,18 @@ async def test_the_overview_counts_what_runs_and_follows_the_log(server: Server,
     # A failed tool call is today's error.
     resp = await http.post(f"/api/v1/tool-calls/{seeded.tool_call}/fail", json={"error": "boom"})
     assert resp.status_code == 200, resp.text
+    usage = tracer_event(
+        "token.usage",
+        seeded.tracer_task,
+        seeded.tracer_session,
+        "telemetry",
+        "usage",
+        metadata={"inputTokens": 1200, "outputTokens": 300, "costUsd": 0.25},
+    )
+    await ingest(http, "events", usage)
     today = ok(await http.get("/v1/console/overview"))["today"]
     assert today["errors"] == 1 and today["errors_by_kind"] == [{"name": "tool_call.failed", "count": 1}]
+    assert (today["input_tokens"], today["output_tokens"], today["cost_usd"]) == (1200, 300, 0.25)
 
 
 async def test_sessions_of_every_family_newest_first_and_filtered(server: Server, seeded: Seeded) -> None:

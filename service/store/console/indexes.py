@@ -13,6 +13,14 @@ from service.store.tracer.rule_tables import tracer_verdicts
 from service.store.tracer.tables import tracer_events, tracer_sessions
 
 HAS_SESSION = "session_id IS NOT NULL"
+# Entries that record a failure, and the tracer's token usage: the overview's
+# "today" reads them alone. Partial indexes, so a write pays only for its own
+# kind (the queries repeat these conditions literally so both databases use them).
+ERRORS = (
+    "type IN ('execution.failed', 'agent.failed', 'tool_call.failed', 'task_run.failed', "
+    "'task_run.lease_expired') OR (type = 'runtime.event' AND name LIKE '%error%')"
+)
+TOKEN_USAGE = "type = 'tracer.event.logged' AND name = 'token.usage'"
 
 INDEXES = (
     # ListConsoleSessions: runtime sessions newest first.
@@ -34,6 +42,21 @@ INDEXES = (
         log_entries.c.seq,
         sqlite_where=text(HAS_SESSION),
         postgresql_where=text(HAS_SESSION),
+    ),
+    # GetConsoleOverview: today's errors and token usage.
+    Index(
+        "ix_console_log_errors",
+        log_entries.c.workspace,
+        log_entries.c.seq,
+        sqlite_where=text(ERRORS),
+        postgresql_where=text(ERRORS),
+    ),
+    Index(
+        "ix_console_log_usage",
+        log_entries.c.workspace,
+        log_entries.c.seq,
+        sqlite_where=text(TOKEN_USAGE),
+        postgresql_where=text(TOKEN_USAGE),
     ),
     # GetConsoleTimeline of an execution: its tool calls in order.
     Index(

@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select, text
 
 from service.base.agh_states import ACTIVE, QUEUED
 from service.store.agh.tables import agh_task_runs
+from service.store.console.indexes import ERRORS, TOKEN_USAGE
 from service.store.console.records import (
     AGH_TASK,
     EXECUTION,
@@ -26,6 +27,7 @@ from service.store.console.records import (
 from service.store.console.sessions import NOT_MONITOR
 from service.store.console.times import from_db, iso_millis
 from service.store.executions.tables import executions
+from service.store.fastpath import Cursor, RawStatement, cursor_of
 from service.store.tables import log_entries, sessions
 from service.store.tracer.rule_tables import tracer_verdicts
 from service.store.tracer.tables import tracer_tasks
@@ -42,7 +44,6 @@ ERROR_TYPES = (
 )
 RUNTIME_EVENT = "runtime.event"
 TRACER_EVENT = "tracer.event.logged"
-TOKEN_USAGE = "token.usage"
 
 
 def running(conn: Connection, workspace: str) -> Running:
@@ -79,68 +80,83 @@ def running(conn: Connection, workspace: str) -> Running:
     )
 
 
+# The first entry at or after a position, with its time: a point read on the
+# primary key, run on the driver's cursor (a search makes dozens).
+_PROBE = RawStatement(text("SELECT seq, recorded_at FROM log_entries WHERE seq >= :at ORDER BY seq LIMIT 1"))
+# Apart: SQLite answers min() and max() from the key's ends only one at a time.
+_FIRST = select(func.min(log_entries.c.seq))
+_LAST = select(func.max(log_entries.c.seq))
+
+
+def _recorded(value: Any) -> datetime:
+    """recorded_at as the driver returns it (SQLite: SQLAlchemy's UTC text)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return from_db(value) or datetime.min.replace(tzinfo=UTC)
+
+
+def _search(cur: Cursor, moment: datetime, lo: int, hi: int) -> tuple[int, datetime | None]:
+    """(the lowest seq in [lo, hi) recorded at or after `moment`, or hi; its time)."""
+    found: datetime | None = None
+    while lo < hi:
+        row = cur.one(_PROBE, {"at": (lo + hi) // 2})
+        at = None if row is None else _recorded(row[1])
+        if row is None or at is None or at >= moment:
+            hi, found = (lo + hi) // 2, at
+        else:  # every entry up to this one is older
+            lo = int(row[0]) + 1
+    return lo, found
+
+
 def first_seq_since(conn: Connection, moment: datetime) -> int:
     """The lowest seq recorded at or after `moment` (one past the end when
     none): a binary search over the primary key, a few dozen point reads."""
-    g = log_entries.c
-    lo = int(conn.execute(select(func.min(g.seq))).scalar() or 0)
-    hi = int(conn.execute(select(func.max(g.seq))).scalar() or 0) + 1
-    probe = select(g.seq, g.recorded_at).where(g.seq >= bindparam("at")).order_by(g.seq).limit(1)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        row = conn.execute(probe, {"at": mid}).first()
-        if row is None or (from_db(row.recorded_at) or moment) >= moment:
-            hi = mid
-        else:  # every entry up to row.seq is older
-            lo = row.seq + 1
-    return lo
-
-
-def _minute_of(conn: Connection) -> Any:
-    """The minute of an entry's recorded_at, as `YYYY-MM-DD HH:MM` text."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(
-            func.date_trunc("minute", func.timezone("UTC", log_entries.c.recorded_at)), "YYYY-MM-DD HH24:MI"
-        )
-    return func.substr(log_entries.c.recorded_at, 1, 16)
+    lo = int(conn.execute(_FIRST).scalar() or 0)
+    hi = int(conn.execute(_LAST).scalar() or 0) + 1
+    return _search(cursor_of(conn), moment, lo, hi)[0]
 
 
 def per_minute(conn: Connection, workspace: str, now: datetime) -> list[tuple[datetime, int]]:
-    """Entries recorded per minute over the last MINUTES minutes, oldest first."""
+    """Entries recorded per minute over the last MINUTES minutes, oldest
+    first: each minute's first seq by binary search (minutes without entries
+    cost nothing: the next entry's time says which minutes it skips), then
+    one count per minute on the (workspace, seq) index (no row is read)."""
     this_minute = now.replace(second=0, microsecond=0)
-    start = this_minute - timedelta(minutes=MINUTES - 1)
-    since = first_seq_since(conn, start)
-    minute = _minute_of(conn).label("minute")
-    counts = {
-        r.minute: int(r.n)
-        for r in conn.execute(
-            select(minute, func.count().label("n"))
-            .where(log_entries.c.workspace == workspace, log_entries.c.seq >= since)
-            .group_by(minute)
-        )
-    }
-    buckets = [start + timedelta(minutes=i) for i in range(MINUTES)]
-    return [(b, counts.get(b.strftime("%Y-%m-%d %H:%M"), 0)) for b in buckets]
+    starts = [this_minute - timedelta(minutes=MINUTES - 1 - i) for i in range(MINUTES)]
+    cur = cursor_of(conn)
+    end = int(conn.execute(_LAST).scalar() or 0) + 1
+    lo = int(conn.execute(_FIRST).scalar() or 0)
+    bounds: list[int] = []
+    reached: datetime | None = None  # the time of the entry at bounds[-1]
+    for moment in starts:
+        if bounds and (bounds[-1] >= end or (reached is not None and reached >= moment)):
+            bounds.append(bounds[-1])
+            continue
+        seq, reached = _search(cur, moment, bounds[-1] if bounds else lo, end)
+        bounds.append(seq)
+    g = log_entries.c
+    count = select(func.count()).where(
+        g.workspace == workspace, g.seq >= bindparam("lo"), g.seq < bindparam("hi")
+    )
+    out = []
+    for moment, first, stop in zip(starts, bounds, [*bounds[1:], end], strict=True):
+        n = conn.execute(count, {"lo": first, "hi": stop}).scalar() if stop > first else 0
+        out.append((moment, int(n or 0)))
+    return out
 
 
 def errors_since(conn: Connection, workspace: str, since_seq: int) -> list[Count]:
-    """Today's failures by log type (runtime events whose type names an error
-    count as `runtime.error`)."""
+    """Failures since a position by log type (runtime events whose type
+    names an error count as `runtime.error`), on their partial index."""
     g = log_entries.c
     found: dict[str, int] = {}
     for r in conn.execute(
         select(g.type, func.count().label("n"))
-        .where(g.workspace == workspace, g.seq >= since_seq, g.type.in_(ERROR_TYPES))
+        .where(g.workspace == workspace, g.seq >= since_seq, text(f"({ERRORS})"))
         .group_by(g.type)
     ):
-        found[r.type] = int(r.n)
-    runtime_errors = conn.execute(
-        select(func.count()).where(
-            g.workspace == workspace, g.seq >= since_seq, g.type == RUNTIME_EVENT, g.name.like("%error%")
-        )
-    ).scalar()
-    if runtime_errors:
-        found["runtime.error"] = int(runtime_errors)
+        name = "runtime.error" if r.type == RUNTIME_EVENT else r.type
+        found[name] = found.get(name, 0) + int(r.n)
     return [Count(name, n) for name, n in sorted(found.items())]
 
 
@@ -157,22 +173,20 @@ def verdicts_since(conn: Connection, workspace: str, since: datetime) -> dict[st
 
 
 def usage_since(conn: Connection, workspace: str, since_seq: int) -> Usage:
-    """Tokens and cost of today's `token.usage` events (the tracer's)."""
+    """Tokens and cost of the tracer's `token.usage` events since a
+    position, on their partial index."""
     g = log_entries.c
     usage = Usage(source="tracer")
     for (data,) in conn.execute(
-        select(g.data).where(
-            g.workspace == workspace, g.seq >= since_seq, g.type == TRACER_EVENT, g.name == TOKEN_USAGE
-        )
+        select(g.data).where(g.workspace == workspace, g.seq >= since_seq, text(f"({TOKEN_USAGE})"))
     ):
         meta = (data or {}).get("metadata") or {}
         usage.input_tokens += _number(meta.get("inputTokens"))
         usage.output_tokens += _number(meta.get("outputTokens"))
         usage.cache_read_tokens += _number(meta.get("cacheReadTokens"))
         usage.cache_creation_tokens += _number(meta.get("cacheCreateTokens"))
-        usage.cost_usd += (
-            float(meta.get("costUsd") or 0) if isinstance(meta.get("costUsd"), int | float) else 0.0
-        )
+        cost = meta.get("costUsd")
+        usage.cost_usd += float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else 0.0
     return usage
 
 

@@ -14,7 +14,17 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-_HAS_SESSION = sa.text("session_id IS NOT NULL")
+# Partial indexes on the log (service/store/console/indexes.py says why).
+_PARTIAL = (
+    ("ix_console_log_session_seq", ["workspace", "session_id", "seq"], "session_id IS NOT NULL"),
+    (
+        "ix_console_log_errors",
+        ["workspace", "seq"],
+        "type IN ('execution.failed', 'agent.failed', 'tool_call.failed', 'task_run.failed', "
+        "'task_run.lease_expired') OR (type = 'runtime.event' AND name LIKE '%error%')",
+    ),
+    ("ix_console_log_usage", ["workspace", "seq"], "type = 'tracer.event.logged' AND name = 'token.usage'"),
+)
 
 # (name, table, columns)
 _PLAIN = (
@@ -31,16 +41,13 @@ _PLAIN = (
 def upgrade() -> None:
     for name, table, columns in _PLAIN:
         op.create_index(name, table, columns)
-    op.create_index(
-        "ix_console_log_session_seq",
-        "log_entries",
-        ["workspace", "session_id", "seq"],
-        sqlite_where=_HAS_SESSION,
-        postgresql_where=_HAS_SESSION,
-    )
+    for name, columns, where in _PARTIAL:
+        condition = sa.text(where)
+        op.create_index(name, "log_entries", columns, sqlite_where=condition, postgresql_where=condition)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_console_log_session_seq", table_name="log_entries")
+    for name, _, _ in reversed(_PARTIAL):
+        op.drop_index(name, table_name="log_entries")
     for name, table, _ in reversed(_PLAIN):
         op.drop_index(name, table_name=table)
