@@ -83,7 +83,7 @@ async def overview(store: Store, workspace: str, recent_limit: int) -> Overview:
             since=midnight,
             errors_by_kind=overview_reads.errors_since(conn, workspace, since_today),
             verdicts=overview_reads.verdicts_since(conn, workspace, midnight),
-            usage=overview_reads.usage_since(conn, workspace, since_today),
+            usage=overview_reads.usage_today(conn, workspace, since_today, midnight),
         )
         return Overview(
             server_time=at,

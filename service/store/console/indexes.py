@@ -12,7 +12,6 @@ from service.store.tables import log_entries, sessions
 from service.store.tracer.rule_tables import tracer_verdicts
 from service.store.tracer.tables import tracer_events, tracer_sessions
 
-HAS_SESSION = "session_id IS NOT NULL"
 # Entries that record a failure, and the tracer's token usage: the overview's
 # "today" reads them alone. Partial indexes, so a write pays only for its own
 # kind (the queries repeat these conditions literally so both databases use them).
@@ -33,15 +32,6 @@ INDEXES = (
         tracer_events.c.workspace,
         tracer_events.c.session_id,
         tracer_events.c.seq,
-    ),
-    # GetConsoleTimeline of a runtime session: its log entries in order.
-    Index(
-        "ix_console_log_session_seq",
-        log_entries.c.workspace,
-        log_entries.c.session_id,
-        log_entries.c.seq,
-        sqlite_where=text(HAS_SESSION),
-        postgresql_where=text(HAS_SESSION),
     ),
     # GetConsoleOverview: today's errors and token usage.
     Index(

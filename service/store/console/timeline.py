@@ -114,7 +114,10 @@ def _lane_of_runtime(event_type: str) -> str:
 
 
 def _log_events(conn: Connection, workspace: str, where: Any, after: int, limit: int) -> list[TimelineEvent]:
-    """Log entries as events (runtime sessions' events, AGH task changes)."""
+    """Log entries as events (runtime sessions' events, AGH task changes). A
+    runtime session's are found on the log's (workspace, session_id, ...)
+    index and ordered by seq: its cost grows with the session's size, a cost
+    taken on purpose over one more index on every log write."""
     g = log_entries.c
     rows = conn.execute(
         select(g.seq, g.event_id, g.type, g.name, g.session_id, g.occurred_at, g.recorded_at, g.data)

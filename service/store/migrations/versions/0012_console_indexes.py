@@ -16,7 +16,6 @@ depends_on = None
 
 # Partial indexes on the log (service/store/console/indexes.py says why).
 _PARTIAL = (
-    ("ix_console_log_session_seq", ["workspace", "session_id", "seq"], "session_id IS NOT NULL"),
     (
         "ix_console_log_errors",
         ["workspace", "seq"],
