@@ -102,7 +102,7 @@ class Core:
         self.key_sweeper.start()
         self.channel_feed.start()
         self.log_feed.start()
-        self.otlp_export.start()
+        await self.otlp_export.start()
         if not serve_grpc:
             return
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"

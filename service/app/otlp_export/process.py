@@ -85,20 +85,25 @@ class ExportProcess:
             "AGENTPLANE_OTLP_EXPORT_INTERVAL_SECONDS": str(s.otlp_export_interval_seconds),
         }
 
-    def start(self) -> None:
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "service.app.otlp_export", env=self._environment()
+        )
+
+    async def start(self) -> None:
+        """Start the exporter (before the gRPC server, whose threads a fork would find)."""
         if self.enabled and self._task is None:
+            self._proc = await self._spawn()
             self._task = asyncio.create_task(self._supervise(), name="otlp-export")
 
     async def _supervise(self) -> None:
-        while not self._stopping:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "service.app.otlp_export", env=self._environment()
-            )
+        while self._proc is not None:
             code = await self._proc.wait()
             if self._stopping:
                 return
             log.warning("the exporter exited (status %s); starting it again in %.0f s", code, RESTART_SECONDS)
             await asyncio.sleep(RESTART_SECONDS)
+            self._proc = await self._spawn()
 
     async def stop(self) -> None:
         self._stopping = True

@@ -322,6 +322,57 @@ def runtime_post_tool(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
     )
 
 
+# --- OTLP telemetry received from Claude Code and Codex (`telemetry.*`
+# entries, service.domain.telemetry): a runtime session is a trace, as for
+# the hooks' events, so both land in the same trace when the ids agree.
+
+
+def _telemetry_span(data: dict[str, Any], event_id: str, operation: str, subject: str | None) -> GenAiSpan:
+    attrs: dict[str, Attribute] = {"gen_ai.operation.name": operation}
+    _put(attrs, "gen_ai.conversation.id", data.get("session_id"))
+    _put(attrs, "agentplane.runtime", data.get("runtime"))
+    _put(attrs, "agentplane.prompt.id", data.get("prompt_id"))
+    return GenAiSpan(
+        trace_key=f"session:{data.get('session_id')}",
+        span_key=f"event:{event_id}",
+        parent_key=None,
+        operation=operation,
+        subject=subject,
+        start=_minus_ms(data.get("time"), _int(data.get("duration_ms"))),
+        end=data.get("time"),
+        attributes=attrs,
+    )
+
+
+def telemetry_model_call(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
+    """`api_request`, `api_usage` (Codex's token counts) and `api_error`."""
+    model = _text(data.get("model"))
+    span = _telemetry_span(data, event_id, CHAT, model)
+    _put(span.attributes, "gen_ai.request.model", model)
+    _usage(
+        span.attributes,
+        input_tokens=data.get("input_tokens"),
+        output_tokens=data.get("output_tokens"),
+        cache_read__input_tokens=data.get("cache_read_tokens"),
+        cache_creation__input_tokens=data.get("cache_creation_tokens"),
+    )
+    if isinstance(data.get("cost_usd"), int | float) and not isinstance(data.get("cost_usd"), bool):
+        span.attributes["gen_ai.usage.cost"] = float(data["cost_usd"])
+    if data.get("kind") == "api_error":
+        status = data.get("status_code")
+        span.error_type = str(status) if isinstance(status, int | str) and status != "" else "api_error"
+    return span
+
+
+def telemetry_tool_result(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
+    tool = _text(data.get("tool_name"))
+    span = _telemetry_span(data, event_id, EXECUTE_TOOL, tool)
+    _put(span.attributes, "gen_ai.tool.name", tool)
+    if data.get("success") in (False, "false") or _text(data.get("error")):
+        span.error_type = "tool_error"
+    return span
+
+
 # --- AGH (seed 003): a queued task is a trace, each run an agent invocation.
 
 
@@ -402,6 +453,10 @@ MAPPERS: dict[tuple[str, str | None], EventMapper] = {
     ("trenchcoat.event", "tool_result"): trenchcoat_tool_result,
     ("trenchcoat.event", "assistant_stop"): trenchcoat_assistant_stop,
     ("runtime.event", "post_tool"): runtime_post_tool,
+    ("telemetry.api_request", None): telemetry_model_call,
+    ("telemetry.api_usage", None): telemetry_model_call,
+    ("telemetry.api_error", None): telemetry_model_call,
+    ("telemetry.tool_result", None): telemetry_tool_result,
     ("task_run.completed", None): _by_record(agh_run),
     ("task_run.failed", None): _by_record(agh_run),
 }
