@@ -31,6 +31,7 @@ from pathlib import Path
 from tests.bench import followers, hooks, loadgen
 from tests.bench.channels import run as channel_deliveries
 from tests.bench.console import console_reads
+from tests.bench.otlp_export import otlp_export
 from tests.bench.overload import overload
 from tests.bench.queue import run as queue_cycles
 from tests.bench.rules import rules_bench
@@ -254,6 +255,14 @@ SCENARIOS = {
             30,
             1,
             "first page of every console read < 1 s with 10,000 sessions and a 50,000-event timeline",
+        ),
+        Scenario(
+            "otlp-export",
+            otlp_export,
+            20_000,
+            16,
+            ">= 10,000 spans/s to a local receiver (CPU: the exporter's per span); "
+            "ingest with the exporter on >= 90% of off (printed above the line)",
         ),
         Scenario(
             "overload",

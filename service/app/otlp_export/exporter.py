@@ -28,7 +28,7 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from sqlalchemy import Connection
 
-from service.app.otlp_export.otlp_messages import export_request, to_span
+from service.app.otlp_export.otlp_messages import RequestBuilder
 from service.app.otlp_export.transport import Answer, Sender
 from service.base.config import Settings
 from service.domain.otlp_export.genai_spans import exported_kinds, span_of
@@ -112,28 +112,27 @@ class Exporter:
         )
         if upto <= self.cursor.seq:
             return False
-        spans = []
+        batch = RequestBuilder(content=self.content)
         for row in rows:
             span = span_of(row.type, row.name, row.event_id, orjson.loads(row.data))
             if span is not None:
-                spans.append((row.workspace, to_span(row.workspace, span, content=self.content)))
+                batch.add(row.workspace, span)
+        spans = batch.count
         if spans:
-            answer = self._deliver(export_request(spans))
+            answer = self._deliver(batch.request)
             if answer is None:
                 return False  # stopping: this batch was not acknowledged
             if answer.outcome == "delivered":
-                self.cursor.spans_exported += len(spans) - answer.rejected
+                self.cursor.spans_exported += spans - answer.rejected
                 self.cursor.spans_rejected += answer.rejected
                 if answer.rejected:
-                    log.warning(
-                        "backend rejected %d of %d spans: %s", answer.rejected, len(spans), answer.detail
-                    )
+                    log.warning("backend rejected %d of %d spans: %s", answer.rejected, spans, answer.detail)
             else:
                 self.cursor.batches_skipped += 1
-                self.cursor.spans_rejected += len(spans)
+                self.cursor.spans_rejected += spans
                 log.error(
                     "backend refused a batch of %d spans (log %d..%d), skipped: %s",
-                    len(spans),
+                    spans,
                     rows[0].seq,
                     rows[-1].seq,
                     answer.detail,

@@ -9,14 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Iterable
 
 import orjson
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
+from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span, Status
 
 from service.domain.otlp_export.genai_spans import CHAT, GenAiSpan, unix_nanos
 
@@ -38,14 +36,15 @@ def span_id(workspace: str, key: str) -> bytes:
     return _id(workspace, key, 8)
 
 
-def _value(value: str | int | float | bool) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    return AnyValue(string_value=value)
+def _set(value: AnyValue, v: str | int | float | bool) -> None:
+    if isinstance(v, str):
+        value.string_value = v
+    elif isinstance(v, bool):
+        value.bool_value = v
+    elif isinstance(v, int):
+        value.int_value = v
+    else:
+        value.double_value = v
 
 
 def _times(start: int | None, end: int | None) -> tuple[int, int]:
@@ -56,47 +55,48 @@ def _times(start: int | None, end: int | None) -> tuple[int, int]:
     return start, end if end is not None and end >= start else start
 
 
-def to_span(workspace: str, s: GenAiSpan, *, content: bool) -> Span:
-    start, end = _times(unix_nanos(s.start), unix_nanos(s.end))
-    attributes = [KeyValue(key=k, value=_value(v)) for k, v in s.attributes.items()]
-    if s.error_type:
-        attributes.append(KeyValue(key="error.type", value=AnyValue(string_value=s.error_type)))
-    if content:
-        attributes.extend(
-            KeyValue(key=k, value=AnyValue(string_value=v[:MAX_CONTENT_CHARS])) for k, v in s.content.items()
+class RequestBuilder:
+    """One export request, spans written in place (a message built apart and
+    then added would be copied): a resource per workspace."""
+
+    def __init__(self, *, content: bool) -> None:
+        self.request = ExportTraceServiceRequest()
+        self.content = content
+        self.count = 0
+        self._scopes: dict[str, ScopeSpans] = {}
+
+    def _scope(self, workspace: str) -> ScopeSpans:
+        resource = self.request.resource_spans.add()
+        add = resource.resource.attributes.add
+        add(key="service.name").value.string_value = SERVICE_NAME
+        add(key="agentplane.workspace").value.string_value = workspace
+        scope = resource.scope_spans.add()
+        scope.scope.CopyFrom(_SCOPE)
+        self._scopes[workspace] = scope
+        return scope
+
+    def add(self, workspace: str, s: GenAiSpan) -> None:
+        start, end = _times(unix_nanos(s.start), unix_nanos(s.end))
+        span = (self._scopes.get(workspace) or self._scope(workspace)).spans.add(
+            trace_id=trace_id(workspace, s.trace_key),
+            span_id=span_id(workspace, s.span_key),
+            parent_span_id=span_id(workspace, s.parent_key) if s.parent_key else b"",
+            name=s.name,
+            kind=Span.SPAN_KIND_CLIENT if s.operation == CHAT else Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=start,
+            end_time_unix_nano=end,
         )
-    return Span(
-        trace_id=trace_id(workspace, s.trace_key),
-        span_id=span_id(workspace, s.span_key),
-        parent_span_id=span_id(workspace, s.parent_key) if s.parent_key else b"",
-        name=s.name,
-        kind=Span.SPAN_KIND_CLIENT if s.operation == CHAT else Span.SPAN_KIND_INTERNAL,
-        start_time_unix_nano=start,
-        end_time_unix_nano=end,
-        attributes=attributes,
-        status=Status(code=Status.STATUS_CODE_ERROR, message=s.error_type) if s.error_type else Status(),
-    )
-
-
-def export_request(spans: Iterable[tuple[str, Span]]) -> ExportTraceServiceRequest:
-    """One request for (workspace, span) pairs: a resource per workspace."""
-    by_workspace: dict[str, list[Span]] = {}
-    for workspace, span in spans:
-        by_workspace.setdefault(workspace, []).append(span)
-    return ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(
-                resource=Resource(
-                    attributes=[
-                        KeyValue(key="service.name", value=AnyValue(string_value=SERVICE_NAME)),
-                        KeyValue(key="agentplane.workspace", value=AnyValue(string_value=workspace)),
-                    ]
-                ),
-                scope_spans=[ScopeSpans(scope=_SCOPE, spans=group)],
-            )
-            for workspace, group in by_workspace.items()
-        ]
-    )
+        add = span.attributes.add
+        for key, value in s.attributes.items():
+            _set(add(key=key).value, value)
+        if s.error_type:
+            add(key="error.type").value.string_value = s.error_type
+            span.status.code = Status.STATUS_CODE_ERROR
+            span.status.message = s.error_type
+        if self.content:
+            for key, text in s.content().items():
+                add(key=key).value.string_value = text[:MAX_CONTENT_CHARS]
+        self.count += 1
 
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,8 +43,9 @@ class GenAiSpan:
     end: str | int | None
     attributes: dict[str, Attribute]
     error_type: str | None = None
-    # Opt-in content (AGENTPLANE_OTLP_EXPORT_CONTENT): attribute -> text.
-    content: dict[str, str] = field(default_factory=dict)
+    # Opt-in content (AGENTPLANE_OTLP_EXPORT_CONTENT): attribute -> text,
+    # made only when asked for (serialising tool inputs costs more than the span).
+    content: Callable[[], dict[str, str]] = dict
 
     @property
     def name(self) -> str:
@@ -111,7 +112,7 @@ def tracer_turn(data: dict[str, Any]) -> GenAiSpan | None:
         start=turn.get("startedAt"),
         end=turn.get("endedAt"),
         attributes=attrs,
-        content=_content(
+        content=lambda: _content(
             gen_ai__input__messages=_messages("user", turn.get("askedText")),
             gen_ai__output__messages=_messages("assistant", turn.get("assistantText")),
         ),
@@ -159,7 +160,8 @@ def tracer_tool(data: dict[str, Any]) -> GenAiSpan | None:
     if span is not None:
         _put(span.attributes, "gen_ai.tool.name", tool)
         _put(span.attributes, "gen_ai.tool.call.id", meta.get("toolUseId"))
-        span.content = _content(gen_ai__tool__call__arguments=_text(data.get("body")))
+        body = data.get("body")
+        span.content = lambda: _content(gen_ai__tool__call__arguments=_text(body))
     return span
 
 
@@ -208,7 +210,7 @@ def agent_span(data: dict[str, Any]) -> GenAiSpan | None:
         end=agent.get("completed_at"),
         attributes=attrs,
         error_type=_error_type(agent.get("status"), agent.get("error")),
-        content=_content(
+        content=lambda: _content(
             gen_ai__system_instructions=_text(agent.get("system_prompt")),
             gen_ai__input__messages=_messages("user", agent.get("prompt")),
             gen_ai__output__messages=_messages("assistant", agent.get("result")),
@@ -235,7 +237,7 @@ def tool_call_span(data: dict[str, Any]) -> GenAiSpan | None:
         end=call.get("completed_at"),
         attributes=attrs,
         error_type=_error_type(call.get("status"), call.get("error")),
-        content=_content(
+        content=lambda: _content(
             gen_ai__tool__call__arguments=_json_text(call.get("input")),
             gen_ai__tool__call__result=_text(call.get("output_inline")) or _text(call.get("output_summary")),
         ),
@@ -264,7 +266,7 @@ def trenchcoat_tool_result(data: dict[str, Any], event_id: str) -> GenAiSpan | N
         end=data.get("timestamp"),
         attributes=attrs,
         error_type="tool_error" if failed else None,
-        content=_content(
+        content=lambda: _content(
             gen_ai__tool__call__arguments=_json_text(body.get("tool_input")),
             gen_ai__tool__call__result=_json_text(body.get("tool_output") or body.get("tool_response")),
         ),
@@ -315,7 +317,7 @@ def runtime_post_tool(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
         end=data.get("timestamp"),
         attributes=attrs,
         error_type="tool_error" if failed else None,
-        content=_content(
+        content=lambda: _content(
             gen_ai__tool__call__arguments=_json_text(data.get("tool_input")),
             gen_ai__tool__call__result=_json_text(data.get("tool_output")),
         ),
