@@ -281,6 +281,10 @@ async def test_writes_arrive_as_genai_spans_over_grpc(settings: Settings) -> Non
 
         cursor = await cursor_of(server)
         assert (cursor.spans_exported, cursor.batches_skipped, cursor.retries) == (len(EXPECTED_NAMES), 0, 0)
+        figures = {name: value for name, _, _, value in cursor.figures()}  # what /metrics shows
+        assert figures["agentplane_otlp_export_up"] == 1
+        assert figures["agentplane_otlp_export_lag_entries"] == 0
+        assert figures["agentplane_otlp_export_spans"] == len(EXPECTED_NAMES)
 
 
 async def test_grpc_receiver_that_fails_and_stalls_then_comes_back(settings: Settings) -> None:

@@ -49,6 +49,40 @@ class ExportStatus:
         """Log positions not yet exported (head - cursor; `seq` may skip numbers on PostgreSQL)."""
         return max(0, self.head - self.cursor)
 
+    def figures(self) -> list[tuple[str, str, str, float]]:
+        """(Prometheus name, help, `gauge` or `counter`, value) for /metrics,
+        which makes its metric families from them (no label but none needed:
+        one exporter per server)."""
+        return [
+            ("agentplane_otlp_export_up", "1 while the exporter process runs", "gauge", float(self.running)),
+            (
+                "agentplane_otlp_export_lag_entries",
+                "Log positions after the exporter's cursor (log head minus cursor)",
+                "gauge",
+                self.lag,
+            ),
+            ("agentplane_otlp_export_cursor_seq", "The last log position exported", "gauge", self.cursor),
+            ("agentplane_otlp_export_spans", "Spans the backend accepted", "counter", self.spans_exported),
+            (
+                "agentplane_otlp_export_spans_rejected",
+                "Spans the backend rejected (partial_success, or a refused batch)",
+                "counter",
+                self.spans_rejected,
+            ),
+            (
+                "agentplane_otlp_export_batches_skipped",
+                "Batches dropped after a non-retryable answer",
+                "counter",
+                self.batches_skipped,
+            ),
+            (
+                "agentplane_otlp_export_retries",
+                "Export attempts that failed and were retried",
+                "counter",
+                self.retries,
+            ),
+        ]
+
 
 def check_settings(settings: Settings) -> None:
     """ValueError naming what is wrong with the export settings (at start-up)."""
