@@ -19,14 +19,12 @@ import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from gateway.app import create_app
-from service.app.assembly import Core
 from service.app.otlp_export.otlp_messages import span_id, trace_id
 from service.app.otlp_export.process import ExportStatus
 from service.base.config import Settings
 from service.store.database import create_engines
 from service.store.otlp_export import cursors
-from tests.conftest import TEST_HOST, Server, free_port
+from tests.conftest import Server, free_port, serving
 from tests.otlp_receivers import Received, attributes, grpc_receiver, http_receiver
 
 # What `record_everything` writes, as span names (a Counter would do; two share a name).
@@ -54,13 +52,8 @@ async def exporting(settings: Settings, endpoint: str, protocol: str, **more: An
     settings.otlp_export_timeout_seconds = 1.0
     for name, value in more.items():
         setattr(settings, name, value)
-    app = create_app(settings, service=Core)
-    async with app.router.lifespan_context(app):
-        core: Core = app.state.core
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}"
-        ) as http:
-            yield Server(app, http, f"127.0.0.1:{core.grpc_port}", core)
+    async with serving(settings) as server:
+        yield server
 
 
 async def ok(response: httpx.Response) -> dict[str, Any]:

@@ -30,8 +30,8 @@ def test_claude_code_api_request_is_a_chat_span_with_usage_and_cost() -> None:
     assert span is not None
     assert span.name == "chat claude-sonnet-4-5"
     assert (span.trace_key, span.span_key) == (f"session:{SESSION}", "event:ev-1")
+    assert span.operation == "chat"
     assert span.attributes == {
-        "gen_ai.operation.name": "chat",
         "gen_ai.conversation.id": SESSION,
         "agentplane.runtime": "claude-code",
         "agentplane.prompt.id": "p-1",

@@ -87,6 +87,7 @@ class RequestBuilder:
             end_time_unix_nano=end,
         )
         add = span.attributes.add
+        add(key="gen_ai.operation.name").value.string_value = s.operation
         for key, value in s.attributes.items():
             _set(add(key=key).value, value)
         if s.error_type:

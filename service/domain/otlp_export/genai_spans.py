@@ -36,6 +36,7 @@ class GenAiSpan:
     trace_key: str
     span_key: str
     parent_key: str | None
+    # `gen_ai.operation.name`, which the encoder sets.
     operation: str
     # What the span name adds to the operation: the model, tool or agent.
     subject: str | None
@@ -98,7 +99,7 @@ def tracer_turn(data: dict[str, Any]) -> GenAiSpan | None:
     turn = data.get("turn") or {}
     if not _text(turn.get("id")) or not _text(turn.get("taskId")):
         return None
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": INVOKE_AGENT}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.conversation.id", turn.get("sessionId"))
     if (index := _int(turn.get("turnIndex"))) is not None:
         attrs["agentplane.turn.index"] = index
@@ -122,7 +123,7 @@ def tracer_turn(data: dict[str, Any]) -> GenAiSpan | None:
 def _tracer_event_span(data: dict[str, Any], operation: str, subject: str | None) -> GenAiSpan | None:
     if not _text(data.get("id")) or not _text(data.get("taskId")):
         return None
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": operation}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.conversation.id", data.get("sessionId"))
     turn = _text(data.get("turnId"))
     return GenAiSpan(
@@ -173,7 +174,7 @@ def execution_span(data: dict[str, Any]) -> GenAiSpan | None:
     ex = data.get("execution") or {}
     if not _text(ex.get("id")):
         return None
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": INVOKE_AGENT}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.agent.name", ex.get("name"))
     attrs["gen_ai.agent.id"] = ex["id"]
     _usage(attrs, total_tokens=ex.get("total_tokens_used"))
@@ -196,7 +197,7 @@ def agent_span(data: dict[str, Any]) -> GenAiSpan | None:
     if not _text(agent.get("id")) or not _text(agent.get("execution_id")):
         return None
     model = _text(agent.get("model"))
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": INVOKE_AGENT}
+    attrs: dict[str, Attribute] = {}
     attrs["gen_ai.agent.id"] = agent["id"]
     _put(attrs, "gen_ai.request.model", model)
     _usage(attrs, input_tokens=agent.get("tokens_input"), output_tokens=agent.get("tokens_output"))
@@ -223,7 +224,7 @@ def tool_call_span(data: dict[str, Any]) -> GenAiSpan | None:
     if not _text(call.get("id")) or not _text(call.get("execution_id")):
         return None
     tool = _text(call.get("tool_name"))
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": EXECUTE_TOOL}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.tool.name", tool)
     attrs["gen_ai.tool.call.id"] = call["id"]
     agent = _text(call.get("agent_id"))
@@ -251,7 +252,7 @@ def tool_call_span(data: dict[str, Any]) -> GenAiSpan | None:
 def trenchcoat_tool_result(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
     body = data.get("data") or {}
     tool = _text(body.get("tool_name"))
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": EXECUTE_TOOL}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.tool.name", tool)
     _put(attrs, "gen_ai.tool.call.id", body.get("tool_use_id"))
     _put(attrs, "gen_ai.conversation.id", data.get("session_id"))
@@ -276,7 +277,7 @@ def trenchcoat_tool_result(data: dict[str, Any], event_id: str) -> GenAiSpan | N
 def trenchcoat_assistant_stop(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
     body = data.get("data") or {}
     model = _text(body.get("model"))
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": CHAT}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.request.model", model)
     _put(attrs, "gen_ai.conversation.id", data.get("session_id"))
     _usage(
@@ -302,7 +303,7 @@ def trenchcoat_assistant_stop(data: dict[str, Any], event_id: str) -> GenAiSpan 
 
 def runtime_post_tool(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
     tool = _text(data.get("tool_name"))
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": EXECUTE_TOOL}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.tool.name", tool)
     _put(attrs, "gen_ai.conversation.id", data.get("session_id"))
     exit_code = _int(data.get("exit_code"))
@@ -330,7 +331,7 @@ def runtime_post_tool(data: dict[str, Any], event_id: str) -> GenAiSpan | None:
 
 
 def _telemetry_span(data: dict[str, Any], event_id: str, operation: str, subject: str | None) -> GenAiSpan:
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": operation}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.conversation.id", data.get("session_id"))
     _put(attrs, "agentplane.runtime", data.get("runtime"))
     _put(attrs, "agentplane.prompt.id", data.get("prompt_id"))
@@ -383,7 +384,7 @@ def agh_run(data: dict[str, Any]) -> GenAiSpan | None:
     if not _text(task.get("id")) or not _text(run.get("id")):
         return None
     agent = _text(run.get("claimed_by_ref"))
-    attrs: dict[str, Attribute] = {"gen_ai.operation.name": INVOKE_AGENT}
+    attrs: dict[str, Attribute] = {}
     _put(attrs, "gen_ai.agent.name", agent)
     _put(attrs, "gen_ai.conversation.id", run.get("session_id"))
     if (attempt := _int(run.get("attempt"))) is not None:
