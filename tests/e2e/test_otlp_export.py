@@ -424,3 +424,33 @@ async def test_cursor_survives_a_restart_of_the_server(database_url: str, tmp_pa
         assert saved.target == f"grpc {endpoint}" and saved.spans_exported == 5
     finally:
         engines.dispose()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AGENTPLANE_OTLP_EXPORT_PROTOCOL": "thrift"}, "is not one of grpc, http/protobuf, http/json"),
+        ({"AGENTPLANE_OTLP_EXPORT_HEADERS": "Authorization"}, "'Authorization' is not key=value"),
+    ],
+)
+def test_bad_export_settings_stop_serve_before_it_starts(env: dict[str, str], message: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentplane_cli.main",
+            "serve",
+            "--http-port",
+            str(free_port()),
+            "--grpc-port",
+            str(free_port()),
+            "--otlp-export-endpoint",
+            "http://127.0.0.1:4318",
+        ],
+        env={**os.environ, "AGENTPLANE_DATABASE_URL": "sqlite:///unused.db", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
