@@ -120,8 +120,10 @@ class ExportProcess:
         }
 
     async def _spawn(self) -> asyncio.subprocess.Process:
+        # A session of its own: a Ctrl-C in the terminal reaches the server,
+        # which stops the exporter itself (else it would see it exit and restart it).
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service.app.otlp_export", env=self._environment()
+            sys.executable, "-m", "service.app.otlp_export", env=self._environment(), start_new_session=True
         )
 
     async def start(self) -> None:
