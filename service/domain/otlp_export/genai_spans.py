@@ -54,6 +54,9 @@ class GenAiSpan:
 
 
 def _int(value: Any) -> int | None:
+    """An integer, also one that came through a Struct as a double (1000.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
