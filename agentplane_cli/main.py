@@ -43,6 +43,27 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="serve with auth off on a non-loopback address (AGENTPLANE_ALLOW_UNAUTHENTICATED)",
     )
+    p.add_argument(
+        "--otlp-export-endpoint",
+        metavar="URL",
+        help="send the log as GenAI spans to this OTLP backend (AGENTPLANE_OTLP_EXPORT_ENDPOINT; default off)",
+    )
+    p.add_argument(
+        "--otlp-export-protocol",
+        choices=("grpc", "http/protobuf", "http/json"),
+        help="OTLP protocol of the export (AGENTPLANE_OTLP_EXPORT_PROTOCOL, default http/protobuf)",
+    )
+    p.add_argument(
+        "--otlp-export-headers",
+        metavar="K=V,...",
+        help="headers of every export request, e.g. Authorization=Bearer%%20... (AGENTPLANE_OTLP_EXPORT_HEADERS)",
+    )
+    p.add_argument(
+        "--otlp-export-content",
+        action="store_true",
+        default=None,
+        help="export prompts, answers and tool input and output too (AGENTPLANE_OTLP_EXPORT_CONTENT)",
+    )
 
 
 # Settings a command-line flag of the same name overrides.
@@ -54,6 +75,10 @@ _FLAG_SETTINGS = (
     "database_url",
     "auth",
     "allow_unauthenticated",
+    "otlp_export_endpoint",
+    "otlp_export_protocol",
+    "otlp_export_headers",
+    "otlp_export_content",
 )
 
 
@@ -165,6 +190,15 @@ def serve(args: argparse.Namespace) -> int:
         except (ExposureError, ValueError) as exc:
             print(f"agentplane serve: {exc}", file=sys.stderr)
             return 2
+        from service.app.otlp_export.process import check_settings
+
+        try:
+            check_settings(settings)
+        except ValueError as exc:
+            print(f"agentplane serve: {exc}", file=sys.stderr)
+            return 2
+        if settings.otlp_export_endpoint:
+            log.info("OTLP export: %s to %s", settings.otlp_export_protocol, settings.otlp_export_endpoint)
         from service.store.database import describe_database
 
         log.info("database: %s", describe_database(settings.database_url))

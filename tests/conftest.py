@@ -93,8 +93,9 @@ class Server:
         return grpc.aio.insecure_channel(self.grpc_target)
 
 
-@pytest.fixture
-async def server(settings: Settings) -> AsyncIterator[Server]:
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Server]:
+    """The app with these settings, started, and an in-process HTTP client for it."""
     app = create_app(settings, service=Core)
     async with app.router.lifespan_context(app):
         core: Core = app.state.core
@@ -102,6 +103,12 @@ async def server(settings: Settings) -> AsyncIterator[Server]:
             transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}"
         ) as http:
             yield Server(app, http, f"127.0.0.1:{core.grpc_port}", core)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    async with serving(settings) as running:
+        yield running
 
 
 def free_port() -> int:

@@ -19,6 +19,7 @@ from service.api.tracer import TracerIngestServicer, TracerSessionServicer, Trac
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
 from service.app.lease_sweeper import LeaseSweeper
+from service.app.otlp_export.process import ExportProcess
 from service.app.reaper import StaleTaskReaper
 from service.base.config import Settings
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
@@ -91,6 +92,8 @@ class Core:
         self.lease_sweeper = LeaseSweeper(self.store, interval_seconds=settings.lease_sweep_seconds)
         self.dispatcher.idempotency = Idempotency(self.store, settings.idempotency_window_seconds)
         self.key_sweeper = KeySweeper(self.dispatcher.idempotency, settings.idempotency_sweep_seconds)
+        # The OTLP exporter (a child process; off without an endpoint); /metrics reads `status()`.
+        self.otlp_export = ExportProcess(settings, self.store)
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()
@@ -99,6 +102,7 @@ class Core:
         self.key_sweeper.start()
         self.channel_feed.start()
         self.log_feed.start()
+        await self.otlp_export.start()
         if not serve_grpc:
             return
         address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
@@ -117,6 +121,7 @@ class Core:
         self.going_away()
         if self._grpc is not None:
             await self._grpc.stop(self.settings.shutdown_grace_seconds)
+        await self.otlp_export.stop()
         await self.reaper.stop()
         await self.lease_sweeper.stop()
         await self.key_sweeper.stop()

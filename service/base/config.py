@@ -100,6 +100,20 @@ class Settings:
     # retries); expired keys are swept every `idempotency_sweep_seconds` (0: never).
     idempotency_window_seconds: float = 86400.0
     idempotency_sweep_seconds: float = 300.0
+    # OTLP export of the log as GenAI spans (service.app.otlp_export): off
+    # without an endpoint. Protocol grpc, http/protobuf or http/json; headers
+    # as `k=v,k2=v2`; content (prompts, answers, tool input and output) only
+    # when asked for.
+    otlp_export_endpoint: str = ""
+    otlp_export_protocol: str = "http/protobuf"
+    otlp_export_headers: str = ""
+    otlp_export_content: bool = False
+    # Log entries read (and at most spans sent) per request; one request in flight.
+    otlp_export_batch_size: int = 1000
+    # How long the backend may take to answer a request before it is retried.
+    otlp_export_timeout_seconds: float = 10.0
+    # How often an idle exporter looks for new entries.
+    otlp_export_interval_seconds: float = 0.5
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -141,6 +155,18 @@ class Settings:
             allow_unauthenticated=_env_bool("AGENTPLANE_ALLOW_UNAUTHENTICATED"),
             key_cache_seconds=_env_float("AGENTPLANE_KEY_CACHE_SECONDS", d.key_cache_seconds),
             allowed_hosts=[h.strip() for h in hosts.split(",") if h.strip()] if hosts else None,
+            otlp_export_endpoint=os.environ.get("AGENTPLANE_OTLP_EXPORT_ENDPOINT", "").strip(),
+            otlp_export_protocol=os.environ.get("AGENTPLANE_OTLP_EXPORT_PROTOCOL", "").strip()
+            or d.otlp_export_protocol,
+            otlp_export_headers=os.environ.get("AGENTPLANE_OTLP_EXPORT_HEADERS", d.otlp_export_headers),
+            otlp_export_content=_env_bool("AGENTPLANE_OTLP_EXPORT_CONTENT", d.otlp_export_content),
+            otlp_export_batch_size=_env_int("AGENTPLANE_OTLP_EXPORT_BATCH_SIZE", d.otlp_export_batch_size),
+            otlp_export_timeout_seconds=_env_float(
+                "AGENTPLANE_OTLP_EXPORT_TIMEOUT_SECONDS", d.otlp_export_timeout_seconds
+            ),
+            otlp_export_interval_seconds=_env_float(
+                "AGENTPLANE_OTLP_EXPORT_INTERVAL_SECONDS", d.otlp_export_interval_seconds
+            ),
             rate_limit_per_minute=(
                 _env_int("AGENTPLANE_RATE_LIMIT", 0) if os.environ.get("AGENTPLANE_RATE_LIMIT") else None
             ),

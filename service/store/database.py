@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -123,6 +121,11 @@ def create_engines(url: str) -> Engines:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest migration (synchronous; run it in a thread)."""
+    # Imported here: alembic (with mako and pygments) takes half a second to
+    # import, which a process that never migrates (the OTLP exporter) skips.
+    from alembic import command
+    from alembic.config import Config
+
     url = normalize_url(url)
     path = sqlite_path(url)
     if path is not None:

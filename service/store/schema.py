@@ -12,6 +12,7 @@ from service.store.agh import channel_tables
 from service.store.agh import tables as agh_tables
 from service.store.console import indexes as console_indexes
 from service.store.executions import tables as executions_tables
+from service.store.otlp_export import tables as otlp_export_tables
 from service.store.tracer import rule_tables
 from service.store.tracer import tables as tracer_tables
 
@@ -24,5 +25,6 @@ MODULES = (
     agh_tables,
     channel_tables,
     console_indexes,
+    otlp_export_tables,
 )
 metadata = SQLModel.metadata

@@ -32,6 +32,7 @@ from tests.bench import followers, hooks, loadgen
 from tests.bench.channels import run as channel_deliveries
 from tests.bench.console import console_reads
 from tests.bench.console_browser import console_browser
+from tests.bench.otlp_export import otlp_export
 from tests.bench.overload import overload
 from tests.bench.queue import run as queue_cycles
 from tests.bench.rules import rules_bench
@@ -263,6 +264,14 @@ SCENARIOS = {
             1,
             "in Chromium: first screen of a 50,000-event timeline and of 10,000 sessions < 1 s; "
             "live overview at 1,000 events/s: all delivered, lag p99 < 1 s, no frame gap >= 200 ms",
+        ),
+        Scenario(
+            "otlp-export",
+            otlp_export,
+            20_000,
+            16,
+            ">= 10,000 spans/s to a local receiver (CPU: the exporter's per span); "
+            "ingest with the exporter on >= 90% of off (printed above the line)",
         ),
         Scenario(
             "overload",

@@ -1,0 +1,1 @@
+"""The event log seen as OpenTelemetry GenAI spans (issue 17, export)."""

@@ -1,0 +1,1 @@
+"""The OTLP exporter's persisted cursor, and its read of the log."""
