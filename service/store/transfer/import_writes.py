@@ -1,0 +1,115 @@
+"""Writing an export into a database: log entries at their own seq, and
+projection rows as they were, each once.
+
+Entries keep their seq, so every position a record or a client holds
+(channel message seqs, a task's latest event, a stream's cursor) means the
+same entry in the new database; a seq the database already gives to
+another entry is a conflict, never an overwrite. An entry already there
+(same seq, same event id) and a row already there (same primary key) are
+left alone: importing the same file twice adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from psycopg.types.json import Jsonb
+from sqlalchemy import DateTime, Table, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from service.store.log import Tx
+
+# An entry as imported: (seq, event_id, workspace, type, name, session_id,
+# occurred_at, recorded_at, data).
+ImportEntry = tuple[int, str, str, str, str | None, str | None, str | None, datetime, dict[str, Any]]
+
+_COLUMNS = ("seq", "event_id", "workspace", "type", "name", "session_id", "occurred_at", "recorded_at", "data")
+_INSERT_SQLITE = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_INSERT_PG = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+
+
+class SeqTaken(Exception):
+    """A seq of the import belongs to another entry in this database."""
+
+    def __init__(self, seq: int, event_id: str, held_by: str) -> None:
+        super().__init__(f"seq {seq} ({event_id}) is taken by {held_by}")
+        self.seq, self.event_id, self.held_by = seq, event_id, held_by
+
+
+def taken_seqs(tx: Tx, first: int, last: int) -> dict[int, str]:
+    """The event ids the database holds at seqs `first..last`."""
+    mark = "?" if tx.conn.dialect.name == "sqlite" else "%s"
+    tx.cursor.execute(f"SELECT seq, event_id FROM log_entries WHERE seq >= {mark} AND seq <= {mark}", (first, last))
+    return {int(seq): event_id for seq, event_id in tx.cursor.fetchall()}
+
+
+def insert_entries(tx: Tx, entries: Sequence[ImportEntry]) -> int:
+    """Insert the entries not yet present; returns how many were inserted.
+    Raises SeqTaken for a seq held by another entry (the caller's savepoint
+    rolls the page back)."""
+    if not entries:
+        return 0
+    held = taken_seqs(tx, entries[0][0], entries[-1][0])
+    new: list[ImportEntry] = []
+    for entry in entries:
+        seq, event_id = entry[0], entry[1]
+        found = held.get(seq)
+        if found is None:
+            new.append(entry)
+        elif found != event_id:
+            raise SeqTaken(seq, event_id, found)
+    if not new:
+        return 0
+    if tx.conn.dialect.name == "sqlite":
+        tx.cursor.executemany(
+            _INSERT_SQLITE,
+            [(*e[:7], e[7].isoformat(" ", "microseconds")[:26], orjson.dumps(e[8]).decode()) for e in new],
+        )
+    else:
+        tx.cursor.executemany(_INSERT_PG, [(*e[:8], Jsonb(e[8])) for e in new])
+    tx.appended.append(max(e[0] for e in new))
+    return len(new)
+
+
+def advance_log_sequence(tx: Tx) -> None:
+    """Let new appends continue after the highest seq imported. SQLite's
+    AUTOINCREMENT follows explicit seqs by itself; PostgreSQL's sequence
+    must be moved (never back)."""
+    if tx.conn.dialect.name != "postgresql":
+        return
+    name = tx.conn.execute(text("SELECT pg_get_serial_sequence('log_entries', 'seq')")).scalar_one()
+    tx.conn.execute(
+        text(
+            f"SELECT setval(:name, greatest((SELECT max(seq) FROM log_entries), (SELECT last_value FROM {name})))"
+        ),
+        {"name": name},
+    )
+
+
+def _column_values(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """A row's JSON values as its columns take them (times parsed); columns
+    the file does not know keep their defaults."""
+    row = {}
+    for column in table.columns:
+        if column.name not in values:
+            continue
+        value = values[column.name]
+        if isinstance(column.type, DateTime) and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        row[column.key] = value
+    return row
+
+
+def insert_rows(tx: Tx, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows whose primary key is not taken yet; returns how many were inserted."""
+    if not rows:
+        return 0
+    insert = sqlite_insert if tx.conn.dialect.name == "sqlite" else pg_insert
+    # RETURNING counts what was inserted (an executemany's rowcount is not reliable).
+    key = next(iter(table.primary_key.columns))
+    statement = insert(table).on_conflict_do_nothing().returning(key)
+    return len(tx.conn.execute(statement, [_column_values(table, r) for r in rows]).all())
