@@ -41,6 +41,8 @@ class Header:
     to_seq: int
     # Whether the projection rows follow the entries (a whole log, not a seq range).
     projections: bool
+    # The highest seq the source ever handed out: the import's log continues after it.
+    seq_high: int
     source: str
     exported_at: str
 
@@ -120,6 +122,7 @@ def read_header(line: bytes) -> Header:
             from_seq=int(value["from_seq"]),
             to_seq=int(value["to_seq"]),
             projections=bool(value["projections"]),
+            seq_high=int(value.get("seq_high", 0)),
             source=str(value.get("source", "")),
             exported_at=str(value.get("exported_at", "")),
         )

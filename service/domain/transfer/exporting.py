@@ -47,6 +47,7 @@ def export(
             from_seq=after + 1,
             to_seq=upto,
             projections=from_seq is None and to_seq is None,
+            seq_high=snap.seq_high(),
             source=describe_database(url),
             exported_at=datetime.now(UTC).isoformat(),
         )

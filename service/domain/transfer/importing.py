@@ -116,6 +116,7 @@ async def import_file(store: Store, lines: Iterable[bytes], progress: Progress |
     first = next(lines, b"")
     done = Imported(read_header(first))
     tables = {t.name: t for t in projection_tables()}
+    await store.write(lambda tx: advance_log_sequence(tx, done.header.seq_high))
     end: End | None = None
     for kind, table, page in _pages(read_items(lines), tables):
         if kind == "end":

@@ -75,18 +75,26 @@ def insert_entries(tx: Tx, entries: Sequence[ImportEntry]) -> int:
     return len(new)
 
 
-def advance_log_sequence(tx: Tx) -> None:
-    """Let new appends continue after the highest seq imported. SQLite's
-    AUTOINCREMENT follows explicit seqs by itself; PostgreSQL's sequence
-    must be moved (never back)."""
-    if tx.conn.dialect.name != "postgresql":
+def advance_log_sequence(tx: Tx, at_least: int = 0) -> None:
+    """Let new appends continue after the highest seq imported, and after
+    `at_least` (the highest the source ever handed out: a seq a client saw
+    there, even of an entry deleted since, is never given to another entry).
+    SQLite's AUTOINCREMENT follows explicit seqs by itself; PostgreSQL's
+    sequence must be moved. Neither ever goes back."""
+    if tx.conn.dialect.name == "sqlite":
+        if at_least:
+            tx.cursor.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'log_entries' AND seq < ?", (at_least, at_least))
+            tx.cursor.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'log_entries'")
+            if tx.cursor.fetchone() is None:
+                tx.cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('log_entries', ?)", (at_least,))
         return
     name = tx.conn.execute(text("SELECT pg_get_serial_sequence('log_entries', 'seq')")).scalar_one()
     tx.conn.execute(
         text(
-            f"SELECT setval(:name, greatest((SELECT max(seq) FROM log_entries), (SELECT last_value FROM {name})))"
+            "SELECT setval(:name, greatest((SELECT max(seq) FROM log_entries), "
+            f"(SELECT last_value FROM {name}), :at_least))"
         ),
-        {"name": name},
+        {"name": name, "at_least": at_least},
     )
 
 

@@ -75,6 +75,15 @@ class Snapshot:
         """The highest seq in the snapshot (0 for an empty log)."""
         return int(self.conn.execute(text("SELECT coalesce(max(seq), 0) FROM log_entries")).scalar_one())
 
+    def seq_high(self) -> int:
+        """The highest seq ever handed out (deleted entries' included)."""
+        if self._sqlite:
+            found = self.conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = 'log_entries'")).scalar()
+        else:
+            name = self.conn.execute(text("SELECT pg_get_serial_sequence('log_entries', 'seq')")).scalar_one()
+            found = self.conn.execute(text(f"SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {name}")).scalar()
+        return max(int(found or 0), self.head())
+
     def entries(self, workspace: str | None, after: int, upto: int) -> Iterator[list[RawEntry]]:
         """Pages of the entries with `after < seq <= upto` (of one workspace,
         or every one), oldest first; data left as the JSON text stored."""
@@ -106,8 +115,9 @@ class Snapshot:
         if workspace is not None:
             query = query.where(table.c.workspace == workspace)
         result = self.conn.execution_options(stream_results=True, yield_per=PAGE).execute(query)
+        names = [str(name) for name in result.keys()]  # plain str: SQLAlchemy quotes some names
         for row in result:
-            yield {name: _aware(value) for name, value in row._mapping.items()}
+            yield {name: _aware(value) for name, value in zip(names, row, strict=True)}
 
 
 @contextmanager
