@@ -15,7 +15,12 @@ from agentplane_cli.progress import Progress
 from service.base.config import Settings
 from service.store.database import describe_database, migrate, normalize_url, sqlite_path
 from service.store.transfer import backups
-from service.store.transfer.database_facts import DatabaseFacts, database_facts, known_revisions, newest_migration
+from service.store.transfer.database_facts import (
+    DatabaseFacts,
+    database_facts,
+    known_revisions,
+    newest_migration,
+)
 from service.store.transfer.snapshot_reads import snapshot
 
 
@@ -24,18 +29,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--database-url", help="SQLAlchemy URL (AGENTPLANE_DATABASE_URL, default a SQLite file)")
     commands = p.add_subparsers(dest="db_command", required=True)
     backup = commands.add_parser("backup", help="a consistent copy of the database, taken while it is in use")
-    backup.add_argument("path", type=Path, help="the file to write (SQLite: a database file; PostgreSQL: a pg_dump archive)")
+    backup.add_argument(
+        "path", type=Path, help="the file to write (SQLite: a database file; PostgreSQL: a pg_dump archive)"
+    )
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
-    restore = commands.add_parser("restore", help="replace the database with a backup, then migrate it forward")
+    restore = commands.add_parser(
+        "restore", help="replace the database with a backup, then migrate it forward"
+    )
     restore.add_argument("path", type=Path, help="a file `agentplane db backup` wrote")
     restore.add_argument(
-        "--force", action="store_true", help="restore even though a server has the database open (restart it after)"
+        "--force",
+        action="store_true",
+        help="restore even though a server has the database open (restart it after)",
     )
     commands.add_parser("status", help="schema version, sizes per table and workspace, log head, retention")
 
 
 def _pages(progress: Progress, verb: str) -> backups.PageProgress:
-    return lambda done, total: progress.show(f"{verb}: {done:,} of {total:,} pages ({100 * done // max(total, 1)}%)")
+    return lambda done, total: progress.show(
+        f"{verb}: {done:,} of {total:,} pages ({100 * done // max(total, 1)}%)"
+    )
 
 
 def _backup(url: str, args: argparse.Namespace, out: TextIO) -> int:
@@ -54,7 +67,10 @@ def _backup(url: str, args: argparse.Namespace, out: TextIO) -> int:
         print(f"Backed up {describe_database(url)} to {target}: integrity ok, log head {head}", file=out)
     else:
         backups.postgres_backup(url, target, verbose=progress.on)
-        print(f"Backed up {describe_database(url)} to {target} (pg_dump custom format, archive checked)", file=out)
+        print(
+            f"Backed up {describe_database(url)} to {target} (pg_dump custom format, archive checked)",
+            file=out,
+        )
     return 0
 
 
@@ -116,10 +132,17 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
 
 def print_status(url: str, facts: DatabaseFacts, out: TextIO) -> None:
     current = facts.schema or "none"
-    state = "up to date" if facts.schema == facts.newest else f"behind: the server migrates it to {facts.newest} on start"
+    state = (
+        "up to date"
+        if facts.schema == facts.newest
+        else f"behind: the server migrates it to {facts.newest} on start"
+    )
     print(f"database: {describe_database(url)} ({_size(facts.total_bytes)})", file=out)
     print(f"schema: {current} (newest {facts.newest}; {state})", file=out)
-    print(f"log: head {facts.head}, oldest {facts.oldest_seq if facts.oldest_seq is not None else '-'}", file=out)
+    print(
+        f"log: head {facts.head}, oldest {facts.oldest_seq if facts.oldest_seq is not None else '-'}",
+        file=out,
+    )
     print("retention: off (every entry is kept)", file=out)
     print("", file=out)
     _table([["TABLE", "ROWS", "SIZE"], *[[t.name, f"{t.rows:,}", _size(t.bytes)] for t in facts.tables]], out)

@@ -275,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("hook", help="run a Claude Code or Codex hook: hook claude-code|codex (JSON on stdin)")
     sub.add_parser("hooks", help="install or uninstall the hooks in Claude Code or Codex settings")
     args = parser.parse_args(argv)
-    quiet = args.command in ("keys", "tasks", "db", "export", "import")  # their output is for people and scripts, not logs
+    # Their output is for people and scripts, not logs.
+    quiet = args.command in ("keys", "tasks", "db", "export", "import")
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

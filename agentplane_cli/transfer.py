@@ -73,7 +73,11 @@ def _export(settings: Settings, args: argparse.Namespace, err: TextIO) -> int:
     what = f"seqs {done.header.from_seq}..{done.header.to_seq}" + (
         f" of workspace {args.workspace}" if args.workspace else ""
     )
-    rows = f" and {done.rows:,} rows" if done.header.projections else " (the log alone: a seq range carries no rows)"
+    rows = (
+        f" and {done.rows:,} rows"
+        if done.header.projections
+        else " (the log alone: a seq range carries no rows)"
+    )
     print(f"Exported {done.entries:,} entries{rows} ({what}) from {describe_database(url)}", file=err)
     return 0
 

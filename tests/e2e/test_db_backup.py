@@ -6,9 +6,11 @@ runs; a restore into a new database brings the data back, migrated."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -60,7 +62,9 @@ def restore_target(database_url: str, tmp_path: Path) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-async def write_sessions(base: str, acknowledged: list[tuple[float, str]], stop: asyncio.Event) -> None:
+async def write_sessions(
+    base: str, acknowledged: list[tuple[float, str]], going: asyncio.Event, stop: asyncio.Event
+) -> None:
     """Create sessions one after another until told to stop; note when each was acknowledged."""
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         n = 0
@@ -70,6 +74,8 @@ async def write_sessions(base: str, acknowledged: list[tuple[float, str]], stop:
             assert resp.status_code == 200, resp.text
             acknowledged.append((time.monotonic(), sid))
             n += 1
+            if n == 50:
+                going.set()
             await asyncio.sleep(0.005)  # a steady stream, leaving the backup some CPU
 
 
@@ -82,12 +88,13 @@ async def test_backup_under_writes_restores_every_acknowledged_write(
     flags = ("--http-port", str(port), "--grpc-port", str(grpc_port))
     with serve(tmp_path, database_url, *flags, health=f"{base}/healthz"):
         acknowledged: list[tuple[float, str]] = []
-        stop = asyncio.Event()
-        writer = asyncio.create_task(write_sessions(base, acknowledged, stop))
-        while len(acknowledged) < 50:
-            await asyncio.sleep(0.01)
+        going, stop = asyncio.Event(), asyncio.Event()
+        writer = asyncio.create_task(write_sessions(base, acknowledged, going, stop))
+        await going.wait()
         began = time.monotonic()
-        done = await asyncio.to_thread(agentplane, "db", "--database-url", database_url, "backup", str(backup))
+        done = await asyncio.to_thread(
+            agentplane, "db", "--database-url", database_url, "backup", str(backup)
+        )
         ended = time.monotonic()
         stop.set()
         await writer
@@ -107,11 +114,8 @@ async def test_backup_under_writes_restores_every_acknowledged_write(
     code, out, err = in_process(capsys, "db", "--database-url", target, "restore", str(backup))
     assert code == 0 and out.startswith(f"Restored {backup} into "), err
     if database_url.startswith("sqlite"):
-        check = subprocess.run(
-            [sys.executable, "-c", f"import sqlite3; print(sqlite3.connect({str(backup)!r}).execute('PRAGMA integrity_check').fetchone()[0])"],
-            capture_output=True, text=True, check=True,
-        )
-        assert check.stdout.strip() == "ok"
+        with closing(sqlite3.connect(backup)) as copy:
+            assert copy.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     restored = stored_sessions(target)
     before = {sid for at, sid in acknowledged if at < began}
     assert before <= restored, sorted(before - restored)[:5]

@@ -109,61 +109,146 @@ async def fill(http: httpx.AsyncClient) -> dict[str, str]:
     # Agent Runtime (seed 004): a session with events, and one deleted.
     for sid in ("rt-1", "rt-gone"):
         ok(await http.post("/sessions", json={"session_id": sid, "session_name": f"Session {sid}"}))
-        event = {"event_type": "message", "session_id": sid, "session_name": "s", "timestamp": "2025-11-16T10:34:55Z"}
-        ok(await http.post(f"/sessions/{sid}/events", json={**event, "role": "user", "content": [{"type": "text", "text": "hi"}]}))
-    stop = {"event_type": "session_stop", "session_id": "rt-1", "session_name": "s", "timestamp": "2025-11-16T10:35:00Z"}
+        event = {
+            "event_type": "message",
+            "session_id": sid,
+            "session_name": "s",
+            "timestamp": "2025-11-16T10:34:55Z",
+        }
+        ok(
+            await http.post(
+                f"/sessions/{sid}/events",
+                json={**event, "role": "user", "content": [{"type": "text", "text": "hi"}]},
+            )
+        )
+    stop = {
+        "event_type": "session_stop",
+        "session_id": "rt-1",
+        "session_name": "s",
+        "timestamp": "2025-11-16T10:35:00Z",
+    }
     ok(await http.post("/sessions/rt-1/events", json=stop))
     ok(await http.delete("/sessions/rt-gone"))
 
     # Trenchcoat (seed 002).
     events = [
-        {"event_type": "session_start", "session_id": TRENCHCOAT_SESSION, "timestamp": "2024-01-15T10:31:00Z", "seq": 1},
-        {"event_type": "tool_use", "session_id": TRENCHCOAT_SESSION, "timestamp": "2024-01-15T10:31:05Z", "seq": 2,
-         "tool_name": "Bash", "tool_input": {"command": "ls"}},
+        {
+            "event_type": "session_start",
+            "session_id": TRENCHCOAT_SESSION,
+            "timestamp": "2024-01-15T10:31:00Z",
+            "seq": 1,
+        },
+        {
+            "event_type": "tool_use",
+            "session_id": TRENCHCOAT_SESSION,
+            "timestamp": "2024-01-15T10:31:05Z",
+            "seq": 2,
+            "tool_name": "Bash",
+            "tool_input": {"command": "ls"},
+        },
     ]
     ok(await http.post("/api/v1/events", json={"events": events}))
 
     # Agent Tracer (seed 000): a task with a rule, two judged turns, a closed session.
     ensured = tracer_data(
-        await http.post("/ingest/v1/sessions/ensure", json={"runtimeSource": "claude-plugin", "runtimeSessionId": "rs-1", "title": "Fix it"})
+        await http.post(
+            "/ingest/v1/sessions/ensure",
+            json={"runtimeSource": "claude-plugin", "runtimeSessionId": "rs-1", "title": "Fix it"},
+        )
     )
     task_id = ids["tracer_task"] = ensured["taskId"]
     tsid = ensured["sessionId"]
-    rule = {"name": "run tests", "trigger": {"phrases": ["run the tests"]},
-            "expect": {"tool": "command", "commandMatches": ["pytest"]}, "scope": "task", "taskId": task_id}
+    rule = {
+        "name": "run tests",
+        "trigger": {"phrases": ["run the tests"]},
+        "expect": {"tool": "command", "commandMatches": ["pytest"]},
+        "scope": "task",
+        "taskId": task_id,
+    }
     ids["rule"] = tracer_data(await http.post("/api/v1/rules", json=rule))["rule"]["id"]
     for ask, command in (("Please run the tests", "pytest -q"), ("Now run the tests again", "ls")):
         for endpoint, kind, lane, extra in (
             ("conversation", "user.message", "user", {"title": ask, "body": ask}),
-            ("events", "terminal.command", "implementation", {"title": command, "metadata": {"command": command}}),
+            (
+                "events",
+                "terminal.command",
+                "implementation",
+                {"title": command, "metadata": {"command": command}},
+            ),
             ("conversation", "assistant.response", "planning", {"title": "Done.", "body": "Done."}),
         ):
             item = {"kind": kind, "taskId": task_id, "lane": lane, "sessionId": tsid, **extra}
-            assert tracer_data(await http.post(f"/ingest/v1/{endpoint}", json={"events": [item]}))["rejected"] == []
-    tracer_data(await http.post("/ingest/v1/sessions/end", json={"runtimeSource": "claude-plugin", "runtimeSessionId": "rs-1"}))
+            assert (
+                tracer_data(await http.post(f"/ingest/v1/{endpoint}", json={"events": [item]}))["rejected"]
+                == []
+            )
+    tracer_data(
+        await http.post(
+            "/ingest/v1/sessions/end", json={"runtimeSource": "claude-plugin", "runtimeSessionId": "rs-1"}
+        )
+    )
 
     # Agents API (seed 001): an execution, an agent, a completed tool call.
-    eid = ids["execution"] = ok(await http.post("/api/v1/executions", json={"name": "nightly"}))["execution"]["id"]
-    aid = ids["agent"] = ok(await http.post(f"/api/v1/executions/{eid}/agents", json={"prompt": "Implement", "model": "sonnet"}))["agent"]["id"]
-    tid = ids["tool_call"] = ok(await http.post(f"/api/v1/agents/{aid}/tool-calls", json={"tool_name": "Edit", "input": {"file": "a.py"}}))["tool_call"]["id"]
-    ok(await http.post(f"/api/v1/tool-calls/{tid}/complete", json={"output": "edited", "summary": "Edited a.py"}))
+    eid = ids["execution"] = ok(await http.post("/api/v1/executions", json={"name": "nightly"}))["execution"][
+        "id"
+    ]
+    aid = ids["agent"] = ok(
+        await http.post(f"/api/v1/executions/{eid}/agents", json={"prompt": "Implement", "model": "sonnet"})
+    )["agent"]["id"]
+    tid = ids["tool_call"] = ok(
+        await http.post(
+            f"/api/v1/agents/{aid}/tool-calls", json={"tool_name": "Edit", "input": {"file": "a.py"}}
+        )
+    )["tool_call"]["id"]
+    ok(
+        await http.post(
+            f"/api/v1/tool-calls/{tid}/complete", json={"output": "edited", "summary": "Edited a.py"}
+        )
+    )
 
     # AGH (seed 003): sessions, a task run through claim, heartbeat and complete, one queued,
     # a soul, a spawned helper, a channel with a message.
     for sid in (WORKER, ALICE):
         ok(await http.post("/sessions", json={"session_id": sid, "session_name": sid, "agent_name": "coder"}))
     done_task = ok(await http.post("/api/tasks", json={"title": "Fix the build"}))["task"]["id"]
-    ids["agh_task"] = ok(await http.post("/api/tasks", json={"title": "Write docs", "priority": "high"}))["task"]["id"]
+    ids["agh_task"] = ok(await http.post("/api/tasks", json={"title": "Write docs", "priority": "high"}))[
+        "task"
+    ]["id"]
     claim = ok(await http.post("/api/agent/tasks/claim-next", json={}, headers=identity(WORKER)))["claim"]
     assert claim["task"]["id"] == ids["agh_task"] or claim["task"]["id"] == done_task
     run_id = claim["run"]["id"]
-    ok(await http.post(f"/api/agent/tasks/{run_id}/heartbeat", json={"lease_seconds": 600}, headers=identity(WORKER)))
-    ok(await http.post(f"/api/agent/tasks/{run_id}/complete", json={"result": {"ok": True}}, headers=identity(WORKER)))
-    ok(await http.put("/api/agents/coder/soul", json={"body": "---\nversion: 1\nrole: reviewer\n---\n\nReview carefully.\n"}))
-    ok(await http.post("/api/agent/spawn", json={"agent_name": "helper", "ttl_seconds": 600}, headers=identity(ALICE)))
+    ok(
+        await http.post(
+            f"/api/agent/tasks/{run_id}/heartbeat", json={"lease_seconds": 600}, headers=identity(WORKER)
+        )
+    )
+    ok(
+        await http.post(
+            f"/api/agent/tasks/{run_id}/complete", json={"result": {"ok": True}}, headers=identity(WORKER)
+        )
+    )
+    ok(
+        await http.put(
+            "/api/agents/coder/soul",
+            json={"body": "---\nversion: 1\nrole: reviewer\n---\n\nReview carefully.\n"},
+        )
+    )
+    ok(
+        await http.post(
+            "/api/agent/spawn", json={"agent_name": "helper", "ttl_seconds": 600}, headers=identity(ALICE)
+        )
+    )
     ok(await http.post("/v1/channels", json={"id": "ops"}))
-    message = {"body": "build is green", "metadata": {"task_id": "t", "run_id": "r", "coordination_channel_id": "ops",
-                                                       "correlation_id": "c", "message_kind": "status"}}
+    message = {
+        "body": "build is green",
+        "metadata": {
+            "task_id": "t",
+            "run_id": "r",
+            "coordination_channel_id": "ops",
+            "correlation_id": "c",
+            "message_kind": "status",
+        },
+    }
     ok(await http.post("/api/agent/channels/ops/send", json=message, headers=identity(ALICE)))
     return ids
 
@@ -187,11 +272,15 @@ def requests_for(ids: dict[str, str]) -> dict[str, list[tuple[str, dict[str, str
         "/ingest/v1/rules": [("/ingest/v1/rules", {})],
         "/api/v1/tasks/{task_id}/rules": [(f"/api/v1/tasks/{t}/rules", {})],
         "/api/v1/tasks/{task_id}/verdict-counts": [(f"/api/v1/tasks/{t}/verdict-counts", {})],
-        "/api/v1/tasks/{task_id}/rules/{rule_id}/evidence": [(f"/api/v1/tasks/{t}/rules/{ids['rule']}/evidence", {})],
+        "/api/v1/tasks/{task_id}/rules/{rule_id}/evidence": [
+            (f"/api/v1/tasks/{t}/rules/{ids['rule']}/evidence", {})
+        ],
         "/api/v1/executions": [("/api/v1/executions", {})],
         "/api/v1/executions/{execution_id}": [(f"/api/v1/executions/{ids['execution']}", {})],
         "/api/v1/executions/{execution_id}/agents": [(f"/api/v1/executions/{ids['execution']}/agents", {})],
-        "/api/v1/executions/{execution_id}/agents/current": [(f"/api/v1/executions/{ids['execution']}/agents/current", {})],
+        "/api/v1/executions/{execution_id}/agents/current": [
+            (f"/api/v1/executions/{ids['execution']}/agents/current", {})
+        ],
         "/api/v1/agents/{agent_id}": [(f"/api/v1/agents/{ids['agent']}", {})],
         "/api/v1/agents/{agent_id}/tool-calls": [(f"/api/v1/agents/{ids['agent']}/tool-calls", {})],
         "/api/v1/tool-calls/{tool_call_id}": [(f"/api/v1/tool-calls/{ids['tool_call']}", {})],
@@ -212,7 +301,9 @@ def requests_for(ids: dict[str, str]) -> dict[str, list[tuple[str, dict[str, str
     }
 
 
-async def answers(url: str, requests: dict[str, list[tuple[str, dict[str, str]]]]) -> dict[str, tuple[int, Any]]:
+async def answers(
+    url: str, requests: dict[str, list[tuple[str, dict[str, str]]]]
+) -> dict[str, tuple[int, Any]]:
     async with running(url) as http:
         templates = {
             path for path, ops in ok(await http.get("/openapi.json"))["paths"].items() if "get" in ops

@@ -61,7 +61,8 @@ def integrity_problems(path: Path) -> list[str]:
 def sqlite_schema_version(path: Path) -> str | None:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]  # type: ignore[no-any-return]
+        found: str = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+        return found
     except (sqlite3.DatabaseError, TypeError):
         return None
     finally:
@@ -84,7 +85,9 @@ def sqlite_in_use(path: Path) -> bool:
     return False
 
 
-def _copy_pages(source: sqlite3.Connection, target: sqlite3.Connection, progress: PageProgress | None) -> None:
+def _copy_pages(
+    source: sqlite3.Connection, target: sqlite3.Connection, progress: PageProgress | None
+) -> None:
     # A read transaction held across every step: the copy is one snapshot,
     # and writes by the server meanwhile (to the WAL) neither restart nor change it.
     source.execute("BEGIN")
@@ -93,7 +96,9 @@ def _copy_pages(source: sqlite3.Connection, target: sqlite3.Connection, progress
         source.backup(
             target,
             pages=_STEP_PAGES,
-            progress=(lambda _status, remaining, total: progress(total - remaining, total)) if progress else None,
+            progress=(lambda _status, remaining, total: progress(total - remaining, total))
+            if progress
+            else None,
         )
     finally:
         source.rollback()
@@ -203,9 +208,13 @@ def connections_elsewhere(url: str) -> int:
 
 
 def _run(argv: list[str], verbose: bool) -> None:
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=None if verbose else subprocess.PIPE, text=True)
+    done = subprocess.run(
+        argv, stdout=subprocess.DEVNULL, stderr=None if verbose else subprocess.PIPE, text=True
+    )
     if done.returncode != 0:
-        raise BackupError(f"{Path(argv[0]).name} failed: {(done.stderr or '').strip() or f'exit {done.returncode}'}")
+        raise BackupError(
+            f"{Path(argv[0]).name} failed: {(done.stderr or '').strip() or f'exit {done.returncode}'}"
+        )
 
 
 def postgres_backup(url: str, target: Path, verbose: bool = False) -> None:
@@ -244,4 +253,3 @@ def postgres_restore(url: str, archive: Path, verbose: bool = False) -> None:
     argv = [postgres_tool("pg_restore", url), "--clean", "--if-exists", "--no-owner", "--no-privileges"]
     argv += ["--single-transaction", f"--dbname={libpq_dsn(url)}", str(archive)]
     _run([*argv, *(["--verbose"] if verbose else [])], verbose)
-

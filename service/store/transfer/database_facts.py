@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, inspect, select, text
-from alembic.config import Config
 
 from service.store.database import MIGRATIONS
 from service.store.schema import metadata
@@ -94,13 +94,21 @@ def _database_bytes(conn: Connection) -> int | None:
 def database_facts(conn: Connection) -> DatabaseFacts:
     schema = schema_version(conn)
     present = set(inspect(conn).get_table_names())
-    head, oldest = conn.execute(select(func.coalesce(func.max(log_entries.c.seq), 0), func.min(log_entries.c.seq))).one()
+    head, oldest = conn.execute(
+        select(func.coalesce(func.max(log_entries.c.seq), 0), func.min(log_entries.c.seq))
+    ).one()
     facts = DatabaseFacts(schema, newest_migration(), int(head), oldest, total_bytes=_database_bytes(conn))
     sizes = _table_bytes(conn) or {}
     spaces: dict[str, WorkspaceFacts] = {}
-    data_bytes = func.length(log_entries.c.data) if conn.dialect.name == "sqlite" else func.pg_column_size(log_entries.c.data)
+    data_bytes = (
+        func.length(log_entries.c.data)
+        if conn.dialect.name == "sqlite"
+        else func.pg_column_size(log_entries.c.data)
+    )
     for ws, count, size in conn.execute(
-        select(log_entries.c.workspace, func.count(), func.coalesce(func.sum(data_bytes), 0)).group_by(log_entries.c.workspace)
+        select(log_entries.c.workspace, func.count(), func.coalesce(func.sum(data_bytes), 0)).group_by(
+            log_entries.c.workspace
+        )
     ):
         spaces[ws] = WorkspaceFacts(ws, int(count), int(size))
     for table in metadata.sorted_tables:

@@ -27,7 +27,17 @@ from service.store.log import Tx
 # occurred_at, recorded_at, data).
 ImportEntry = tuple[int, str, str, str, str | None, str | None, str | None, datetime, dict[str, Any]]
 
-_COLUMNS = ("seq", "event_id", "workspace", "type", "name", "session_id", "occurred_at", "recorded_at", "data")
+_COLUMNS = (
+    "seq",
+    "event_id",
+    "workspace",
+    "type",
+    "name",
+    "session_id",
+    "occurred_at",
+    "recorded_at",
+    "data",
+)
 _INSERT_SQLITE = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _INSERT_PG = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 
@@ -43,7 +53,9 @@ class SeqTaken(Exception):
 def taken_seqs(tx: Tx, first: int, last: int) -> dict[int, str]:
     """The event ids the database holds at seqs `first..last`."""
     mark = "?" if tx.conn.dialect.name == "sqlite" else "%s"
-    tx.cursor.execute(f"SELECT seq, event_id FROM log_entries WHERE seq >= {mark} AND seq <= {mark}", (first, last))
+    tx.cursor.execute(
+        f"SELECT seq, event_id FROM log_entries WHERE seq >= {mark} AND seq <= {mark}", (first, last)
+    )
     return {int(seq): event_id for seq, event_id in tx.cursor.fetchall()}
 
 
@@ -83,10 +95,15 @@ def advance_log_sequence(tx: Tx, at_least: int = 0) -> None:
     sequence must be moved. Neither ever goes back."""
     if tx.conn.dialect.name == "sqlite":
         if at_least:
-            tx.cursor.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'log_entries' AND seq < ?", (at_least, at_least))
+            tx.cursor.execute(
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'log_entries' AND seq < ?",
+                (at_least, at_least),
+            )
             tx.cursor.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'log_entries'")
             if tx.cursor.fetchone() is None:
-                tx.cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('log_entries', ?)", (at_least,))
+                tx.cursor.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('log_entries', ?)", (at_least,)
+                )
         return
     name = tx.conn.execute(text("SELECT pg_get_serial_sequence('log_entries', 'seq')")).scalar_one()
     tx.conn.execute(

@@ -78,10 +78,14 @@ class Snapshot:
     def seq_high(self) -> int:
         """The highest seq ever handed out (deleted entries' included)."""
         if self._sqlite:
-            found = self.conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = 'log_entries'")).scalar()
+            found = self.conn.execute(
+                text("SELECT seq FROM sqlite_sequence WHERE name = 'log_entries'")
+            ).scalar()
         else:
             name = self.conn.execute(text("SELECT pg_get_serial_sequence('log_entries', 'seq')")).scalar_one()
-            found = self.conn.execute(text(f"SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {name}")).scalar()
+            found = self.conn.execute(
+                text(f"SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {name}")
+            ).scalar()
         return max(int(found or 0), self.head())
 
     def entries(self, workspace: str | None, after: int, upto: int) -> Iterator[list[RawEntry]]:
@@ -115,7 +119,8 @@ class Snapshot:
         if workspace is not None:
             query = query.where(table.c.workspace == workspace)
         result = self.conn.execution_options(stream_results=True, yield_per=PAGE).execute(query)
-        names = [str(name) for name in result.keys()]  # plain str: SQLAlchemy quotes some names
+        # Plain str (SQLAlchemy's quoted names are a subclass, which orjson refuses as keys).
+        names = [str(column.name) for column in table.columns]
         for row in result:
             yield {name: _aware(value) for name, value in zip(names, row, strict=True)}
 
