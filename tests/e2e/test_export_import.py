@@ -6,26 +6,20 @@ adds nothing, and a deleted session stays deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select
 
-from gateway.app import create_app
-from service.app.assembly import Core
-from service.base.config import Settings
-from service.store.database import normalize_url
-from service.store.schema import metadata
 from tests.agh_support import identity
-from tests.conftest import POSTGRES_URL, TEST_HOST, reset_postgres
+from tests.conftest import POSTGRES_URL, reset_postgres
+from tests.transfer_support import run_here, running, table_counts
 
 # Source and target backends: each backend is exported from and imported into.
 PAIRS = [("sqlite", "postgres"), ("postgres", "sqlite")] if POSTGRES_URL else [("sqlite", "sqlite")]
@@ -63,26 +57,6 @@ def urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
 
     source, target = request.param
     return url(source, "source.db"), url(target, "target.db")
-
-
-@asynccontextmanager
-async def running(url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A server on `url` (no background sweeps: both copies must stay as they are)."""
-    settings = Settings(
-        grpc_port=0,
-        http_port=0,
-        database_url=url,
-        allowed_hosts=[TEST_HOST],
-        lease_sweep_seconds=0,
-        tracer_reaper_interval_seconds=0,
-        idempotency_sweep_seconds=0,
-    )
-    app = create_app(settings, service=Core)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}") as http,
-    ):
-        yield http
 
 
 def agentplane(*argv: str) -> str:
@@ -302,42 +276,29 @@ def requests_for(ids: dict[str, str]) -> dict[str, list[tuple[str, dict[str, str
 
 
 async def answers(
-    url: str, requests: dict[str, list[tuple[str, dict[str, str]]]]
+    http: httpx.AsyncClient, requests: dict[str, list[tuple[str, dict[str, str]]]]
 ) -> dict[str, tuple[int, Any]]:
-    async with running(url) as http:
-        templates = {
-            path for path, ops in ok(await http.get("/openapi.json"))["paths"].items() if "get" in ops
-        }
-        assert templates - NOT_COMPARED == set(requests), "a GET route without a request here, or one gone"
-        out = {}
-        for calls in requests.values():
-            for path, headers in calls:
-                resp = await http.get(path, headers=headers)
-                out[path] = (resp.status_code, comparable(resp.text))
-        return out
-
-
-def table_counts(url: str) -> dict[str, int]:
-    engine = create_engine(normalize_url(url))
-    try:
-        with engine.connect() as conn:
-            return {
-                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in metadata.sorted_tables
-                if t.name != "idempotency_keys"
-            }
-    finally:
-        engine.dispose()
+    templates = {path for path, ops in ok(await http.get("/openapi.json"))["paths"].items() if "get" in ops}
+    assert templates - NOT_COMPARED == set(requests), "a GET route without a request here, or one gone"
+    out = {}
+    for calls in requests.values():
+        for path, headers in calls:
+            resp = await http.get(path, headers=headers)
+            out[path] = (resp.status_code, comparable(resp.text))
+    return out
 
 
 async def test_every_route_answers_the_same_after_export_and_import(
-    urls: tuple[str, str], tmp_path: Path
+    urls: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source, target = urls
+    dump = tmp_path / "export.ndjson"
     async with running(source) as http:
         ids = await fill(http)
-    dump = tmp_path / "export.ndjson"
-    summary = agentplane("export", "--database-url", source, "-o", str(dump))
+        # Exported while the server runs; its answers read after (a receive on a channel writes).
+        summary = await asyncio.to_thread(agentplane, "export", "--database-url", source, "-o", str(dump))
+        exported = table_counts(source)
+        before = await answers(http, requests_for(ids))
     assert re.match(r"Exported \d+ entries and \d+ rows", summary), summary
     header, *_, end = dump.read_bytes().splitlines()
     assert b'"agentplane_export":1' in header and end.startswith(b'{"end":')
@@ -348,15 +309,15 @@ async def test_every_route_answers_the_same_after_export_and_import(
     summary = agentplane("import", "--database-url", target, str(dump))
     entries, rows = (int(n.replace(",", "")) for n in re.findall(r"([\d,]+) of \1 ", summary)[:2])
     assert entries > 40 and rows > 20, summary
-    assert table_counts(target) == table_counts(source)
+    assert table_counts(target) == exported
 
-    requests = requests_for(ids)
-    before, after = await answers(source, requests), await answers(target, requests)
+    async with running(target) as http:
+        after = await answers(http, requests_for(ids))
     assert before["/sessions/rt-gone"][0] == 404 and before["/sessions/rt-1"][0] == 200
     assert {p: a for p, a in after.items() if a != before[p]} == {}
 
-    # A second import adds nothing.
+    # A second import adds nothing (run in this process: a process start costs more than it does).
     counts = table_counts(target)
-    summary = agentplane("import", "--database-url", target, str(dump))
-    assert f"0 of {entries:,} entries and 0 of {rows:,} rows written" in summary, summary
+    code, _, summary = await run_here(capsys, "import", "--database-url", target, str(dump))
+    assert code == 0 and f"0 of {entries:,} entries and 0 of {rows:,} rows written" in summary, summary
     assert table_counts(target) == counts
