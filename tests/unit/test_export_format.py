@@ -3,8 +3,6 @@ when it refuses (the import stops there, having written what came before)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 import pytest
 
@@ -33,7 +31,7 @@ def test_what_is_written_reads_back() -> None:
     ]
     assert read_header(lines[0]) == HEADER
     items = list(read_items(lines[1:]))
-    when = datetime(2026, 12, 1, 10, 0, 0, 1, tzinfo=UTC)
+    when = TIME
     data = {"session": {"session_id": "s"}}
     assert items == [
         (1, "ev-1", "default", "session.created", None, "s", None, when, data),

@@ -130,6 +130,13 @@ def read_header(line: bytes) -> Header:
         raise bad_line(1, f"header without a valid {exc}") from None
 
 
+def _time(text: Any) -> str:
+    """An RFC 3339 time, checked and kept as written (the store converts it
+    once, as its backend takes it)."""
+    datetime.fromisoformat(text)
+    return str(text)
+
+
 def _entry(number: int, e: Any) -> ImportEntry:
     try:
         data = e["data"]
@@ -143,7 +150,7 @@ def _entry(number: int, e: Any) -> ImportEntry:
             e.get("name"),
             e.get("session_id"),
             e.get("occurred_at"),
-            datetime.fromisoformat(e["recorded_at"]),
+            _time(e["recorded_at"]),
             data,
         )
     except (KeyError, TypeError, ValueError) as exc:

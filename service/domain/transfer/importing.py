@@ -18,6 +18,8 @@ primary key).
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +40,9 @@ from service.store.transfer.import_writes import (
 )
 from service.store.transfer.snapshot_reads import projection_tables
 
-# Entries or rows written per transaction.
+# Entries or rows written per operation, and operations queued at once.
 PAGE = 2_000
+IN_FLIGHT = 2
 
 # Called after each page: entries and rows read from the file so far.
 Progress = Callable[[int, int], None]
@@ -73,6 +76,30 @@ def _write_entries(page: list[ImportEntry]) -> Callable[[Tx], int]:
 
 def _write_rows(table: Table, page: list[dict[str, Any]]) -> Callable[[Tx], int]:
     return lambda tx: insert_rows(tx, table, page)
+
+
+class _Refused(Exception):
+    """A page not written because one before it was refused."""
+
+
+class _InOrder:
+    """Pages run by the writer in the order queued; once one is refused, the
+    ones queued behind it write nothing (they fail with _Refused)."""
+
+    def __init__(self) -> None:
+        self.refused = False
+
+    def guard(self, op: Callable[[Tx], int]) -> Callable[[Tx], int]:
+        def guarded(tx: Tx) -> int:
+            if self.refused:
+                raise _Refused
+            try:
+                return op(tx)
+            except Exception:
+                self.refused = True
+                raise
+
+        return guarded
 
 
 def _pages(items: Iterator[Any], tables: dict[str, Table]) -> Iterator[tuple[str, Any, list[Any]]]:
@@ -111,24 +138,46 @@ def _pages(items: Iterator[Any], tables: dict[str, Table]) -> Iterator[tuple[str
 
 
 async def import_file(store: Store, lines: Iterable[bytes], progress: Progress | None = None) -> Imported:
-    """Write the export read from `lines` (the header first) into `store`."""
+    """Write the export read from `lines` (the header first) into `store`.
+
+    Pages go to the writer as soon as they are read, with up to IN_FLIGHT
+    waiting: the next page is parsed while the last one commits (its fsync).
+    A refused page stops the import: nothing after it is written."""
     lines = iter(lines)
-    first = next(lines, b"")
-    done = Imported(read_header(first))
+    done = Imported(read_header(next(lines, b"")))
     tables = {t.name: t for t in projection_tables()}
     await store.write(lambda tx: advance_log_sequence(tx, done.header.seq_high))
     end: End | None = None
-    for kind, table, page in _pages(read_items(lines), tables):
-        if kind == "end":
-            end = table
-        elif kind == "entries":
-            done.entries_written += await store.write(_write_entries(page))
-            done.entries_read += len(page)
-        else:
-            done.rows_written += await store.write(_write_rows(table, page))
-            done.rows_read += len(page)
-        if progress:
-            progress(done.entries_read, done.rows_read)
+    pending: deque[tuple[asyncio.Future[int], str]] = deque()
+    order = _InOrder()
+
+    async def settle(keep: int) -> None:
+        while len(pending) > keep:
+            future, kind = pending.popleft()
+            written = await future
+            if kind == "entries":
+                done.entries_written += written
+            else:
+                done.rows_written += written
+
+    try:
+        for kind, table, page in _pages(read_items(lines), tables):
+            if kind == "end":
+                end = table
+                continue
+            if kind == "entries":
+                pending.append((store.enqueue(order.guard(_write_entries(page))), kind))
+                done.entries_read += len(page)
+            else:
+                pending.append((store.enqueue(order.guard(_write_rows(table, page))), kind))
+                done.rows_read += len(page)
+            await settle(IN_FLIGHT)
+            if progress:
+                progress(done.entries_read, done.rows_read)
+    finally:
+        # Whatever was queued is written (or refused) before the import returns.
+        await asyncio.gather(*(future for future, _ in pending), return_exceptions=True)
+    await settle(0)
     if end is None or (end.entries, end.rows) != (done.entries_read, done.rows_read):
         raise InvalidArgument(
             f"the file stops before its end ({done.entries_read} entries and {done.rows_read} rows read"

@@ -12,7 +12,7 @@ left alone: importing the same file twice adds nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,8 +24,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from service.store.log import Tx
 
 # An entry as imported: (seq, event_id, workspace, type, name, session_id,
-# occurred_at, recorded_at, data).
-ImportEntry = tuple[int, str, str, str, str | None, str | None, str | None, datetime, dict[str, Any]]
+# occurred_at, recorded_at as RFC 3339 text, data).
+ImportEntry = tuple[int, str, str, str, str | None, str | None, str | None, str, dict[str, Any]]
 
 _COLUMNS = (
     "seq",
@@ -40,6 +40,20 @@ _COLUMNS = (
 )
 _INSERT_SQLITE = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _INSERT_PG = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _sqlite_time(text: str) -> str:
+    """SQLAlchemy's SQLite form of a UTC time (`YYYY-MM-DD HH:MM:SS.ffffff`),
+    cut from the export's own form without parsing it when it is UTC with
+    microseconds (as every export writes it)."""
+    if len(text) == 32 and text.endswith("+00:00") and text[10] == "T":
+        return f"{text[:10]} {text[11:26]}"
+    return _utc(text).isoformat(" ", "microseconds")[:26]
 
 
 class SeqTaken(Exception):
@@ -78,11 +92,10 @@ def insert_entries(tx: Tx, entries: Sequence[ImportEntry]) -> int:
         return 0
     if tx.conn.dialect.name == "sqlite":
         tx.cursor.executemany(
-            _INSERT_SQLITE,
-            [(*e[:7], e[7].isoformat(" ", "microseconds")[:26], orjson.dumps(e[8]).decode()) for e in new],
+            _INSERT_SQLITE, [(*e[:7], _sqlite_time(e[7]), orjson.dumps(e[8]).decode()) for e in new]
         )
     else:
-        tx.cursor.executemany(_INSERT_PG, [(*e[:8], Jsonb(e[8])) for e in new])
+        tx.cursor.executemany(_INSERT_PG, [(*e[:7], _utc(e[7]), Jsonb(e[8])) for e in new])
     tx.appended.append(max(e[0] for e in new))
     return len(new)
 
