@@ -145,7 +145,13 @@ def print_status(url: str, facts: DatabaseFacts, out: TextIO) -> None:
     )
     print("retention: off (every entry is kept)", file=out)
     print("", file=out)
-    _table([["TABLE", "ROWS", "SIZE"], *[[t.name, f"{t.rows:,}", _size(t.bytes)] for t in facts.tables]], out)
+    _table(
+        [
+            ["TABLE", "ROWS", "SIZE"],
+            *[[t.name, f"{t.rows:,}", _size(t.bytes)] for t in sorted(facts.tables, key=lambda t: t.name)],
+        ],
+        out,
+    )
     print("", file=out)
     _table(
         [

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, LargeBinary, cast, func, inspect, select, text
 
 from service.store.database import MIGRATIONS
 from service.store.schema import metadata
@@ -100,8 +100,9 @@ def database_facts(conn: Connection) -> DatabaseFacts:
     facts = DatabaseFacts(schema, newest_migration(), int(head), oldest, total_bytes=_database_bytes(conn))
     sizes = _table_bytes(conn) or {}
     spaces: dict[str, WorkspaceFacts] = {}
+    # Bytes as stored: SQLite's JSON text (length() of text counts characters), PostgreSQL's JSONB.
     data_bytes = (
-        func.length(log_entries.c.data)
+        func.length(cast(log_entries.c.data, LargeBinary))
         if conn.dialect.name == "sqlite"
         else func.pg_column_size(log_entries.c.data)
     )
