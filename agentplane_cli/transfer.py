@@ -137,3 +137,7 @@ def run(settings: Settings, args: argparse.Namespace, err: TextIO | None = None)
     except DomainError as exc:
         print(f"agentplane {args.command}: {exc}", file=err)
         return 1
+    except BrokenPipeError:
+        # The reader of stdout stopped (`| head`): that ends the export, quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
