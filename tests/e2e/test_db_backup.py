@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -20,17 +18,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from agentplane_cli.main import main
-from service.store.database import libpq_dsn, normalize_url
+from service.store.database import describe_database, libpq_dsn, normalize_url
 from service.store.tables import sessions
 from tests.conftest import free_port
 from tests.e2e.test_serve_process import serve
-
-
-def agentplane(*argv: str) -> subprocess.CompletedProcess[str]:
-    """The command as its own process (the backup taken while the server writes)."""
-    return subprocess.run(
-        [sys.executable, "-m", "agentplane_cli.main", *argv], capture_output=True, text=True, timeout=120
-    )
+from tests.transfer_support import run_here
 
 
 def in_process(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -92,14 +84,12 @@ async def test_backup_under_writes_restores_every_acknowledged_write(
         writer = asyncio.create_task(write_sessions(base, acknowledged, going, stop))
         await going.wait()
         began = time.monotonic()
-        done = await asyncio.to_thread(
-            agentplane, "db", "--database-url", database_url, "backup", str(backup)
-        )
+        # (In this process, in a thread: the server is a process of its own.)
+        code, out, err = await run_here(capsys, "db", "--database-url", database_url, "backup", str(backup))
         ended = time.monotonic()
         stop.set()
         await writer
-        assert done.returncode == 0, done.stderr
-        assert f"to {backup}" in done.stdout
+        assert code == 0 and f"Backed up {describe_database(database_url)} to {backup}" in out, err
         during = [sid for at, sid in acknowledged if began < at < ended]
         assert during, "no write was acknowledged while the backup ran"
 

@@ -306,7 +306,8 @@ async def test_every_route_answers_the_same_after_export_and_import(
     gone = [line for line in dump.read_bytes().splitlines() if b"rt-gone" in line]
     assert len(gone) == 1 and b'"type":"session.deleted"' in gone[0], gone
 
-    summary = agentplane("import", "--database-url", target, str(dump))
+    code, _, summary = await run_here(capsys, "import", "--database-url", target, str(dump))
+    assert code == 0, summary
     entries, rows = (int(n.replace(",", "")) for n in re.findall(r"([\d,]+) of \1 ", summary)[:2])
     assert entries > 40 and rows > 20, summary
     assert table_counts(target) == exported
@@ -316,7 +317,7 @@ async def test_every_route_answers_the_same_after_export_and_import(
     assert before["/sessions/rt-gone"][0] == 404 and before["/sessions/rt-1"][0] == 200
     assert {p: a for p, a in after.items() if a != before[p]} == {}
 
-    # A second import adds nothing (run in this process: a process start costs more than it does).
+    # A second import adds nothing.
     counts = table_counts(target)
     code, _, summary = await run_here(capsys, "import", "--database-url", target, str(dump))
     assert code == 0 and f"0 of {entries:,} entries and 0 of {rows:,} rows written" in summary, summary
