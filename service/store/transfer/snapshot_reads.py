@@ -35,7 +35,12 @@ _NOT_PROJECTIONS = frozenset({"log_entries", "idempotency_keys"})
 # occurred_at, recorded_at as RFC 3339 text, data as JSON text).
 RawEntry = tuple[int, str, str, str, str | None, str | None, str | None, str, str]
 
-_COLUMNS = "seq, event_id, workspace, type, name, session_id, occurred_at, recorded_at, data"
+_COLUMNS = "seq, event_id, workspace, type, name, session_id, occurred_at"
+# recorded_at as RFC 3339 text made by the database (cheaper than in Python):
+# SQLite keeps SQLAlchemy's UTC text (`YYYY-MM-DD HH:MM:SS.ffffff`); the data
+# as the JSON text stored (PostgreSQL's JSONB rendered as text).
+_SQLITE_COLUMNS = f"{_COLUMNS}, replace(recorded_at, ' ', 'T') || '+00:00', data"
+_PG_COLUMNS = f"{_COLUMNS}, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), data::text"
 
 
 def projection_tables() -> list[Table]:
@@ -47,14 +52,6 @@ def projection_tables() -> list[Table]:
         for t in metadata.sorted_tables
         if t.name not in _NOT_PROJECTIONS and "workspace" in t.c and t.name != log_entries.name
     ]
-
-
-def _utc_text(value: Any) -> str:
-    """A stored time as RFC 3339 text: SQLite keeps SQLAlchemy's UTC text
-    (`YYYY-MM-DD HH:MM:SS.ffffff`), PostgreSQL hands back an aware datetime."""
-    if isinstance(value, str):
-        return f"{value[:10]}T{value[11:]}+00:00"
-    return str(value.astimezone(UTC).isoformat())
 
 
 def _aware(value: Any) -> Any:
@@ -92,7 +89,7 @@ class Snapshot:
         """Pages of the entries with `after < seq <= upto` (of one workspace,
         or every one), oldest first; data left as the JSON text stored."""
         mark = "?" if self._sqlite else "%s"
-        columns = _COLUMNS if self._sqlite else _COLUMNS.replace("data", "data::text")
+        columns = _SQLITE_COLUMNS if self._sqlite else _PG_COLUMNS
         where = f"seq > {mark} AND seq <= {mark}"
         if workspace is not None:
             hint = " INDEXED BY ix_log_workspace_seq" if self._sqlite else ""
@@ -104,7 +101,7 @@ class Snapshot:
             while after < upto:
                 params = (after, upto, PAGE) if workspace is None else (workspace, after, upto, PAGE)
                 cur.execute(sql, params)
-                page = [(*row[:7], _utc_text(row[7]), row[8]) for row in cur.fetchall()]
+                page: list[RawEntry] = cur.fetchall()
                 if not page:
                     return
                 yield page
