@@ -47,10 +47,14 @@ def _output(path: Path | None) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     partial = Path(f"{path}.partial")
-    with open(partial, "wb", buffering=_CHUNK) as f:
-        yield f
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(partial, "wb", buffering=_CHUNK) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
 
 

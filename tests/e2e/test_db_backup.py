@@ -14,12 +14,15 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from agentplane_cli.main import main
-from service.store.database import describe_database, libpq_dsn, normalize_url
+from service.store.database import MIGRATIONS, describe_database, libpq_dsn, normalize_url
 from service.store.tables import sessions
+from service.store.transfer.database_facts import newest_migration, schema_version
 from tests.conftest import free_port
 from tests.e2e.test_serve_process import serve
 from tests.transfer_support import run_here
@@ -129,3 +132,36 @@ def test_restore_refuses_a_file_that_is_not_a_backup(
     code, _, err = in_process(capsys, "db", "--database-url", database_url, "restore", str(junk))
     assert code == 1
     assert "is not a sound SQLite database" in err or "is not a pg_dump archive" in err
+
+
+def test_an_older_backup_is_migrated_forward(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    older = "0008"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(database_url).replace("%", "%%"))
+    command.upgrade(cfg, older)
+    backup = tmp_path / "older.bin"
+    code, _, err = in_process(capsys, "db", "--database-url", database_url, "backup", str(backup))
+    assert code == 0, err
+
+    # An export needs the schema this agentplane writes: it says how to get there.
+    dump = tmp_path / "older.ndjson"
+    code, _, err = in_process(capsys, "export", "--database-url", database_url, "-o", str(dump))
+    assert code == 1 and f"is at schema {older}, this agentplane writes {newest_migration()}" in err, err
+    assert not dump.exists() and not Path(f"{dump}.partial").exists()
+
+    code, _, err = in_process(capsys, "db", "--database-url", database_url, "status")
+    assert code == 0 and f"schema: {older} (newest {newest_migration()}; behind:" in _ + err, _ + err
+
+    target = restore_target(database_url, tmp_path)
+    code, out, err = in_process(capsys, "db", "--database-url", target, "restore", str(backup))
+    assert code == 0, err
+    assert f"schema {older} -> {newest_migration()}" in out
+    engine = create_engine(normalize_url(target))
+    try:
+        with engine.connect() as conn:
+            assert schema_version(conn) == newest_migration() != older
+    finally:
+        engine.dispose()

@@ -131,10 +131,14 @@ async def test_seqs_taken_by_other_entries_are_refused_whole(
     assert table_counts(database_url) == before
 
 
-async def test_a_table_this_version_does_not_have_is_refused(
+async def test_a_file_from_a_newer_version_is_refused(
     database_url: str, tmp_path: Path, capsys: Capture
 ) -> None:
     """(The format's other checks are tests/unit/test_export_format.py's.)"""
     bad = write(tmp_path / "bad.ndjson", HEADER, {"row": "no_such_table", "values": {}}, END)
     code, _, err = await run_here(capsys, "import", "--database-url", database_url, str(bad))
     assert code == 1 and "the file holds rows of table 'no_such_table'" in err, err
+    newer = write(tmp_path / "newer.ndjson", {**HEADER, "schema": "9999"}, *BODY, END)
+    code, _, err = await run_here(capsys, "import", "--database-url", database_url, str(newer))
+    assert code == 1 and "exported at schema 9999, which this agentplane does not know" in err, err
+    assert table_counts(database_url)["log_entries"] == 0

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from service.base.errors import FailedPrecondition
 from service.domain.transfer.export_format import Header, end_line, entry_lines, row_line
+from service.domain.transfer.reasons import TransferReason
 from service.store.database import describe_database
-from service.store.transfer.database_facts import schema_version
+from service.store.transfer.database_facts import newest_migration, schema_version
 from service.store.transfer.snapshot_reads import projection_tables, snapshot
 
 # Called as the export goes: entries written, rows written, and the share of
@@ -39,10 +41,17 @@ def export(
     import rebuilds every record as it is here."""
     with snapshot(url) as snap:
         head = snap.head()
+        schema, newest = schema_version(snap.conn), newest_migration()
+        if schema != newest:
+            raise FailedPrecondition(
+                f"{describe_database(url)} is at schema {schema or 'none'}, this agentplane writes {newest}: "
+                "start `agentplane serve` on it once (it migrates on start), or export with the version that wrote it",
+                reason=TransferReason.SCHEMA_MISMATCH,
+            )
         after = max((from_seq or 1) - 1, 0)
         upto = head if to_seq is None else min(to_seq, head)
         header = Header(
-            schema=schema_version(snap.conn),
+            schema=schema,
             workspace=workspace,
             from_seq=after + 1,
             to_seq=upto,

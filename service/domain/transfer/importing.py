@@ -31,6 +31,7 @@ from service.domain.transfer.export_format import End, Header, Row, read_header,
 from service.domain.transfer.reasons import TransferReason
 from service.store.log import Tx
 from service.store.store import Store
+from service.store.transfer.database_facts import known_revisions
 from service.store.transfer.import_writes import (
     ImportEntry,
     SeqTaken,
@@ -145,6 +146,12 @@ async def import_file(store: Store, lines: Iterable[bytes], progress: Progress |
     A refused page stops the import: nothing after it is written."""
     lines = iter(lines)
     done = Imported(read_header(next(lines, b"")))
+    if done.header.schema not in known_revisions():
+        raise FailedPrecondition(
+            f"the file was exported at schema {done.header.schema}, which this agentplane does not know "
+            "(a newer version wrote it): import it with that version",
+            reason=TransferReason.SCHEMA_MISMATCH,
+        )
     tables = {t.name: t for t in projection_tables()}
     await store.write(lambda tx: advance_log_sequence(tx, done.header.seq_high))
     end: End | None = None

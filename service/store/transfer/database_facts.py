@@ -65,12 +65,10 @@ class DatabaseFacts:
     total_bytes: int | None = None
 
 
-def _table_bytes(conn: Connection) -> dict[str, int] | None:
+def _table_bytes(conn: Connection, present: set[str]) -> dict[str, int] | None:
     if conn.dialect.name == "postgresql":
-        return {
-            t.name: int(conn.execute(text("SELECT pg_total_relation_size(:t)"), {"t": t.name}).scalar_one())
-            for t in metadata.sorted_tables
-        }
+        size = text("SELECT pg_total_relation_size(:t)")
+        return {name: int(conn.execute(size, {"t": name}).scalar_one()) for name in present}
     try:
         pages = conn.execute(
             text(
@@ -98,7 +96,7 @@ def database_facts(conn: Connection) -> DatabaseFacts:
         select(func.coalesce(func.max(log_entries.c.seq), 0), func.min(log_entries.c.seq))
     ).one()
     facts = DatabaseFacts(schema, newest_migration(), int(head), oldest, total_bytes=_database_bytes(conn))
-    sizes = _table_bytes(conn) or {}
+    sizes = _table_bytes(conn, present) or {}
     spaces: dict[str, WorkspaceFacts] = {}
     # Bytes as stored: SQLite's JSON text (length() of text counts characters), PostgreSQL's JSONB.
     data_bytes = (
