@@ -11,13 +11,13 @@ left alone: importing the same file twice adds nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
-from sqlalchemy import DateTime, Table, text
+from sqlalchemy import JSON, Column, DateTime, Table, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -128,26 +128,67 @@ def advance_log_sequence(tx: Tx, at_least: int = 0) -> None:
     )
 
 
-def _column_values(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    """A row's JSON values as its columns take them (times parsed); columns
-    the file does not know keep their defaults."""
-    row = {}
-    for column in table.columns:
-        if column.name not in values:
-            continue
-        value = values[column.name]
-        if isinstance(column.type, DateTime) and isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        row[column.key] = value
-    return row
+def _converter(column: Column[Any], sqlite: bool) -> Callable[[Any], Any]:
+    """How a column takes a value of the file, on the driver's cursor (where
+    SQLAlchemy's types do not apply): JSON as text or Jsonb (None as SQLAlchemy
+    binds it: SQL NULL only for `none_as_null` columns), times as the column
+    stores them."""
+    kind = column.type
+    if isinstance(kind, JSON):
+        keep_null = kind.none_as_null
+
+        def json_value(value: Any) -> Any:
+            if value is None and keep_null:
+                return None
+            return orjson.dumps(value).decode() if sqlite else Jsonb(value)
+
+        return json_value
+    if isinstance(kind, DateTime):
+        as_stored = _sqlite_time if sqlite else _utc
+        return lambda value: as_stored(value) if isinstance(value, str) else value
+    return lambda value: value
+
+
+_Inserter = tuple[str, list[tuple[str, Callable[[Any], Any]]]]
+_INSERTERS: dict[tuple[str, str, tuple[str, ...]], _Inserter] = {}
+
+
+def _inserter(tx: Tx, table: Table, names: tuple[str, ...]) -> _Inserter:
+    """INSERT … ON CONFLICT DO NOTHING of the columns `names` (those the file
+    has: columns it does not know keep their defaults), compiled once, with
+    each column's converter."""
+    dialect = tx.conn.dialect
+    key = (dialect.name, table.name, names)
+    found = _INSERTERS.get(key)
+    if found is None:
+        insert = sqlite_insert if dialect.name == "sqlite" else pg_insert
+        columns = [table.c[name] for name in names]
+        statement = insert(table).values({c.key: bindparam(c.key) for c in columns}).on_conflict_do_nothing()
+        compiled: Any = statement.compile(dialect=dialect)
+        order = compiled.positiontup if compiled.positional else [c.key for c in columns]
+        convert = {c.key: _converter(c, dialect.name == "sqlite") for c in columns}
+        found = _INSERTERS[key] = (str(compiled), [(name, convert[name]) for name in order])
+    return found
 
 
 def insert_rows(tx: Tx, table: Table, rows: Sequence[dict[str, Any]]) -> int:
     """Insert the rows whose primary key is not taken yet; returns how many were inserted."""
-    if not rows:
-        return 0
-    insert = sqlite_insert if tx.conn.dialect.name == "sqlite" else pg_insert
-    # RETURNING counts what was inserted (an executemany's rowcount is not reliable).
-    key = next(iter(table.primary_key.columns))
-    statement = insert(table).on_conflict_do_nothing().returning(key)
-    return len(tx.conn.execute(statement, [_column_values(table, r) for r in rows]).all())
+    inserted = 0
+    known = set(table.c.keys())
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(name for name in row if name in known), []).append(row)
+    sqlite = tx.conn.dialect.name == "sqlite"
+    for names, group in by_columns.items():
+        sql, params = _inserter(tx, table, names)
+        if sqlite:
+            tx.cursor.executemany(
+                sql, [tuple(convert(row[name]) for name, convert in params) for row in group]
+            )
+        else:
+            tx.cursor.executemany(
+                sql, [{name: convert(row[name]) for name, convert in params} for row in group]
+            )
+        # The rows changed, summed over the statements: those ignored as present count 0.
+        inserted += max(int(tx.cursor.rowcount), 0)
+    return inserted
