@@ -42,6 +42,16 @@ _INSERT_SQLITE = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '
 _INSERT_PG = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
+def _jsonb(value: Any) -> Jsonb:
+    """A JSONB parameter serialised by orjson (psycopg's default is the
+    standard library's json, several times slower)."""
+    return Jsonb(orjson.dumps(value).decode(), dumps=_as_is)
+
+
 def _utc(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -95,7 +105,7 @@ def insert_entries(tx: Tx, entries: Sequence[ImportEntry]) -> int:
             _INSERT_SQLITE, [(*e[:7], _sqlite_time(e[7]), orjson.dumps(e[8]).decode()) for e in new]
         )
     else:
-        tx.cursor.executemany(_INSERT_PG, [(*e[:7], _utc(e[7]), Jsonb(e[8])) for e in new])
+        tx.cursor.executemany(_INSERT_PG, [(*e[:7], _utc(e[7]), _jsonb(e[8])) for e in new])
     tx.appended.append(max(e[0] for e in new))
     return len(new)
 
@@ -140,7 +150,7 @@ def _converter(column: Column[Any], sqlite: bool) -> Callable[[Any], Any]:
         def json_value(value: Any) -> Any:
             if value is None and keep_null:
                 return None
-            return orjson.dumps(value).decode() if sqlite else Jsonb(value)
+            return orjson.dumps(value).decode() if sqlite else _jsonb(value)
 
         return json_value
     if isinstance(kind, DateTime):
