@@ -257,8 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agentplane_client.hooks.cli import main as hooks_main
 
         return hooks_main(args_in)
+    from agentplane_cli import db as db_cli
     from agentplane_cli import keys as keys_cli
     from agentplane_cli import tasks as tasks_cli
+    from agentplane_cli import transfer as transfer_cli
 
     parser = argparse.ArgumentParser(
         prog="agentplane", description="One control plane for coding-agent runtimes."
@@ -267,11 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _serve_parser(sub)
     keys_cli.add_parser(sub)
     tasks_cli.add_parser(sub)
+    db_cli.add_parser(sub)
+    transfer_cli.add_parsers(sub)
     # Listed for --help; dispatched above, before the parser is built.
     sub.add_parser("hook", help="run a Claude Code or Codex hook: hook claude-code|codex (JSON on stdin)")
     sub.add_parser("hooks", help="install or uninstall the hooks in Claude Code or Codex settings")
     args = parser.parse_args(argv)
-    quiet = args.command in ("keys", "tasks")  # their output is for people and scripts, not logs
+    # Their output is for people and scripts, not logs.
+    quiet = args.command in ("keys", "tasks", "db", "export", "import")
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -282,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return keys_cli.run(settings_from(args), args)
     if args.command == "tasks":
         return tasks_cli.run(settings_from(args), args)
+    if args.command == "db":
+        return db_cli.run(settings_from(args), args)
+    if args.command in ("export", "import"):
+        return transfer_cli.run(settings_from(args), args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -39,6 +39,7 @@ from tests.bench.rules import rules_bench
 from tests.bench.tool_calls import run as tool_calls
 from tests.bench.tool_calls import run_stream as tool_calls_stream
 from tests.bench.tracer import tracer_events
+from tests.bench.transfer import export_file, import_file
 from tests.bench.trenchcoat import trenchcoat_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,6 +281,20 @@ SCENARIOS = {
             1024,
             "RSS < 600 MB at peak, within 20% of idle a minute later; every 2xx stored, the rest fast 503/429",
             timed=True,
+        ),
+        Scenario(
+            "export",
+            export_file,
+            200_000,
+            1,
+            ">= 50,000 events/s from a 200,000-entry log to a file (p50/p99: the command's wall time)",
+        ),
+        Scenario(
+            "import",
+            import_file,
+            200_000,
+            1,
+            ">= 20,000 events/s from that file into a new SQLite file (p50/p99: the command's wall time)",
         ),
     ]
 }
