@@ -46,6 +46,7 @@ from service.codec import (
 )
 from service.domain.secrets import redact, redact_text
 from service.rpc.dispatch import Rewriter
+from service.rpc.service_config import config_scope
 
 _NOT_TEXT = frozenset(
     {"id", "channel", "workspace", "agent_name", "idempotency_key", "claim_token_hash"}
@@ -162,7 +163,7 @@ def is_write(md: MethodDescriptor) -> bool:
     is bound to GET, or has no binding and needs a `read:` scope (in doubt,
     redact: a read's request stores nothing, so redacting it costs little)."""
     options = md.GetOptions()
-    scope = options.Extensions[options_pb2.required_scope]
+    scope = options.Extensions[options_pb2.required_scope] or config_scope(md)
     verb = options.Extensions[annotations_pb2.http].WhichOneof("pattern")
     if scope.startswith("write:"):
         return True
