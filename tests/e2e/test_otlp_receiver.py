@@ -130,8 +130,13 @@ def _records(base: str, session: str) -> list[dict[str, Any]]:
             return out
 
 
-def test_claude_code_over_grpc_merges_with_the_hooks_session(server: tuple[str, str]) -> None:
-    base, target = server
+def test_real_exporters_grpc_http_protobuf_and_http_json(server: tuple[str, str]) -> None:
+    """One server per backend (starting one is most of the time), both stories."""
+    claude_code_over_grpc_merges_with_the_hooks_session(*server)
+    codex_over_http_protobuf_and_claude_code_over_http_json(server[0])
+
+
+def claude_code_over_grpc_merges_with_the_hooks_session(base: str, target: str) -> None:
     session = "7f0c6b1e-3c1a-4c55-9a57-0d3c1c1b0a01"
     # The Claude Code hook binds the runtime session to a tracer task first.
     ensured = httpx.post(
@@ -188,8 +193,7 @@ def test_claude_code_over_grpc_merges_with_the_hooks_session(server: tuple[str, 
     assert types.count("telemetry.metric") == 32 and "telemetry.api_request" in types
 
 
-def test_codex_over_http_protobuf_and_claude_code_over_http_json(server: tuple[str, str]) -> None:
-    base, _ = server
+def codex_over_http_protobuf_and_claude_code_over_http_json(base: str) -> None:
     conversation = "0199a213-81c0-7800-8aa1-bbab2a035a53"
     common = {"conversation.id": conversation, "app.version": "0.58.0", "auth_mode": "ChatGPT",
               "model": "gpt-5-codex", "terminal.type": "xterm"}  # fmt: skip
@@ -230,7 +234,7 @@ def test_codex_over_http_protobuf_and_claude_code_over_http_json(server: tuple[s
     ]  # fmt: skip
     assert records[5]["data"]["event"] == "claude_code.something_new"
     workspace = httpx.get(f"{base}/v1/telemetry/usage").json()
-    assert workspace["sessions"] == 2
-    assert workspace["total"]["input_tokens"] == 1200 + 2400
-    assert workspace["today"]["input_tokens"] == 1200 + 2400  # every record here happened today
+    assert workspace["sessions"] == 3  # with the Claude Code session sent over gRPC
+    assert workspace["total"]["input_tokens"] == 1500 + 2400 + 1200
+    assert workspace["today"]["input_tokens"] == 1500 + 2400 + 1200  # every record here happened today
     assert workspace["day"] == time.strftime("%Y-%m-%d", time.gmtime())
