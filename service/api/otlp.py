@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metr
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
+from service.codec.otlp_values import attributes, value_of
 from service.domain.telemetry import ingest
 from service.domain.telemetry.model import (
     CUMULATIVE,
@@ -33,42 +34,8 @@ _TEMPORALITY = {
 }
 
 
-def value_of(v: Any) -> Any:
-    """An AnyValue as a JSON value (bytes as hex, as OTLP JSON writes ids)."""
-    kind = v.WhichOneof("value")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "int_value":
-        return v.int_value
-    if kind == "double_value":
-        return v.double_value
-    if kind == "bool_value":
-        return v.bool_value
-    if kind == "array_value":
-        return [value_of(item) for item in v.array_value.values]
-    if kind == "kvlist_value":
-        return attributes_of(v.kvlist_value.values)
-    if kind == "bytes_value":
-        return v.bytes_value.hex()
-    return None
-
-
-def attributes_of(kvs: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in kvs:
-        v = kv.value
-        kind = v.WhichOneof("value")  # the common scalars without a call
-        if kind == "string_value":
-            out[kv.key] = v.string_value
-        elif kind == "int_value":
-            out[kv.key] = v.int_value
-        else:
-            out[kv.key] = value_of(v)
-    return out
-
-
 def _resource(r: Any) -> Resource:
-    return Resource(attributes_of(r.resource.attributes))
+    return Resource(attributes(r.resource.attributes))
 
 
 def log_records(req: logs_pb.ExportLogsServiceRequest) -> list[LogIn]:
@@ -80,7 +47,7 @@ def log_records(req: logs_pb.ExportLogsServiceRequest) -> list[LogIn]:
                 out.append(
                     LogIn(
                         resource,
-                        attributes_of(r.attributes),
+                        attributes(r.attributes),
                         value_of(r.body) if r.HasField("body") else None,
                         r.event_name,
                         r.time_unix_nano,
@@ -96,8 +63,8 @@ def log_records(req: logs_pb.ExportLogsServiceRequest) -> list[LogIn]:
 def _stats(p: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in fields:
-        if name in ("sum", "min", "max") and not p.HasField(name):
-            continue
+        if p.DESCRIPTOR.fields_by_name[name].has_presence and not p.HasField(name):
+            continue  # a histogram's optional sum, min, max
         out[name] = getattr(p, name)
     return out
 
@@ -123,7 +90,7 @@ def metric_points(req: metrics_pb.ExportMetricsServiceRequest) -> list[PointIn]:
                                 data if data == "sum" else GAUGE,
                                 temporality,
                                 monotonic,
-                                attributes_of(p.attributes),
+                                attributes(p.attributes),
                                 p.start_time_unix_nano,
                                 p.time_unix_nano,
                                 value,
@@ -146,7 +113,7 @@ def metric_points(req: metrics_pb.ExportMetricsServiceRequest) -> list[PointIn]:
                                 data,
                                 temporality,
                                 False,
-                                attributes_of(p.attributes),
+                                attributes(p.attributes),
                                 p.start_time_unix_nano,
                                 p.time_unix_nano,
                                 stats=stats,
@@ -170,11 +137,11 @@ def spans(req: trace_pb.ExportTraceServiceRequest) -> list[SpanIn]:
                         s.parent_span_id,
                         s.start_time_unix_nano,
                         s.end_time_unix_nano,
-                        attributes_of(s.attributes),
+                        attributes(s.attributes),
                         s.kind,
                         {"code": s.status.code, "message": s.status.message} if s.HasField("status") else {},
                         [
-                            {"name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": attributes_of(e.attributes)}
+                            {"name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": attributes(e.attributes)}
                             for e in s.events
                         ],
                     )

@@ -187,10 +187,21 @@ def fields_of(kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_SECONDS: dict[int, str] = {}
+_MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+
+
 def iso_time(unix_nano: int) -> str:
-    """ISO 8601 UTC with milliseconds (the order of text is the order of time)."""
-    seconds = min(max(unix_nano, 0) / 1e9, 253402300799.0)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """ISO 8601 UTC with milliseconds (the order of text is the order of time).
+    An export's records share their seconds: each second is formatted once."""
+    millis = min(max(unix_nano, 0) // 1_000_000, _MAX_SECONDS * 1000 + 999)
+    seconds, ms = divmod(millis, 1000)
+    prefix = _SECONDS.get(seconds)
+    if prefix is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        prefix = _SECONDS[seconds] = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{prefix}.{ms:03d}Z"
 
 
 def hex_id(raw: bytes, length: int, what: str) -> str | None:

@@ -97,7 +97,10 @@ class _Batch:
             self.reasons.append(f"{where}: {exc}")
 
     def entry(self, kind: str, session_id: str | None, time: str, name: str, data: dict[str, Any]) -> None:
-        self.entries.append((ENTRY_PREFIX + kind, session_id, time, name, None, orjson.dumps(data).decode()))
+        text = orjson.dumps(data).decode()
+        if "\\u0000" in text:  # PostgreSQL stores no U+0000: refused on every backend
+            raise BadRecord("a value holds the character U+0000")
+        self.entries.append((ENTRY_PREFIX + kind, session_id, time, name, None, text))
 
     def add(self, session_id: str | None, runtime: str, time: str, added: dict[str, float], model: str | None = None) -> None:
         """Count a record for its session and day."""

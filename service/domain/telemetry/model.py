@@ -57,11 +57,11 @@ class Resource:
     """What the exporting process says about itself."""
 
     attributes: dict[str, Any] = field(default_factory=dict)
+    # The part every stored record repeats (made once per resource).
+    summary: dict[str, Any] = field(init=False)
 
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The part every stored record repeats."""
-        return {k: self.attributes[k] for k in ("service.name", "service.version") if k in self.attributes}
+    def __post_init__(self) -> None:
+        self.summary = {k: self.attributes[k] for k in ("service.name", "service.version") if k in self.attributes}
 
 
 @dataclass(slots=True)
