@@ -204,7 +204,14 @@ class OtlpEndpoint(Endpoint):
         await _send(send, 200, encode(reply, media), media, {})
 
     async def _answer_error(
-        self, scope: Scope, send: Send, media: str, err: RpcError, status: int | None = None, *, admit: bool = False
+        self,
+        scope: Scope,
+        send: Send,
+        media: str,
+        err: RpcError,
+        status: int | None = None,
+        *,
+        admit: bool = False,
     ) -> None:
         """An error as google.rpc.Status in the request's encoding; with
         `admit`, a caller the auth step refuses hears that first (401/403)."""
@@ -213,7 +220,9 @@ class OtlpEndpoint(Endpoint):
                 await self.transport().admit(self.binding.path, forwarded_metadata(_header_pairs(scope)))
             except RpcError as refused:
                 err, status = refused, None
-        body = err.status.SerializeToString() if media == PROTOBUF else orjson.dumps(self.family.error_body(err))
+        body = (
+            err.status.SerializeToString() if media == PROTOBUF else orjson.dumps(self.family.error_body(err))
+        )
         await _send(send, status or http_status(err.code), body, media, error_headers(err))
 
 
@@ -222,4 +231,3 @@ async def _send(send: Send, status: int, body: bytes, media: str, headers: dict[
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
-

@@ -28,7 +28,7 @@ from service.domain.telemetry.model import (
 from service.rpc.context import CallContext
 from service.store.store import Store
 
-_TEMPORALITY = {
+_TEMPORALITY: dict[int, str] = {
     metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE: CUMULATIVE,
     metrics_pb2.AGGREGATION_TEMPORALITY_DELTA: DELTA,
 }
@@ -141,7 +141,11 @@ def spans(req: trace_pb.ExportTraceServiceRequest) -> list[SpanIn]:
                         s.kind,
                         {"code": s.status.code, "message": s.status.message} if s.HasField("status") else {},
                         [
-                            {"name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": attributes(e.attributes)}
+                            {
+                                "name": e.name,
+                                "time_unix_nano": e.time_unix_nano,
+                                "attributes": attributes(e.attributes),
+                            }
                             for e in s.events
                         ],
                     )

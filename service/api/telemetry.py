@@ -26,7 +26,10 @@ def _usage(u: UsageRow) -> pb.Usage:
 
 def _session(s: SessionUsage) -> pb.SessionUsage:
     row = s.session
-    counters = pb.SessionCounters(**{k: v for k, v in row.counters.items() if k != "records"})
+    counters = pb.SessionCounters()
+    for name, value in row.counters.items():
+        if name != "records":
+            setattr(counters, name, value)
     return pb.SessionUsage(
         session_id=row.session_id,
         runtime=row.runtime,
@@ -47,7 +50,9 @@ class TelemetryServicer:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def GetSessionUsage(self, req: pb.GetSessionUsageRequest, ctx: CallContext) -> pb.GetSessionUsageResponse:
+    async def GetSessionUsage(
+        self, req: pb.GetSessionUsageRequest, ctx: CallContext
+    ) -> pb.GetSessionUsageResponse:
         found = await usage.session_usage(self.store, ctx.workspace, req.session_id)
         return pb.GetSessionUsageResponse(session=_session(found))
 
@@ -61,7 +66,9 @@ class TelemetryServicer:
         self, req: pb.GetWorkspaceUsageRequest, ctx: CallContext
     ) -> pb.GetWorkspaceUsageResponse:
         total, today, day, sessions = await usage.workspace_usage(self.store, ctx.workspace)
-        return pb.GetWorkspaceUsageResponse(total=_usage(total), today=_usage(today), day=day, sessions=sessions)
+        return pb.GetWorkspaceUsageResponse(
+            total=_usage(total), today=_usage(today), day=day, sessions=sessions
+        )
 
     async def ListTelemetryRecords(
         self, req: pb.ListTelemetryRecordsRequest, ctx: CallContext

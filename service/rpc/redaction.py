@@ -35,13 +35,13 @@ from google.api import annotations_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 
-from service.codec import otlp_values
 from service.codec import (
     NOT_KEPT,
     free_form,
     keep_free_form_value,
     list_to_python,
     merge_dict,
+    otlp_values,
     struct_to_python,
     value_to_python,
 )

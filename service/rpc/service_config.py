@@ -20,7 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from agentplane.v1 import options_pb2
 from google.api import http_pb2
 from google.protobuf import descriptor_pool, json_format

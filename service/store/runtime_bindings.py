@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -28,13 +29,15 @@ class Bound:
     monitor_session_id: str | None
 
 
-def _rows(conn: Connection, where: Sequence[object]) -> list[Bound]:
+def _rows(conn: Connection, where: Sequence[Any]) -> list[Bound]:
     c = _bindings.c
     rows = conn.execute(select(c.runtime_session_id, c.task_id, c.monitor_session_id).where(*where))
     return [Bound(*row) for row in rows]
 
 
-def of_runtime_sessions(conn: Connection, workspace: str, runtime_session_ids: Sequence[str]) -> dict[str, Bound]:
+def of_runtime_sessions(
+    conn: Connection, workspace: str, runtime_session_ids: Sequence[str]
+) -> dict[str, Bound]:
     """The binding of each runtime session that has one (any runtime source)."""
     found: dict[str, Bound] = {}
     for start in range(0, len(runtime_session_ids), 500):

@@ -74,10 +74,14 @@ def _batch(n: int) -> bytes:
             )
         elif kind == 1:
             r.body.string_value = "claude_code.tool_result"
-            attrs.update({"event.name": "tool_result", "tool_name": "Bash", "success": "true", "duration_ms": "88"})
+            attrs.update(
+                {"event.name": "tool_result", "tool_name": "Bash", "success": "true", "duration_ms": "88"}
+            )
         elif kind == 2:
             r.body.string_value = "claude_code.tool_decision"
-            attrs.update({"event.name": "tool_decision", "tool_name": "Edit", "decision": "accept", "source": "config"})
+            attrs.update(
+                {"event.name": "tool_decision", "tool_name": "Edit", "decision": "accept", "source": "config"}
+            )
         else:
             r.body.string_value = "claude_code.user_prompt"
             attrs.update({"event.name": "user_prompt", "prompt_length": "42"})
@@ -130,15 +134,21 @@ def otlp_logs(srv: ServerProcess, batches: int, concurrency: int) -> Figures:
         entries = conn.execute("SELECT count(*) FROM log_entries WHERE type LIKE 'telemetry.%'").fetchone()[0]
         requests = conn.execute("SELECT coalesce(sum(api_requests), 0) FROM telemetry_sessions").fetchone()[0]
     if entries != acknowledged or requests != acknowledged // 4:
-        raise RuntimeError(f"{acknowledged} records acknowledged, {entries} stored, {requests} requests counted")
+        raise RuntimeError(
+            f"{acknowledged} records acknowledged, {entries} stored, {requests} requests counted"
+        )
     rate = acknowledged / result.seconds
-    return Figures(rate, result.percentile(50) * 1e3, result.percentile(99) * 1e3, "records/s", cpu / acknowledged * 1e6)
+    return Figures(
+        rate, result.percentile(50) * 1e3, result.percentile(99) * 1e3, "records/s", cpu / acknowledged * 1e6
+    )
 
 
 def main() -> int:
     from tests.bench.run import server_process
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)

@@ -144,7 +144,9 @@ async def test_auth_applies_over_http_and_grpc(keyed: Settings) -> None:
     app = create_app(keyed, service=Core)
     async with app.router.lifespan_context(app):
         core: Core = app.state.core
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=f"http://{TEST_HOST}"
+        ) as http:
             body = _logs("s-5").SerializeToString()
             resp = await http.post("/v1/logs", content=body, headers=PROTOBUF)
             assert resp.status_code == 401 and status_pb2.Status.FromString(resp.content).code == 16

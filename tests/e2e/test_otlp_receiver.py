@@ -121,7 +121,8 @@ def _records(base: str, session: str) -> list[dict[str, Any]]:
     token = ""
     while True:
         resp = httpx.get(
-            f"{base}/v1/telemetry/records", params={"session_id": session, "page_size": 4, "page_token": token}
+            f"{base}/v1/telemetry/records",
+            params={"session_id": session, "page_size": 4, "page_token": token},
         )
         assert resp.status_code == 200, resp.text
         out += resp.json()["records"]
@@ -145,8 +146,26 @@ def claude_code_over_grpc_merges_with_the_hooks_session(base: str, target: str) 
     ).json()["data"]
     _emit_logs(GrpcLogExporter(endpoint=target, insecure=True), CLAUDE, _claude_events(session, "p-1"))
     rounds = [
-        {"cost": 0.5, "input": 1000, "output": 200, "added": 30, "removed": 4, "commits": 1, "prs": 0, "active": 12.5},
-        {"cost": 0.25, "input": 500, "output": 100, "added": 10, "removed": 0, "commits": 0, "prs": 1, "active": 2.5},
+        {
+            "cost": 0.5,
+            "input": 1000,
+            "output": 200,
+            "added": 30,
+            "removed": 4,
+            "commits": 1,
+            "prs": 0,
+            "active": 12.5,
+        },
+        {
+            "cost": 0.25,
+            "input": 500,
+            "output": 100,
+            "added": 10,
+            "removed": 0,
+            "commits": 0,
+            "prs": 1,
+            "active": 2.5,
+        },
         {"cost": 0, "input": 0, "output": 0, "added": 0, "removed": 0, "commits": 0, "prs": 0, "active": 0},
     ]  # the last round resends the same running totals: nothing more is counted
     _claude_metrics(GrpcMetricExporter(endpoint=target, insecure=True), session, rounds)
@@ -171,7 +190,9 @@ def claude_code_over_grpc_merges_with_the_hooks_session(base: str, target: str) 
     # The same figures by the monitor session id the hooks made, and per task.
     assert _usage(base, ensured["sessionId"])["session_id"] == session
     task = httpx.get(f"{base}/v1/telemetry/tasks/{ensured['taskId']}/usage").json()
-    assert task["usage"]["cost_usd"] == pytest.approx(0.75) and [s["session_id"] for s in task["sessions"]] == [session]
+    assert task["usage"]["cost_usd"] == pytest.approx(0.75) and [
+        s["session_id"] for s in task["sessions"]
+    ] == [session]
     # No session was made for the telemetry: the hooks' monitor session is the only one.
     listed = [s["session_id"] for s in httpx.get(f"{base}/sessions").json()["sessions"]]
     assert session not in listed and ensured["sessionId"] in listed
@@ -180,7 +201,11 @@ def claude_code_over_grpc_merges_with_the_hooks_session(base: str, target: str) 
     kinds = [r["kind"] for r in records]
     assert kinds[:5] == ["user_prompt", "api_request", "tool_decision", "tool_result", "api_error"]
     request = records[1]["data"]
-    assert (request["model"], request["input_tokens"], request["prompt_id"]) == ("claude-sonnet-4-5", 1200, "p-1")
+    assert (request["model"], request["input_tokens"], request["prompt_id"]) == (
+        "claude-sonnet-4-5",
+        1200,
+        "p-1",
+    )
     assert request["resource"] == {"service.name": "claude-code", "service.version": "2.0.31"}
     metrics = [r["data"] for r in records if r["kind"] == "metric"]
     # 8 streams (tokens and lines count two each), exported 4 times (3 flushes,

@@ -17,9 +17,9 @@ and its value counts whole. Gauges and histograms are stored, not added up.
 from __future__ import annotations
 
 import hashlib
-from time import time_ns
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from time import time_ns
 from typing import Any
 
 import orjson
@@ -102,7 +102,14 @@ class _Batch:
             raise BadRecord("a value holds the character U+0000")
         self.entries.append((ENTRY_PREFIX + kind, session_id, time, name, None, text))
 
-    def add(self, session_id: str | None, runtime: str, time: str, added: dict[str, float], model: str | None = None) -> None:
+    def add(
+        self,
+        session_id: str | None,
+        runtime: str,
+        time: str,
+        added: dict[str, float],
+        model: str | None = None,
+    ) -> None:
         """Count a record for its session and day."""
         if session_id is not None:
             s = self.sessions.get(session_id)
@@ -127,7 +134,10 @@ class _Batch:
         q.add_to_sessions(
             tx,
             workspace,
-            (q.SessionAdd(sid, s.runtime, s.first, s.last, s.model, s.added) for sid, s in self.sessions.items()),
+            (
+                q.SessionAdd(sid, s.runtime, s.first, s.last, s.model, s.added)
+                for sid, s in self.sessions.items()
+            ),
         )
         q.add_to_days(tx, workspace, self.days)
 

@@ -61,7 +61,9 @@ class Resource:
     summary: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.summary = {k: self.attributes[k] for k in ("service.name", "service.version") if k in self.attributes}
+        self.summary = {
+            k: self.attributes[k] for k in ("service.name", "service.version") if k in self.attributes
+        }
 
 
 @dataclass(slots=True)

@@ -72,9 +72,7 @@ def _session(conn: Connection, workspace: str, session_id: str) -> SessionUsage:
             found = of_sessions(conn, workspace, [b.runtime_session_id])
             session_id = b.runtime_session_id
     if session_id not in found:
-        raise NotFound(
-            f"no telemetry from session {session_id!r}", reason=TelemetryReason.SESSION_NOT_FOUND
-        )
+        raise NotFound(f"no telemetry from session {session_id!r}", reason=TelemetryReason.SESSION_NOT_FOUND)
     return found[session_id]
 
 
@@ -151,7 +149,9 @@ async def list_records(
     after = _after(page_token)
     types = [ENTRY_PREFIX + k for k in kinds] if kinds else list(ENTRY_TYPES)
     entries = await store.read_apart(
-        lambda conn: q.records(conn, workspace, types, after_seq=after, limit=limit + 1, session_id=session_id or None)
+        lambda conn: q.records(
+            conn, workspace, types, after_seq=after, limit=limit + 1, session_id=session_id or None
+        )
     )
     more = len(entries) > limit
     entries = entries[:limit]

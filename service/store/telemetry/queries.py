@@ -47,7 +47,9 @@ COMBINED = (
 )
 
 
-def _upsert(table: Any, keys: Sequence[str], added: Sequence[str], extra: Mapping[str, Any]) -> dict[str, RawStatement]:
+def _upsert(
+    table: Any, keys: Sequence[str], added: Sequence[str], extra: Mapping[str, Any]
+) -> dict[str, RawStatement]:
     """`INSERT … ON CONFLICT (keys) DO UPDATE` adding `added`, per dialect."""
     columns = [*keys, *added, *extra]
     out: dict[str, RawStatement] = {}
@@ -86,6 +88,8 @@ _STREAM_UPSERT = _upsert(
     (),
     {"start_time_unix_nano": lambda old, new: new, "value": lambda old, new: new},
 )
+
+
 @dataclass
 class SessionAdd:
     """What a batch adds to one session."""
@@ -120,7 +124,12 @@ def add_to_days(db: Db, workspace: str, adds: Mapping[tuple[str, str], Mapping[s
     """`adds`: (day, session id) -> what to add."""
     cur = cursor_of(db)
     rows = [
-        {"workspace": workspace, "day": day, "session_id": session_id, **{c: add.get(c, 0) for c in USAGE_COLUMNS}}
+        {
+            "workspace": workspace,
+            "day": day,
+            "session_id": session_id,
+            **{c: add.get(c, 0) for c in USAGE_COLUMNS},
+        }
         for (day, session_id), add in adds.items()
     ]
     if rows:
@@ -212,9 +221,7 @@ _SESSION_COLUMNS = [
 
 
 def _usage(values: Sequence[Any]) -> UsageRow:
-    return UsageRow(
-        float(values[0] or 0), *(int(v or 0) for v in values[1:])  # type: ignore[arg-type]
-    )
+    return UsageRow(float(values[0] or 0), *(int(v or 0) for v in values[1:]))
 
 
 def _session(row: Sequence[Any]) -> SessionRow:
@@ -242,7 +249,9 @@ def sessions(conn: Connection, workspace: str, session_ids: Sequence[str]) -> di
 def usage_total(conn: Connection, workspace: str) -> tuple[UsageRow, int]:
     """The workspace's usage over every session, and how many sessions."""
     row = conn.execute(
-        select(*_combined(sessions_t, aggregate=True), func.count()).where(sessions_t.c.workspace == workspace)
+        select(*_combined(sessions_t, aggregate=True), func.count()).where(
+            sessions_t.c.workspace == workspace
+        )
     ).one()
     return _usage(row[:-1]), int(row[-1])
 
@@ -265,9 +274,12 @@ def records(
     session_id: str | None = None,
 ) -> list[LogEntry]:
     """Telemetry log entries of `types` after `after_seq`, oldest first."""
-    where = [log_entries.c.workspace == workspace, log_entries.c.seq > after_seq, log_entries.c.type.in_(types)]
+    where = [
+        log_entries.c.workspace == workspace,
+        log_entries.c.seq > after_seq,
+        log_entries.c.type.in_(types),
+    ]
     if session_id:
         where.append(log_entries.c.session_id == session_id)
     rows = conn.execute(select(log_entries).where(and_(*where)).order_by(log_entries.c.seq).limit(limit))
     return [entry_from_row(r) for r in rows]
-
