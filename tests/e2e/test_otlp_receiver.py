@@ -1,26 +1,35 @@
 """The OTLP receiver against real clients: the OpenTelemetry SDK with its
-official OTLP exporters (grpc, http/protobuf, http/json) sends Claude-Code-
-and Codex-shaped logs and metrics (the documented event and attribute names)
-to a real `agentplane serve`, and the results are read back through
-agentplane's own routes, on both backends."""
+official OTLP exporters (grpc, http/protobuf) sends Claude-Code- and
+Codex-shaped logs and metrics (the documented event and attribute names) to a
+real `agentplane serve`, and the results are read back through agentplane's
+own routes, on both backends.
+
+http/json: the SDK's JSON exporter (opentelemetry-exporter-otlp-json-http,
+0.66b1) pins the 1.45.1 stack, which the other exporters' 1.45.2 excludes;
+so `JsonLogExporter` below sends the SDK's own OTLP encoding of its records
+(`encode_logs`, what the protobuf exporters send) as OTLP JSON: the protobuf
+JSON mapping with hex trace and span ids."""
 
 from __future__ import annotations
 
+import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from opentelemetry.exporter.otlp.json.http._log_exporter import OTLPLogExporter as JsonLogExporter
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -30,6 +39,33 @@ from tests.e2e.test_serve_process import serve
 
 CLAUDE = Resource.create({"service.name": "claude-code", "service.version": "2.0.31"})
 CODEX = Resource.create({"service.name": "codex_cli_rs", "service.version": "0.58.0", "env": "dev"})
+
+
+class JsonLogExporter(LogRecordExporter):
+    """OTLP/HTTP JSON: the SDK's encoding of its records, with OTLP JSON's hex ids."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        doc = json_format.MessageToDict(encode_logs(batch))
+        for rl in doc.get("resourceLogs", []):
+            for sl in rl.get("scopeLogs", []):
+                for record in sl.get("logRecords", []):
+                    for key in ("traceId", "spanId"):
+                        if key in record:
+                            record[key] = base64.b64decode(record[key]).hex()
+        resp = httpx.post(
+            self.endpoint, content=orjson.dumps(doc), headers={"content-type": "application/json"}
+        )
+        ok = resp.status_code == 200 and resp.headers["content-type"] == "application/json"
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
 
 
 @pytest.fixture
