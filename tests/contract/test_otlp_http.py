@@ -95,10 +95,15 @@ async def test_bad_records_are_refused_in_partial_success_the_rest_stored(server
     assert "cost_usd: expected a number" in reply.partial_success.error_message
     records = (await server.http.get("/v1/telemetry/records", params={"session_id": "s-3"})).json()["records"]
     assert len(records) == 1
-    # U+0000 in an attribute, wherever it is: that record refused on every backend.
-    doc = json_format.MessageToDict(_logs("s-3", **{"tool_name": "a\x00b"}))
-    resp = await server.http.post("/v1/logs", content=orjson.dumps(doc), headers=JSON)
-    assert resp.json()["partialSuccess"]["rejectedLogRecords"] == "1"
+    # U+0000 anywhere (PostgreSQL cannot store it): the export refused whole, on every backend.
+    head = await _head(server)
+    for headers, body in (
+        (JSON, orjson.dumps(json_format.MessageToDict(_logs("s-3", n=2, tool_name="a\x00b")))),
+        (PROTOBUF, _logs("s-3", n=2, tool_name="a\x00b").SerializeToString()),
+    ):
+        resp = await server.http.post("/v1/logs", content=body, headers=headers)
+        assert resp.status_code == 400, resp.content
+    assert await _head(server) == head
 
 
 async def test_metrics_and_traces_routes(server: Server) -> None:

@@ -43,6 +43,7 @@ from service.domain.telemetry.model import (
     PointIn,
     SpanIn,
 )
+from service.domain.validation import reject_nul_characters
 from service.store.log import Entry, Tx
 from service.store.store import Store
 from service.store.telemetry import queries as q
@@ -98,8 +99,8 @@ class _Batch:
 
     def entry(self, kind: str, session_id: str | None, time: str, name: str, data: dict[str, Any]) -> None:
         text = orjson.dumps(data).decode()
-        if "\\u0000" in text:  # PostgreSQL stores no U+0000: refused on every backend
-            raise BadRecord("a value holds the character U+0000")
+        if "\\u0000" in text:  # PostgreSQL stores no U+0000: the export is refused on every backend
+            reject_nul_characters(data, f"{kind} record")
         self.entries.append((ENTRY_PREFIX + kind, session_id, time, name, None, text))
 
     def add(
