@@ -77,6 +77,8 @@ class Family:
     # Leave unset `optional` fields and messages out of the JSON instead of
     # writing them as null.
     omit_unset: bool = False
+    # Bodies besides JSON a route of the family reads and writes (OpenAPI).
+    binary_protobuf: bool = False
 
     def success(self, payload: Any) -> Any:
         """The body of a successful response carrying `payload`."""
@@ -264,7 +266,7 @@ FAMILIES: dict[int, Family] = {
 }
 FAMILIES[options_pb2.ROUTE_FAMILY_TRENCHCOAT] = TrenchcoatFamily("trenchcoat", proto_names=True)
 FAMILIES[options_pb2.ROUTE_FAMILY_AGH] = AghFamily("agh", proto_names=True, omit_unset=True)
-FAMILIES[options_pb2.ROUTE_FAMILY_OTLP] = OtlpFamily("otlp", proto_names=False)
+FAMILIES[options_pb2.ROUTE_FAMILY_OTLP] = OtlpFamily("otlp", proto_names=False, binary_protobuf=True)
 
 
 def family_of(service: Any) -> Family | None:

@@ -53,6 +53,13 @@ async def test_protobuf_and_json_answers_in_kind(server: Server) -> None:
     assert resp.status_code == 200 and resp.json() == {}
     usage = (await server.http.get("/v1/telemetry/usage")).json()
     assert usage["total"]["input_tokens"] == 20 and usage["sessions"] == 2
+    # The routes come from bindings (proto/otlp_http.yaml), so OpenAPI states them, both encodings.
+    paths = (await server.http.get("/openapi.json")).json()["paths"]
+    for route in ("/v1/logs", "/v1/metrics", "/v1/traces"):
+        assert set(paths[route]["post"]["requestBody"]["content"]) == {
+            PROTOBUF["content-type"],
+            JSON["content-type"],
+        }
 
 
 async def test_bad_input_is_a_clear_error_and_writes_nothing(server: Server) -> None:
