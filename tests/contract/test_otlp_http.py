@@ -118,13 +118,22 @@ async def test_metrics_and_traces_routes(server: Server) -> None:
     m = metrics.resource_metrics.add().scope_metrics.add().metrics.add(name="claude_code.commit.count")
     m.sum.aggregation_temporality = 2  # cumulative
     m.sum.is_monotonic = True
-    for value in (1, 1, 3):  # resent running totals: 3 commits in all
-        p = m.sum.data_points.add(as_int=value, start_time_unix_nano=1, time_unix_nano=2)
+    for i, value in enumerate((1, 1, 3)):  # running totals: 3 commits in all
+        p = m.sum.data_points.add(as_int=value, start_time_unix_nano=1, time_unix_nano=2 + i)
+        p.attributes.add(key="session.id").value.string_value = "s-4"
+    delta = metrics.resource_metrics[0].scope_metrics[0].metrics.add(name="claude_code.pull_request.count")
+    delta.sum.aggregation_temporality = 1  # delta: every point adds
+    delta.sum.is_monotonic = True
+    for value in (1, 1):
+        p = delta.sum.data_points.add(as_int=value, start_time_unix_nano=1, time_unix_nano=2)
         p.attributes.add(key="session.id").value.string_value = "s-4"
     resp = await server.http.post("/v1/metrics", content=metrics.SerializeToString(), headers=PROTOBUF)
     assert resp.status_code == 200
+    resp = await server.http.post("/v1/metrics", content=metrics.SerializeToString(), headers=PROTOBUF)
     usage = (await server.http.get("/v1/telemetry/sessions/s-4/usage")).json()["session"]
-    assert usage["counters"]["commits"] == 3 and usage["records"] == 3
+    # The cumulative stream sent twice (a retried export) still says 3; delta points add up each time.
+    assert usage["counters"]["commits"] == 3 and usage["counters"]["pull_requests"] == 4
+    assert usage["records"] == 10
     traces = trace_pb.ExportTraceServiceRequest()
     span = traces.resource_spans.add().scope_spans.add().spans.add(name="codex.turn", trace_id=b"\x02" * 16)
     span.span_id = b"\x03" * 8

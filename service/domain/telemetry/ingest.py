@@ -242,6 +242,29 @@ def _column(p: PointIn) -> str | None:
     return columns.get(str(p.attributes.get(attribute, "")))
 
 
+_MAX_NANO = 2**63 - 1
+
+
+def _clamped(unix_nano: int) -> int:
+    """A fixed64 time as the BIGINT column holds it."""
+    return min(unix_nano, _MAX_NANO)
+
+
+def _growth(p: PointIn, before: tuple[int, int, float] | None) -> float | None:
+    """What a cumulative point adds: its value for a new stream (or a new
+    start time: the stream restarted), its growth since the stream's last
+    point, None for a point no later than that one (a resend)."""
+    if before is None:
+        return p.value
+    start, time, value = before
+    if _clamped(p.start_time_unix_nano) != start:
+        return p.value if _clamped(p.start_time_unix_nano) > start else None
+    if _clamped(p.time_unix_nano) <= time or p.value is None:
+        return None
+    grown = p.value - value
+    return grown if grown >= 0 or not p.monotonic else p.value
+
+
 def _metric_data(p: PointIn, runtime: str, session_id: str | None, time: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "kind": METRIC,
@@ -272,28 +295,22 @@ async def ingest_metrics(store: Store, workspace: str, points: Sequence[PointIn]
         batch = _Batch()
         keys = [_stream_key(p) if p.type == SUM and p.temporality == CUMULATIVE else "" for p in points]
         last = q.stream_points(tx, workspace, sorted({k for k in keys if k}))
-        seen: dict[str, tuple[int, float]] = {}
+        seen: dict[str, tuple[int, int, float]] = {}
         for i, (p, key) in enumerate(zip(points, keys, strict=True)):
             try:
                 runtime, _ = events.runtime_of(p.name, p.resource)
                 session_id = events.session_of(p.attributes) or events.session_of(p.resource.attributes)
                 time = events.iso_time(p.time_unix_nano)
                 data = _metric_data(p, runtime, session_id, time)
+                added: dict[str, float] = {"records": 1}
                 if p.type == SUM and p.value is not None:
-                    delta = p.value
-                    if key:
-                        before = seen.get(key) or last.get(key)
-                        grew = before is not None and before[0] == p.start_time_unix_nano
-                        if grew and before is not None and (p.value >= before[1] or not p.monotonic):
-                            delta = p.value - before[1]
-                        seen[key] = (p.start_time_unix_nano, p.value)
-                    data["delta"] = delta
+                    delta = _growth(p, seen.get(key) or last.get(key)) if key else p.value
+                    if key and delta is not None:
+                        seen[key] = (_clamped(p.start_time_unix_nano), _clamped(p.time_unix_nano), p.value)
+                    data["delta"] = delta or 0.0
                     column = _column(p)
-                    added: dict[str, float] = {"records": 1}
                     if column is not None and delta:
                         added[column] = delta
-                else:
-                    added = {"records": 1}
                 batch.entry(METRIC, session_id, time, p.name, data)
                 batch.add(session_id, runtime, time, added)
             except BadRecord as exc:

@@ -86,7 +86,11 @@ _STREAM_UPSERT = _upsert(
     streams_t,
     ("workspace", "stream"),
     (),
-    {"start_time_unix_nano": lambda old, new: new, "value": lambda old, new: new},
+    {
+        "start_time_unix_nano": lambda old, new: new,
+        "time_unix_nano": lambda old, new: new,
+        "value": lambda old, new: new,
+    },
 )
 
 
@@ -136,32 +140,40 @@ def add_to_days(db: Db, workspace: str, adds: Mapping[tuple[str, str], Mapping[s
         _DAY_UPSERT["sqlite" if cur.sqlite else "postgresql"].executemany(cur.cursor, _dialect(db), rows)
 
 
-def stream_points(db: Db, workspace: str, streams: Sequence[str]) -> dict[str, tuple[int, float]]:
-    """The last (start time, value) of each cumulative stream known."""
+def stream_points(db: Db, workspace: str, streams: Sequence[str]) -> dict[str, tuple[int, int, float]]:
+    """The last (start time, time, value) of each cumulative stream known."""
     if not streams:
         return {}
-    found: dict[str, tuple[int, float]] = {}
+    found: dict[str, tuple[int, int, float]] = {}
     conn = db if isinstance(db, Connection) else db.conn
     for start in range(0, len(streams), 500):
         rows = conn.execute(
             _STREAMS_QUERY, {"workspace": workspace, "streams": list(streams[start : start + 500])}
         )
-        for stream, start_time, value in rows:
-            found[stream] = (int(start_time), float(value))
+        for stream, start_time, time, value in rows:
+            found[stream] = (int(start_time), int(time), float(value))
     return found
 
 
-_STREAMS_QUERY = select(streams_t.c.stream, streams_t.c.start_time_unix_nano, streams_t.c.value).where(
+_STREAMS_QUERY = select(
+    streams_t.c.stream, streams_t.c.start_time_unix_nano, streams_t.c.time_unix_nano, streams_t.c.value
+).where(
     streams_t.c.workspace == bindparam("workspace"),
     streams_t.c.stream.in_(bindparam("streams", expanding=True)),
 )
 
 
-def save_streams(db: Db, workspace: str, points: Mapping[str, tuple[int, float]]) -> None:
+def save_streams(db: Db, workspace: str, points: Mapping[str, tuple[int, int, float]]) -> None:
     cur = cursor_of(db)
     rows = [
-        {"workspace": workspace, "stream": s, "start_time_unix_nano": start, "value": value}
-        for s, (start, value) in points.items()
+        {
+            "workspace": workspace,
+            "stream": s,
+            "start_time_unix_nano": start,
+            "time_unix_nano": time,
+            "value": value,
+        }
+        for s, (start, time, value) in points.items()
     ]
     if rows:
         _STREAM_UPSERT["sqlite" if cur.sqlite else "postgresql"].executemany(cur.cursor, _dialect(db), rows)

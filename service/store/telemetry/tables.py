@@ -119,11 +119,13 @@ class TelemetryDayRow(SQLModel, table=True):
 
 class TelemetryMetricStreamRow(SQLModel, table=True):
     """The last point of a cumulative metric stream (metric name, resource and
-    point attributes, hashed): a resent cumulative sum adds only its growth."""
+    point attributes, hashed): a resent cumulative sum adds only its growth,
+    and a point no later than the last (a retried export) adds nothing."""
 
     __tablename__ = "telemetry_metric_streams"
 
     workspace: str = Field(sa_column=Column(Text, primary_key=True))
     stream: str = Field(sa_column=Column(Text, primary_key=True))
     start_time_unix_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
+    time_unix_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
     value: float = Field(sa_column=Column(Float, nullable=False))

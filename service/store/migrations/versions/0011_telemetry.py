@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("workspace", sa.Text(), nullable=False),
         sa.Column("stream", sa.Text(), nullable=False),
         sa.Column("start_time_unix_nano", sa.BigInteger(), nullable=False),
+        sa.Column("time_unix_nano", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("workspace", "stream"),
     )
