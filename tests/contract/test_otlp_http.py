@@ -6,6 +6,7 @@ still up. The real exporters' side is tests/e2e/test_otlp_receiver.py."""
 from __future__ import annotations
 
 import gzip
+import time
 
 import grpc
 import httpx
@@ -190,3 +191,14 @@ async def test_auth_applies_over_http_and_grpc(keyed: Settings) -> None:
             for key in (team, other):
                 usage = (await http.get("/v1/telemetry/usage", headers=key.headers)).json()
                 assert usage["sessions"] == 1 and usage["total"]["input_tokens"] == 10
+
+
+async def test_the_console_overview_counts_todays_telemetry(server: Server) -> None:
+    req = _logs("s-6", n=2)
+    for r in req.resource_logs[0].scope_logs[0].log_records:
+        r.time_unix_nano = time.time_ns()  # today
+    assert (
+        await server.http.post("/v1/logs", content=req.SerializeToString(), headers=PROTOBUF)
+    ).status_code == 200
+    today = (await server.http.get("/v1/console/overview")).json()["today"]
+    assert (today["usage_source"], today["input_tokens"]) == ("telemetry", 20)
