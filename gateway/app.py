@@ -18,15 +18,17 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from gateway import console, live, openapi
-from gateway.families import Family, family_of
+from gateway.families import Family, OtlpFamily, family_of
 from gateway.guard import Guard, Screen
 from gateway.httprule import Binding, bindings
+from gateway.otlp import OtlpEndpoint
 from gateway.routes import BindingRouter, Endpoint
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
 from service.base.config import Settings
 from service.rpc import limits
 from service.rpc.admission import ByteBudget
 from service.rpc.dispatch import Dispatcher
+from service.rpc.service_config import service_config
 
 log = logging.getLogger("agentplane")
 
@@ -37,13 +39,14 @@ DESCRIPTION = (
 
 
 def contract_services() -> list[ServiceDescriptor]:
-    """Every service of the agentplane.v1 contract (each generated module is imported)."""
+    """Every service of the agentplane.v1 contract (each generated module is
+    imported), then those the service configs bind (OTLP's collector services)."""
     found: list[ServiceDescriptor] = []
     for mod in sorted(pkgutil.iter_modules(agentplane.v1.__path__), key=lambda m: m.name):
         if mod.name.endswith("_pb2"):
             module = importlib.import_module(f"agentplane.v1.{mod.name}")
             found += list(module.DESCRIPTOR.services_by_name.values())
-    return found
+    return found + service_config().services()
 
 
 def routes() -> list[tuple[Binding, Family]]:
@@ -153,7 +156,12 @@ def create_app(
 
     table = routes()
     budget = ByteBudget(settings.max_inflight_bytes)  # shared with the in-process gRPC server
-    endpoints = [Endpoint(b, family, transport, settings.max_body_bytes, budget) for b, family in table]
+    endpoints = [
+        (OtlpEndpoint if isinstance(family, OtlpFamily) else Endpoint)(
+            b, family, transport, settings.max_body_bytes, budget
+        )
+        for b, family in table
+    ]
     app.bindings = BindingRouter(None, endpoints)
     app.guard = Guard.of(settings, app.bindings, live.FEED_FAMILIES)
     app.add_middleware(BindingRouter, endpoints=endpoints)

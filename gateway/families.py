@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2
 from gateway import agh_errors, tracer_errors
 from service.base.errors import CommonReason
 from service.domain.trenchcoat.reasons import TrenchcoatReason
+from service.rpc.service_config import service_config
 from service.rpc.status import RpcError
 
 # grpc-gateway's HTTPStatusFromCode, indexed by gRPC code.
@@ -76,6 +77,8 @@ class Family:
     # Leave unset `optional` fields and messages out of the JSON instead of
     # writing them as null.
     omit_unset: bool = False
+    # Bodies besides JSON a route of the family reads and writes (OpenAPI).
+    binary_protobuf: bool = False
 
     def success(self, payload: Any) -> Any:
         """The body of a successful response carrying `payload`."""
@@ -243,6 +246,17 @@ class AghFamily(Family):
         return agh_errors.ERROR_SCHEMA
 
 
+class OtlpFamily(Family):
+    """OTLP/HTTP (gateway.otlp): the message itself, errors as google.rpc.Status,
+    lowerCamelCase JSON; its endpoint answers in protobuf or JSON, as asked."""
+
+    def error_body(self, err: RpcError) -> Any:
+        return json_format.MessageToDict(err.status)
+
+    def error_schema(self) -> dict[str, Any]:
+        return STATUS_SCHEMA
+
+
 FAMILIES: dict[int, Family] = {
     options_pb2.ROUTE_FAMILY_AGENT_RUNTIME: AgentRuntimeFamily("agent-runtime", proto_names=True),
     options_pb2.ROUTE_FAMILY_NATIVE: NativeFamily("native", proto_names=True),
@@ -252,11 +266,15 @@ FAMILIES: dict[int, Family] = {
 }
 FAMILIES[options_pb2.ROUTE_FAMILY_TRENCHCOAT] = TrenchcoatFamily("trenchcoat", proto_names=True)
 FAMILIES[options_pb2.ROUTE_FAMILY_AGH] = AghFamily("agh", proto_names=True, omit_unset=True)
+FAMILIES[options_pb2.ROUTE_FAMILY_OTLP] = OtlpFamily("otlp", proto_names=False, binary_protobuf=True)
 
 
 def family_of(service: Any) -> Family | None:
-    """The family a service descriptor declares, or None if it has no JSON routes."""
-    value = service.GetOptions().Extensions[options_pb2.route_family]
+    """The family a service descriptor declares (or its service config, for a
+    service whose proto is not ours), or None if it has no JSON routes."""
+    value = service.GetOptions().Extensions[options_pb2.route_family] or service_config().route_families.get(
+        service.full_name, options_pb2.ROUTE_FAMILY_UNSPECIFIED
+    )
     if value == options_pb2.ROUTE_FAMILY_UNSPECIFIED:
         return None
     if value not in FAMILIES:

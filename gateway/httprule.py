@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 from service.api.bad_fields import every_violation
 from service.codec import ParseError, from_dict
 from service.rpc.dispatch import method_path
+from service.rpc.service_config import service_config
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
 _VERBS = ("get", "put", "post", "delete", "patch")
@@ -68,10 +69,16 @@ def _route_path(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 
 def _rules(md: MethodDescriptor) -> Iterable[http_pb2.HttpRule]:
+    """The method's bindings: its `google.api.http` option, else the rule a
+    service config gives it (services whose protos are not ours)."""
     opts = md.GetOptions()
-    if not opts.HasExtension(annotations_pb2.http):
-        return []
-    rule = opts.Extensions[annotations_pb2.http]
+    if opts.HasExtension(annotations_pb2.http):
+        rule = opts.Extensions[annotations_pb2.http]
+    else:
+        found = service_config().http_rules.get(md.full_name)
+        if found is None:
+            return []
+        rule = found
     return [rule, *rule.additional_bindings]
 
 

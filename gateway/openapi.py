@@ -166,6 +166,14 @@ IDEMPOTENCY_KEY_PARAMETER = {
 }
 
 
+def _protobuf(family: Family, md: Any) -> dict[str, Any]:
+    """The binary protobuf body of a family that reads and writes one (OTLP)."""
+    if not family.binary_protobuf:
+        return {}
+    schema = {"type": "string", "format": "binary", "description": f"{md.full_name}, binary protobuf"}
+    return {"application/x-protobuf": {"schema": schema}}
+
+
 def document(
     routes: list[tuple[Binding, Family]],
     *,
@@ -224,7 +232,7 @@ def document(
                 body_schema = sb.message(body_fd.message_type, family.proto_names)
             else:
                 body_schema = sb.field(body_fd, family.proto_names)
-            content = {"application/json": {"schema": body_schema}}
+            content = {"application/json": {"schema": body_schema}, **_protobuf(family, md)}
             op["requestBody"] = {"required": needs_body(b), "content": content}
         out_md = b.output.DESCRIPTOR
         payload = (
@@ -243,7 +251,10 @@ def document(
                 }
             }
         else:
-            content = {"application/json": {"schema": family.success_schema(payload)}}
+            content = {
+                "application/json": {"schema": family.success_schema(payload)},
+                **_protobuf(family, out_md),
+            }
         # A success status other than 200 (agentplane.v1.http_success_code); 204: an empty reply.
         success = b.method.GetOptions().Extensions[options_pb2.http_success_code] or 200
         op["responses"] = {

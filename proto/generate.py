@@ -3,7 +3,8 @@
 Writes, for every proto under proto/agentplane: messages (_pb2.py), gRPC
 stubs (_pb2_grpc.py), typed stubs for both (.pyi, mypy-protobuf), and
 `descriptors.binpb`, a FileDescriptorSet with source info, from which the
-gateway takes the proto comments for its OpenAPI document.
+gateway takes the proto comments for its OpenAPI document, and a copy of each
+service config (proto/*.yaml: bindings of services whose protos are not ours).
 
 Also writes the TypeScript client's clients/typescript/src/gen (protoc-gen-es,
 installed from clients/typescript/package.json by `make gen`), and the Python
@@ -53,6 +54,8 @@ def main(protos: list[str]) -> int:
     for pkg in (OUT / "agentplane", OUT / "agentplane" / "v1"):
         (pkg / "__init__.py").write_text("")
     (OUT / "agentplane" / "py.typed").write_text("")
+    for config in sorted((ROOT / "proto").glob("*.yaml")):
+        shutil.copyfile(config, OUT / "agentplane" / "v1" / config.name)
     write_python_services(OUT / "agentplane" / "v1" / "descriptors.binpb", PY_SERVICES)
     return typescript(rel)
 

@@ -13,8 +13,10 @@ from service.api.channels import AghChannelServicer, ChannelServicer
 from service.api.console import ConsoleServicer
 from service.api.executions import AgentServicer, ExecutionServicer, ToolCallServicer
 from service.api.log import LogServicer
+from service.api.otlp import LogsServicer, MetricsServicer, TraceServicer
 from service.api.rules import RuleServicer
 from service.api.runtime import EventServicer, SessionServicer
+from service.api.telemetry import TelemetryServicer
 from service.api.tracer import TracerIngestServicer, TracerSessionServicer, TracerTaskServicer
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
@@ -73,6 +75,11 @@ class Core:
                 ),
                 ChannelServicer(self.store),
                 ConsoleServicer(self.store, lambda: self.log_feed.readers + self.channel_feed.readers),
+                # OpenTelemetry in: OTLP's own services, and what they stored
+                LogsServicer(self.store),
+                MetricsServicer(self.store),
+                TraceServicer(self.store),
+                TelemetryServicer(self.store),
             ],
             [
                 *self.auth.interceptors,

@@ -35,6 +35,7 @@ from service.domain import apikeys
 from service.domain.apikeys import AccessReason
 from service.rpc.context import CallContext
 from service.rpc.dispatch import Interceptor
+from service.rpc.service_config import config_scope
 from service.store.apikeys import ApiKeyRecord
 from service.store.store import Store
 
@@ -123,8 +124,9 @@ class AuthPolicy:
 
 @cache
 def required_scope(md: MethodDescriptor) -> str:
-    """The scope an RPC declares, "" when it declares none."""
-    return str(md.GetOptions().Extensions[options_pb2.required_scope])
+    """The scope an RPC declares (in its proto, or for a service whose proto
+    is not ours in its service config), "" when it declares none."""
+    return str(md.GetOptions().Extensions[options_pb2.required_scope]) or config_scope(md)
 
 
 def undeclared(methods: Iterable[MethodDescriptor]) -> list[str]:

@@ -22,6 +22,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 
 from service.base.errors import CommonReason, DomainError, FieldViolation, InvalidArgument
+from service.codec import otlp_values
 from service.rpc.context import CallContext
 from service.rpc.limits import check_limits
 from service.rpc.status import RpcError, from_domain, simple
@@ -210,11 +211,13 @@ class Dispatcher:
     async def unary(self, path: str, request: Message, ctx: CallContext) -> Message:
         m = self.method(path)
         try:
-            await self._prepare(m, request, ctx)
-            if self.idempotency is not None:
-                return await self.idempotency.call(m.descriptor, request, ctx, m.impl, m.output)
-            result: Message = await m.impl(request, ctx)
-            return result
+            # OTLP attribute lists are converted once, for redaction and the servicer.
+            with otlp_values.converting():
+                await self._prepare(m, request, ctx)
+                if self.idempotency is not None:
+                    return await self.idempotency.call(m.descriptor, request, ctx, m.impl, m.output)
+                result: Message = await m.impl(request, ctx)
+                return result
         except Exception as exc:
             raise _to_rpc_error(exc, path) from exc
 

@@ -8,8 +8,9 @@
   gateway refuses it in the path, query and body before it builds a request
   (gateway.input_checks), so for its calls only the bounded fields are left.
 
-Free-form JSON (Struct, Value, ListValue) is not walked here: the domain
-checks it where it stores it (service.domain.validation). The checks run on
+Free-form JSON (Struct, Value, ListValue, and OTLP's attribute values,
+opentelemetry.proto.common.v1) is not walked here: the domain checks it
+where it stores it (service.domain.validation, service.domain.telemetry). The checks run on
 every call, batches of a thousand events included, so each message type gets
 a quick test compiled once (does anything look wrong?); the walk that names
 the fields runs only when it says yes.
@@ -69,8 +70,12 @@ def max_items(fd: FieldDescriptor) -> int:
     return int(fd.GetOptions().Extensions[options_pb2.max_items])
 
 
+# Message packages holding free-form values: JSON's, and OTLP's attributes.
+_FREE_FORM_PACKAGES = ("google.protobuf.", "opentelemetry.proto.common.v1.")
+
+
 def _free_form(md: Any) -> bool:
-    return md is None or md.full_name.startswith("google.protobuf.")
+    return md is None or md.full_name.startswith(_FREE_FORM_PACKAGES)
 
 
 def _to_check(md: Any, nul: bool, seen: frozenset[str] = frozenset()) -> bool:

@@ -41,11 +41,13 @@ from service.codec import (
     keep_free_form_value,
     list_to_python,
     merge_dict,
+    otlp_values,
     struct_to_python,
     value_to_python,
 )
 from service.domain.secrets import redact, redact_text
 from service.rpc.dispatch import Rewriter
+from service.rpc.service_config import config_scope
 
 _NOT_TEXT = frozenset(
     {"id", "channel", "workspace", "agent_name", "idempotency_key", "claim_token_hash"}
@@ -56,6 +58,13 @@ _FREE_FORM: dict[str, Callable[[Any], Any]] = {
     "google.protobuf.Value": value_to_python,
     "google.protobuf.ListValue": list_to_python,
 }
+# OTLP's free-form values (opentelemetry.proto.common.v1): attributes are
+# key-value lists, as JSON objects are, so redacted the same way: keys kept,
+# string values redacted, nested lists and maps followed. An export carries
+# ~10,000 of them: they are converted once (service.codec.otlp_values) and
+# redacted as Python values, which the servicer then reads.
+_OTLP_ANY_VALUE = "opentelemetry.proto.common.v1.AnyValue"
+_OTLP_KEY_VALUE = "opentelemetry.proto.common.v1.KeyValue"
 
 
 def is_free_text(fd: FieldDescriptor) -> bool:
@@ -65,7 +74,7 @@ def is_free_text(fd: FieldDescriptor) -> bool:
 
 # A step of a message type's walk: (how, field name, the sub-walk or the
 # free-form reader).
-_TEXT, _TEXTS, _JSON, _JSONS, _MESSAGE, _MESSAGES, _TEXT_MAP, _MESSAGE_MAP = range(8)
+_TEXT, _TEXTS, _JSON, _JSONS, _MESSAGE, _MESSAGES, _TEXT_MAP, _MESSAGE_MAP, _ANY, _KEY_VALUES = range(10)
 Walk = list[tuple[int, str, Any]]
 
 
@@ -90,6 +99,10 @@ def _walk(md: Descriptor, walks: dict[str, Walk]) -> Walk:
                 steps.append((_TEXTS if fd.is_repeated else _TEXT, fd.name, None))
         elif sub is not None and sub.full_name in _FREE_FORM:
             steps.append((_JSONS if fd.is_repeated else _JSON, fd.name, _FREE_FORM[sub.full_name]))
+        elif sub is not None and sub.full_name == _OTLP_KEY_VALUE and fd.is_repeated:
+            steps.append((_KEY_VALUES, fd.name, None))
+        elif sub is not None and sub.full_name == _OTLP_ANY_VALUE and not fd.is_repeated:
+            steps.append((_ANY, fd.name, None))
         elif sub is not None and not sub.full_name.startswith("google.protobuf."):
             inner = _walk(sub, walks)
             steps.append((_MESSAGES if fd.is_repeated else _MESSAGE, fd.name, inner))
@@ -117,9 +130,72 @@ def _json(m: Message, read: Callable[[Any], Any]) -> None:
         merge_dict(new, m)
 
 
+def _any_value(v: Any) -> None:
+    """An OTLP AnyValue: its string redacted, its lists and maps followed."""
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        text = v.string_value
+        new = redact_text(text)
+        if new is not text:
+            v.string_value = new
+    elif kind == "array_value":
+        for item in v.array_value.values:
+            _any_value(item)
+    elif kind == "kvlist_value":
+        _proto_key_values(v.kvlist_value.values)
+
+
+def _strings(value: Any) -> Any:
+    """`value` with every string redacted (keys kept); the same object if none changed."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        items = [_strings(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if not isinstance(value, dict):
+        return value
+    changed: dict[str, Any] | None = None
+    for key, item in value.items():
+        if type(item) is str:  # most values: inline
+            new = redact_text(item)
+        elif isinstance(item, dict | list):
+            new = _strings(item)
+        else:
+            continue
+        if new is not item:
+            changed = changed if changed is not None else dict(value)
+            changed[key] = new
+    return value if changed is None else changed
+
+
+def _key_values(kvs: Any) -> None:
+    values = otlp_values.attributes(kvs)
+    new = _strings(values)
+    if new is not values:  # rare: a secret; the message is changed too
+        otlp_values.remember(kvs, new)
+        _proto_key_values(kvs)
+
+
+def _proto_key_values(kvs: Any) -> None:
+    for kv in kvs:
+        v = kv.value
+        if v.WhichOneof("value") == "string_value":
+            text = v.string_value
+            new = redact_text(text)
+            if new is not text:
+                v.string_value = new
+        else:
+            _any_value(v)
+
+
 def _redact(msg: Any, steps: Walk) -> None:
     for how, name, inner in steps:
-        if how == _TEXT:
+        if how == _KEY_VALUES:
+            _key_values(getattr(msg, name))
+        elif how == _ANY:
+            if msg.HasField(name):
+                _any_value(getattr(msg, name))
+        elif how == _TEXT:
             text = getattr(msg, name)
             if text:
                 new = redact_text(text)
@@ -162,7 +238,7 @@ def is_write(md: MethodDescriptor) -> bool:
     is bound to GET, or has no binding and needs a `read:` scope (in doubt,
     redact: a read's request stores nothing, so redacting it costs little)."""
     options = md.GetOptions()
-    scope = options.Extensions[options_pb2.required_scope]
+    scope = options.Extensions[options_pb2.required_scope] or config_scope(md)
     verb = options.Extensions[annotations_pb2.http].WhichOneof("pattern")
     if scope.startswith("write:"):
         return True

@@ -33,6 +33,7 @@ from tests.bench.channels import run as channel_deliveries
 from tests.bench.console import console_reads
 from tests.bench.console_browser import console_browser
 from tests.bench.otlp_export import otlp_export
+from tests.bench.otlp_ingest import otlp_logs
 from tests.bench.overload import overload
 from tests.bench.queue import run as queue_cycles
 from tests.bench.rules import rules_bench
@@ -233,6 +234,7 @@ SCENARIOS = {
             ">= 2,000 tool calls/s (start + complete pairs over RecordToolCalls streams)",
         ),
         Scenario("tracer", tracer_events, 600, 4, ">= 15,000 events/s, p99 < 100 ms per batch"),
+        Scenario("otlp-logs", otlp_logs, 200, 4, "OTLP logs over gRPC, batches of 512: >= 20,000 records/s"),
         Scenario("hook", hooks.server_up, 100, 1, "agentplane-hook process: median < 120 ms, p99 < 200 ms"),
         Scenario(
             "hook-down", hooks.server_down, 100, 1, "agentplane-hook process, server down: median < 150 ms"

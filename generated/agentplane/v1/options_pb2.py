@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61gentplane/v1/options.proto\x12\ragentplane.v1\x1a google/protobuf/descriptor.proto*\xb6\x01\n\x0bRouteFamily\x12\x1c\n\x18ROUTE_FAMILY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROUTE_FAMILY_AGENT_RUNTIME\x10\x01\x12\x1d\n\x19ROUTE_FAMILY_AGENT_TRACER\x10\x02\x12\x1b\n\x17ROUTE_FAMILY_TRENCHCOAT\x10\x03\x12\x14\n\x10ROUTE_FAMILY_AGH\x10\x04\x12\x17\n\x13ROUTE_FAMILY_NATIVE\x10\x05:S\n\x0croute_family\x12\x1f.google.protobuf.ServiceOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x1a.agentplane.v1.RouteFamily:8\n\x0erequired_scope\x12\x1e.google.protobuf.MethodOptions\x18\xcc\x8e\x03 \x01(\t:;\n\x11http_success_code\x12\x1e.google.protobuf.MethodOptions\x18\xcd\x8e\x03 \x01(\x05:3\n\tlong_poll\x12\x1e.google.protobuf.MethodOptions\x18\xce\x8e\x03 \x01(\x08:2\n\tmax_bytes\x12\x1d.google.protobuf.FieldOptions\x18\xd6\x8e\x03 \x01(\r:2\n\tmax_items\x12\x1d.google.protobuf.FieldOptions\x18\xd7\x8e\x03 \x01(\r:7\n\rbody_required\x12\x1e.google.protobuf.MethodOptions\x18\xd8\x8e\x03 \x01(\x08\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61gentplane/v1/options.proto\x12\ragentplane.v1\x1a google/protobuf/descriptor.proto*\xcd\x01\n\x0bRouteFamily\x12\x1c\n\x18ROUTE_FAMILY_UNSPECIFIED\x10\x00\x12\x1e\n\x1aROUTE_FAMILY_AGENT_RUNTIME\x10\x01\x12\x1d\n\x19ROUTE_FAMILY_AGENT_TRACER\x10\x02\x12\x1b\n\x17ROUTE_FAMILY_TRENCHCOAT\x10\x03\x12\x14\n\x10ROUTE_FAMILY_AGH\x10\x04\x12\x17\n\x13ROUTE_FAMILY_NATIVE\x10\x05\x12\x15\n\x11ROUTE_FAMILY_OTLP\x10\x06:S\n\x0croute_family\x12\x1f.google.protobuf.ServiceOptions\x18\xb9\x8e\x03 \x01(\x0e\x32\x1a.agentplane.v1.RouteFamily:8\n\x0erequired_scope\x12\x1e.google.protobuf.MethodOptions\x18\xcc\x8e\x03 \x01(\t:;\n\x11http_success_code\x12\x1e.google.protobuf.MethodOptions\x18\xcd\x8e\x03 \x01(\x05:3\n\tlong_poll\x12\x1e.google.protobuf.MethodOptions\x18\xce\x8e\x03 \x01(\x08:2\n\tmax_bytes\x12\x1d.google.protobuf.FieldOptions\x18\xd6\x8e\x03 \x01(\r:2\n\tmax_items\x12\x1d.google.protobuf.FieldOptions\x18\xd7\x8e\x03 \x01(\r:7\n\rbody_required\x12\x1e.google.protobuf.MethodOptions\x18\xd8\x8e\x03 \x01(\x08\x42\x1cZ\x1a\x61gentplane/v1;agentplanev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\032agentplane/v1;agentplanev1'
   _globals['_ROUTEFAMILY']._serialized_start=81
-  _globals['_ROUTEFAMILY']._serialized_end=263
+  _globals['_ROUTEFAMILY']._serialized_end=286
 # @@protoc_insertion_point(module_scope)

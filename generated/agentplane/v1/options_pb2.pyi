@@ -46,6 +46,13 @@ class _RouteFamilyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RouteFami
     """agentplane's own routes: the message itself, errors as google.rpc.Status
     JSON (grpc-gateway style), snake_case names.
     """
+    ROUTE_FAMILY_OTLP: _RouteFamily.ValueType  # 6
+    """OTLP/HTTP (the OpenTelemetry collector's /v1/logs, /v1/metrics,
+    /v1/traces): binary protobuf or OTLP JSON as the request was sent,
+    lowerCamelCase names, hex trace and span ids, errors as google.rpc.Status
+    in the request's encoding. Services outside agentplane.v1 name it in
+    their service config (proto/otlp_http.yaml).
+    """
 
 class RouteFamily(_RouteFamily, metaclass=_RouteFamilyEnumTypeWrapper):
     """RouteFamily names the JSON contract a service's HTTP routes keep: its
@@ -74,6 +81,13 @@ snake_case names.
 ROUTE_FAMILY_NATIVE: RouteFamily.ValueType  # 5
 """agentplane's own routes: the message itself, errors as google.rpc.Status
 JSON (grpc-gateway style), snake_case names.
+"""
+ROUTE_FAMILY_OTLP: RouteFamily.ValueType  # 6
+"""OTLP/HTTP (the OpenTelemetry collector's /v1/logs, /v1/metrics,
+/v1/traces): binary protobuf or OTLP JSON as the request was sent,
+lowerCamelCase names, hex trace and span ids, errors as google.rpc.Status
+in the request's encoding. Services outside agentplane.v1 name it in
+their service config (proto/otlp_http.yaml).
 """
 Global___RouteFamily: _TypeAlias = RouteFamily  # noqa: Y015
 

@@ -30,10 +30,12 @@ from service.store.console.records import (
     Run,
     Timeline,
     Today,
+    Usage,
     Verdict,
 )
 from service.store.console.sessions import Filters
 from service.store.store import Store
+from service.store.telemetry import queries as telemetry_usage
 
 # (default, most) per list.
 SESSIONS_PAGE = (50, 500)
@@ -72,6 +74,23 @@ def now() -> datetime:
 # ---------------------------------------------------------------- overview
 
 
+def _usage_today(conn: Connection, workspace: str, since_seq: int, midnight: datetime) -> Usage:
+    """Today's tokens and cost: OTLP telemetry's (service.store.telemetry) when
+    it saw model requests today, since hooks report the same requests as
+    tracer `token.usage` events; else the tracer's."""
+    seen = telemetry_usage.usage_on(conn, workspace, midnight.strftime("%Y-%m-%d"))
+    if not seen.api_requests:
+        return overview_reads.usage_today(conn, workspace, since_seq, midnight)
+    return Usage(
+        seen.input_tokens,
+        seen.output_tokens,
+        seen.cache_read_tokens,
+        seen.cache_creation_tokens,
+        seen.cost_usd,
+        source="telemetry",
+    )
+
+
 async def overview(store: Store, workspace: str, recent_limit: int) -> Overview:
     limit = page_size(recent_limit, RECENT, "recent_limit")
     at = now()
@@ -83,7 +102,7 @@ async def overview(store: Store, workspace: str, recent_limit: int) -> Overview:
             since=midnight,
             errors_by_kind=overview_reads.errors_since(conn, workspace, since_today),
             verdicts=overview_reads.verdicts_since(conn, workspace, midnight),
-            usage=overview_reads.usage_today(conn, workspace, since_today, midnight),
+            usage=_usage_today(conn, workspace, since_today, midnight),
         )
         return Overview(
             server_time=at,

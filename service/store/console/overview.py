@@ -173,10 +173,9 @@ def verdicts_since(conn: Connection, workspace: str, since: datetime) -> dict[st
 
 
 def usage_today(conn: Connection, workspace: str, since_seq: int, day: datetime) -> Usage:
-    """Today's tokens and cost: the one place a usage source is chosen. Until
-    OTLP telemetry lands (issue 17, branch otlpin: its telemetry usage of the
-    UTC day, preferred when it saw API requests, since hooks report the same
-    requests as tracer `token.usage` events), the tracer's."""
+    """Today's tokens and cost from the tracer's `token.usage` events; the
+    console's domain prefers OTLP telemetry's when it saw model requests today
+    (service.domain.console.reads), since hooks report the same requests."""
     return usage_since(conn, workspace, since_seq)
 
 

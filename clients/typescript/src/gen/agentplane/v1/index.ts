@@ -9,5 +9,6 @@ export * from "./log_pb.js";
 export * from "./options_pb.js";
 export * from "./rules_pb.js";
 export * from "./runtime_pb.js";
+export * from "./telemetry_pb.js";
 export * from "./tracer_pb.js";
 export * from "./trenchcoat_pb.js";

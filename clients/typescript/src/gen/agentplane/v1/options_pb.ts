@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file agentplane/v1/options.proto.
  */
 export const file_agentplane_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChthZ2VudHBsYW5lL3YxL29wdGlvbnMucHJvdG8SDWFnZW50cGxhbmUudjEqtgEKC1JvdXRlRmFtaWx5EhwKGFJPVVRFX0ZBTUlMWV9VTlNQRUNJRklFRBAAEh4KGlJPVVRFX0ZBTUlMWV9BR0VOVF9SVU5USU1FEAESHQoZUk9VVEVfRkFNSUxZX0FHRU5UX1RSQUNFUhACEhsKF1JPVVRFX0ZBTUlMWV9UUkVOQ0hDT0FUEAMSFAoQUk9VVEVfRkFNSUxZX0FHSBAEEhcKE1JPVVRFX0ZBTUlMWV9OQVRJVkUQBTpgCgxyb3V0ZV9mYW1pbHkSHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMYuY4DIAEoDjIaLmFnZW50cGxhbmUudjEuUm91dGVGYW1pbHlSC3JvdXRlRmFtaWx5OkcKDnJlcXVpcmVkX3Njb3BlEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYzI4DIAEoCVINcmVxdWlyZWRTY29wZTpMChFodHRwX3N1Y2Nlc3NfY29kZRIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGM2OAyABKAVSD2h0dHBTdWNjZXNzQ29kZTo9Cglsb25nX3BvbGwSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxjOjgMgASgIUghsb25nUG9sbDo8CgltYXhfYnl0ZXMSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGNaOAyABKA1SCG1heEJ5dGVzOjwKCW1heF9pdGVtcxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY144DIAEoDVIIbWF4SXRlbXM6RQoNYm9keV9yZXF1aXJlZBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGNiOAyABKAhSDGJvZHlSZXF1aXJlZEIcWhphZ2VudHBsYW5lL3YxO2FnZW50cGxhbmV2MWIGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChthZ2VudHBsYW5lL3YxL29wdGlvbnMucHJvdG8SDWFnZW50cGxhbmUudjEqzQEKC1JvdXRlRmFtaWx5EhwKGFJPVVRFX0ZBTUlMWV9VTlNQRUNJRklFRBAAEh4KGlJPVVRFX0ZBTUlMWV9BR0VOVF9SVU5USU1FEAESHQoZUk9VVEVfRkFNSUxZX0FHRU5UX1RSQUNFUhACEhsKF1JPVVRFX0ZBTUlMWV9UUkVOQ0hDT0FUEAMSFAoQUk9VVEVfRkFNSUxZX0FHSBAEEhcKE1JPVVRFX0ZBTUlMWV9OQVRJVkUQBRIVChFST1VURV9GQU1JTFlfT1RMUBAGOmAKDHJvdXRlX2ZhbWlseRIfLmdvb2dsZS5wcm90b2J1Zi5TZXJ2aWNlT3B0aW9ucxi5jgMgASgOMhouYWdlbnRwbGFuZS52MS5Sb3V0ZUZhbWlseVILcm91dGVGYW1pbHk6RwoOcmVxdWlyZWRfc2NvcGUSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxjMjgMgASgJUg1yZXF1aXJlZFNjb3BlOkwKEWh0dHBfc3VjY2Vzc19jb2RlEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYzY4DIAEoBVIPaHR0cFN1Y2Nlc3NDb2RlOj0KCWxvbmdfcG9sbBIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGM6OAyABKAhSCGxvbmdQb2xsOjwKCW1heF9ieXRlcxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY1o4DIAEoDVIIbWF4Qnl0ZXM6PAoJbWF4X2l0ZW1zEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxjXjgMgASgNUghtYXhJdGVtczpFCg1ib2R5X3JlcXVpcmVkEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMY2I4DIAEoCFIMYm9keVJlcXVpcmVkQhxaGmFnZW50cGxhbmUvdjE7YWdlbnRwbGFuZXYxYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * RouteFamily names the JSON contract a service's HTTP routes keep: its
@@ -67,6 +67,17 @@ export enum RouteFamily {
    * @generated from enum value: ROUTE_FAMILY_NATIVE = 5;
    */
   NATIVE = 5,
+
+  /**
+   * OTLP/HTTP (the OpenTelemetry collector's /v1/logs, /v1/metrics,
+   * /v1/traces): binary protobuf or OTLP JSON as the request was sent,
+   * lowerCamelCase names, hex trace and span ids, errors as google.rpc.Status
+   * in the request's encoding. Services outside agentplane.v1 name it in
+   * their service config (proto/otlp_http.yaml).
+   *
+   * @generated from enum value: ROUTE_FAMILY_OTLP = 6;
+   */
+  OTLP = 6,
 }
 
 /**
