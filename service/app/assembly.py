@@ -19,6 +19,7 @@ from service.api.tracer import TracerIngestServicer, TracerSessionServicer, Trac
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
 from service.app.lease_sweeper import LeaseSweeper
+from service.app.metrics import MetricsPage
 from service.app.reaper import StaleTaskReaper
 from service.base.config import Settings
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
@@ -91,6 +92,8 @@ class Core:
         self.lease_sweeper = LeaseSweeper(self.store, interval_seconds=settings.lease_sweep_seconds)
         self.dispatcher.idempotency = Idempotency(self.store, settings.idempotency_window_seconds)
         self.key_sweeper = KeySweeper(self.dispatcher.idempotency, settings.idempotency_sweep_seconds)
+        # GET /metrics (the gateway serves it; a feature adds its figures to `metrics.hooks`).
+        self.metrics = MetricsPage(self.store, self.auth, self.budget)
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()

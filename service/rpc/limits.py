@@ -41,7 +41,7 @@ ID_MAX_BYTES = 256
 _strings_checked: ContextVar[bool] = ContextVar("strings_checked", default=False)
 
 
-class strings_checked:  # noqa: N801 - used as a function: `with strings_checked():`
+class strings_checked:
     """Within: calls are not scanned for U+0000; the gateway enters it for
     each request, as it refuses U+0000 in the path and query itself and
     scans the body (`strings_unchecked` when it holds one). A class, not a

@@ -201,7 +201,7 @@ def _compiled(steps: Walk) -> Callable[[Any], None]:
         elif how != _MESSAGE:
             lines.append(f"    _redact(msg, S{i})")
     lines.append("    return None")
-    exec("\n".join(lines), env)  # noqa: S102
+    exec("\n".join(lines), env)
     _COMPILED[id(steps)] = env["redact_message"]
     for how, _, inner in steps:  # nested walks after this one: recursive types end here
         if how == _MESSAGE and inner:

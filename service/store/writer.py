@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
 
+from service.base import metrics
 from service.base.errors import CommonReason, DomainError, Unavailable
 from service.store import idempotency
 from service.store.driver_errors import refused_input
@@ -116,6 +117,7 @@ class Writer:
                 batch.append(self._queue.get_nowait())
             live = [(op, fut) for op, fut in batch if not fut.cancelled()]
             ops = [op for op, _ in live]
+            started = time.perf_counter()
             try:
                 if self._inline:
                     # The operations run here; only the COMMIT (the fsync, which
@@ -128,6 +130,7 @@ class Writer:
                         conn.close()
                 else:
                     outcomes, last_seq = await loop.run_in_executor(self._thread, self._commit, ops)
+                metrics.count_commit(len(ops), time.perf_counter() - started)
             except Exception as exc:
                 log.exception("commit failed")
                 failure = Unavailable(
