@@ -145,7 +145,9 @@ class InProcessService(Protocol):
     serves its metrics."""
 
     dispatcher: Dispatcher
-    metrics: MetricsPage
+
+    @property
+    def metrics(self) -> MetricsPage: ...
 
     async def start(self) -> None: ...
 

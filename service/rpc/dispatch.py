@@ -132,7 +132,7 @@ def missing_required(msg: Message, prefix: str = "") -> list[FieldViolation]:
 _COMPLETE: dict[str, Callable[[Any], bool]] = {}
 
 
-def _complete(md: Descriptor) -> Callable[[Any], bool]:
+def _complete(md: Any) -> Callable[[Any], bool]:
     """Straight-line code testing what `missing_required` walks (one expression
     per field worth checking), compiled once per message type: the walk, which
     names what is missing, runs only when this says something is."""
@@ -143,8 +143,9 @@ def _complete(md: Descriptor) -> Callable[[Any], bool]:
     for fd, required in _required(md):
         name = fd.name
         value = f"msg.{name}" if not keyword.iskeyword(name) else f"getattr(msg, {name!r})"
+        sub: Any = fd.message_type
         if fd.type == FieldDescriptor.TYPE_MESSAGE and not fd.is_repeated:
-            inner = f"C({fd.message_type.full_name!r})({value})"
+            inner = f"C({sub.full_name!r})({value})"
             terms.append(f"({inner} if msg.HasField({name!r}) else {not required})")
         elif fd.is_repeated:
             terms.append(f"len({value}) > 0")
