@@ -217,7 +217,6 @@ def serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from gateway.access_log import AccessLog
     from gateway.app import create_app
     from gateway.read_timeouts import timed_protocol
     from service.app.assembly import Core
@@ -229,13 +228,13 @@ def serve(args: argparse.Namespace) -> int:
     )
     log.info("HTTP gateway on http://%s:%s", settings.http_host, settings.http_port)
     config = uvicorn.Config(
-        AccessLog(app, every_request=settings.debug_logging),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         lifespan="on",
         log_level="debug" if settings.debug_logging else "info",
         # One log format: uvicorn's lines go through the root logger's, and
-        # the access log is gateway.access_log's.
+        # the access log is gateway.access_log's (GatewayApp writes it).
         log_config=None,
         access_log=False,
         # Not behind a proxy by default; no "server: uvicorn" banner.

@@ -6,31 +6,39 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import agentplane.v1
 import grpc
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
 from google.protobuf.descriptor import ServiceDescriptor
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from gateway import console, live, openapi
+from gateway import access_log, console, live, openapi
 from gateway.families import Family, OtlpFamily, family_of
-from gateway.guard import Guard, Screen
+from gateway.guard import PLAIN_FAMILY, Guard, Screen
 from gateway.httprule import Binding, bindings
 from gateway.otlp import OtlpEndpoint
-from gateway.routes import BindingRouter, Endpoint
+from gateway.routes import BindingRouter, Endpoint, forwarded_metadata
 from gateway.transport import ChannelTransport, InProcessTransport, Transport
+from service.base import metrics
 from service.base.config import Settings
+from service.base.errors import DomainError
 from service.rpc import limits
 from service.rpc.admission import ByteBudget
 from service.rpc.dispatch import Dispatcher
 from service.rpc.service_config import service_config
+from service.rpc.status import from_domain
 
 log = logging.getLogger("agentplane")
+
+# The Prometheus text format, version 0.0.4.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 DESCRIPTION = (
     "One control plane for coding-agent runtimes. Every route is a google.api.http binding on a gRPC "
@@ -75,13 +83,45 @@ class GatewayApp(FastAPI):
     middleware layers (~35 µs a request). Browser requests, WebSockets and
     FastAPI's own routes take the full stack, where the same dispatcher
     sits behind CORS. Every request, on either path, is first screened by
-    gateway.guard (Host allowlist, Origin check)."""
+    gateway.guard (Host allowlist, Origin check), and every HTTP request is
+    logged and counted here (gateway.access_log): one entry layer, not a
+    middleware per concern."""
 
     bindings: BindingRouter | None = None
     guard: Guard | None = None
+    # Log every request, not only refusals and failures (AGENTPLANE_DEBUG).
+    log_every_request = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.guard is not None and scope["type"] in ("http", "websocket"):
+        kind = scope["type"]
+        if kind == "http":
+            started = time.perf_counter()
+            status = 0
+
+            async def answer(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self._screened(scope, receive, answer)
+            except BaseException:
+                status = status or 500  # what the server answers for an unhandled error
+                raise
+            finally:
+                access_log.finish(scope, status, started, self.log_every_request)
+        elif kind == "websocket":
+            metrics.open_streams["websocket"] += 1
+            try:
+                await self._screened(scope, receive, send)
+            finally:
+                metrics.open_streams["websocket"] -= 1
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _screened(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.guard is not None:
             # The Host and Origin checks (gateway.guard), on every path, this one included.
             screened = await self.guard.screen(scope, receive, send)
             if screened is Screen.REFUSED:
@@ -96,11 +136,21 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+class MetricsPage(Protocol):
+    """The service's /metrics page (service.app.metrics)."""
+
+    async def render(self, metadata: Mapping[str, str]) -> bytes: ...
+
+
 class InProcessService(Protocol):
     """The service a gateway runs in its own process (service.app.assembly.Core):
-    started and stopped with the app; the gateway calls its dispatcher."""
+    started and stopped with the app; the gateway calls its dispatcher and
+    serves its metrics."""
 
     dispatcher: Dispatcher
+
+    @property
+    def metrics(self) -> MetricsPage: ...
 
     async def start(self) -> None: ...
 
@@ -163,6 +213,7 @@ def create_app(
         for b, family in table
     ]
     app.bindings = BindingRouter(None, endpoints)
+    app.log_every_request = settings.debug_logging
     app.guard = Guard.of(settings, app.bindings, live.FEED_FAMILIES)
     app.add_middleware(BindingRouter, endpoints=endpoints)
     if settings.cors_origins:
@@ -189,6 +240,18 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    if service is not None:  # a gateway in front of another process has no figures of the service
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus_metrics(request: Request) -> Response:
+            metadata = forwarded_metadata((k.lower(), v) for k, v in request.headers.items())
+            try:
+                page = await app.state.core.metrics.render(metadata)
+            except DomainError as refused:
+                code, body, headers = PLAIN_FAMILY.error(from_domain(refused))
+                return JSONResponse(body, code, headers)
+            return Response(page, media_type=METRICS_CONTENT_TYPE)
 
     def build_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -43,7 +43,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 # Routes outside the contract (/docs, /openapi.json, /healthz) answer in FastAPI's {"detail"} shape.
-_PLAIN = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_RUNTIME]
+PLAIN_FAMILY = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_RUNTIME]
 MISDIRECTED = 421
 SEEN_HOSTS = 256
 
@@ -150,10 +150,10 @@ class Guard:
     def route(self, scope: Scope) -> tuple[Family, bool]:
         """The family that renders the request's errors, and whether an Origin must be checked."""
         if scope["type"] == "websocket":
-            return self.feeds.get(scope["path"], _PLAIN), True
+            return self.feeds.get(scope["path"], PLAIN_FAMILY), True
         found = self.router.match(scope["path"])
         if found is None:
-            return _PLAIN, scope["method"] in UNSAFE_METHODS
+            return PLAIN_FAMILY, scope["method"] in UNSAFE_METHODS
         verbs, _ = found
         endpoint = verbs.get(scope["method"])
         family = (endpoint or next(iter(verbs.values()))).family

@@ -29,6 +29,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import input_checks
+from gateway.access_log import ENDPOINT
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.intake import MeteredBody
@@ -378,6 +379,7 @@ class BindingRouter:
             message = f"{scope['method']} is not allowed on {scope['path']}"
             await send_error(send, any_endpoint.family, simple(grpc.StatusCode.UNIMPLEMENTED, message), 405)
         else:
+            scope[ENDPOINT] = endpoint  # labels the request's metrics (gateway.access_log)
             await endpoint(scope, receive, send, params)
         return True
 

@@ -21,6 +21,7 @@ from service.api.tracer import TracerIngestServicer, TracerSessionServicer, Trac
 from service.api.trenchcoat import TrenchcoatServicer
 from service.app import grpc_server
 from service.app.lease_sweeper import LeaseSweeper
+from service.app.metrics import MetricsPage, figures_hook
 from service.app.otlp_export.process import ExportProcess
 from service.app.reaper import StaleTaskReaper
 from service.base.config import Settings
@@ -101,6 +102,9 @@ class Core:
         self.key_sweeper = KeySweeper(self.dispatcher.idempotency, settings.idempotency_sweep_seconds)
         # The OTLP exporter (a child process; off without an endpoint); /metrics reads `status()`.
         self.otlp_export = ExportProcess(settings, self.store)
+        # GET /metrics (the gateway serves it; a feature adds its figures to `metrics.hooks`).
+        self.metrics = MetricsPage(self.store, self.auth, self.budget)
+        self.metrics.hooks.append(figures_hook(self.otlp_export.status))
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()

@@ -32,6 +32,9 @@ class CommonReason(Reason):
     # Limits (service.rpc.limits); U+0000 is INVALID_ARGUMENT, as the domain's own checks say.
     FIELD_TOO_LONG = "FIELD_TOO_LONG"
     COMMIT_FAILED = "COMMIT_FAILED"
+    # The store cannot write now (service.store.driver_errors): retry after Retry-After.
+    DISK_FULL = "DISK_FULL"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     SHUTTING_DOWN = "SHUTTING_DOWN"
     # Admission control (service.rpc.admission).
     SERVER_BUSY = "SERVER_BUSY"

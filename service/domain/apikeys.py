@@ -36,6 +36,7 @@ SCOPES: dict[str, str] = {
     "read:tasks": "read tasks",
     "write:tasks": "create, claim and update tasks",
     "channels": "read and post channel messages",
+    "read:metrics": "read the server's metrics (GET /metrics)",
     ADMIN: "everything, including managing the workspace's API keys",
 }
 

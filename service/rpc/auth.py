@@ -218,19 +218,26 @@ class Authenticator:
         self.limiter = limiter
 
     async def __call__(self, ctx: CallContext, method: MethodDescriptor) -> None:
-        secret = presented_key(ctx.metadata)
+        key, secret = await self.authorize(ctx.metadata, required_scope(method), method.full_name)
+        ctx.workspace = key.workspace
+        ctx.key_id = key.key_id
+        ctx.recheck = _Recheck(self, secret)
+
+    async def authorize(self, metadata: Mapping[str, str], scope: str, what: str) -> tuple[ApiKeyRecord, str]:
+        """The key the call presents and its secret, if it may do `what`, which
+        needs `scope` (an RPC, or a route outside the contract: /metrics)."""
+        secret = presented_key(metadata)
         if secret is None:
             raise Unauthenticated(
                 "Missing API key: send it as X-API-Key or Authorization: Bearer",
                 reason=AccessReason.API_KEY_MISSING,
             )
         key = await self.valid_key(secret)
-        scope = required_scope(method)
         if scope not in apikeys.SCOPES:
             # Fail closed: a method without a (known) scope is a server bug, not
             # something a key can be allowed to do.
             raise PermissionDenied(
-                f"Insufficient permissions: {method.full_name} declares no known required scope",
+                f"Insufficient permissions: {what} declares no known required scope",
                 reason=AccessReason.SCOPE_UNDECLARED,
             )
         if not apikeys.allows(key.scopes, scope):
@@ -247,9 +254,7 @@ class Authenticator:
                     reason=AccessReason.RATE_LIMITED,
                     metadata={"retry_after_seconds": str(max(1, math.ceil(wait)))},
                 )
-        ctx.workspace = key.workspace
-        ctx.key_id = key.key_id
-        ctx.recheck = _Recheck(self, secret)
+        return key, secret
 
     async def valid_key(self, secret: str) -> ApiKeyRecord:
         """The key `secret` names, if it is known, not revoked and not expired."""
@@ -288,9 +293,13 @@ class Auth:
         self.keys = KeyCache(store, self.policy.key_cache_seconds)
         per_minute = self.policy.rate_limit_per_minute
         self.limiter = RateLimiter(per_minute) if per_minute else None
-        self.interceptors: list[Interceptor] = (
-            [Authenticator(self.keys, self.limiter)] if self.policy.mode == KEYS else []
-        )
+        self.authenticator = Authenticator(self.keys, self.limiter) if self.policy.mode == KEYS else None
+        self.interceptors: list[Interceptor] = [self.authenticator] if self.authenticator else []
+
+    async def authorize(self, metadata: Mapping[str, str], scope: str, what: str) -> None:
+        """Refuse (401/403/429) a caller without a key holding `scope`, when keys are required."""
+        if self.authenticator is not None:
+            await self.authenticator.authorize(metadata, scope, what)
 
     def check(self, methods: Iterable[MethodDescriptor]) -> None:
         """Say which RPCs every key will be refused (they declare no known scope)."""

@@ -9,7 +9,9 @@ servicer, and the one mapping of errors to google.rpc.Status.
 
 from __future__ import annotations
 
+import keyword
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +23,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
+from service.base import metrics
 from service.base.errors import CommonReason, DomainError, FieldViolation, InvalidArgument
 from service.codec import otlp_values
 from service.rpc.context import CallContext
@@ -59,6 +62,8 @@ class Method:
     input: type[Message]
     output: type[Message]
     impl: Callable[..., Any]
+    # The RPC's full name (`agentplane.v1.EventService.AddSessionEvent`), the metrics' label.
+    name: str
 
     @property
     def server_streaming(self) -> bool:
@@ -124,9 +129,43 @@ def missing_required(msg: Message, prefix: str = "") -> list[FieldViolation]:
     return found
 
 
+# The quick test of each message type: True when nothing REQUIRED is missing.
+_COMPLETE: dict[str, Callable[[Any], bool]] = {}
+
+
+def _complete(md: Any) -> Callable[[Any], bool]:
+    """Straight-line code testing what `missing_required` walks (one expression
+    per field worth checking), compiled once per message type: the walk, which
+    names what is missing, runs only when this says something is."""
+    found = _COMPLETE.get(md.full_name)
+    if found is not None:
+        return found
+    terms = []
+    for fd, required in _required(md):
+        name = fd.name
+        value = f"msg.{name}" if not keyword.iskeyword(name) else f"getattr(msg, {name!r})"
+        sub: Any = fd.message_type
+        if fd.type == FieldDescriptor.TYPE_MESSAGE and not fd.is_repeated:
+            inner = f"C({sub.full_name!r})({value})"
+            terms.append(f"({inner} if msg.HasField({name!r}) else {not required})")
+        elif fd.is_repeated:
+            terms.append(f"len({value}) > 0")
+        elif fd.type == FieldDescriptor.TYPE_STRING:
+            terms.append(f"{value} != ''")
+    env: dict[str, Any] = {"C": lambda name: _COMPLETE[name]}
+    exec(f"def complete(msg):\n    return {' and '.join(terms) or 'True'}\n", env)
+    _COMPLETE[md.full_name] = env["complete"]
+    for fd, _ in _required(md):  # nested types after this one: recursive types end here
+        if fd.type == FieldDescriptor.TYPE_MESSAGE and not fd.is_repeated:
+            _complete(fd.message_type)
+    return _COMPLETE[md.full_name]
+
+
 def check_required(msg: Message) -> None:
     """INVALID_ARGUMENT (reason MISSING_FIELD) if `msg` lacks a REQUIRED field;
     a bidirectional stream's servicer calls it on each message it takes."""
+    if _complete(msg.DESCRIPTOR)(msg):
+        return
     violations = missing_required(msg)
     if violations:
         raise InvalidArgument(
@@ -145,6 +184,34 @@ def _to_rpc_error(exc: BaseException, path: str) -> RpcError:
         return from_domain(exc)
     log.exception("unexpected error in %s", path, exc_info=exc)
     return simple(grpc.StatusCode.INTERNAL, "internal error")
+
+
+# gRPC status codes by number, as the metrics name them.
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+class _StreamCount:
+    """A stream open now (metrics.open_streams), counted by its end's code when it ends."""
+
+    __slots__ = ("code", "rpc")
+
+    def __init__(self, rpc: str) -> None:
+        self.rpc = rpc
+        self.code = "OK"
+
+    def __enter__(self) -> _StreamCount:
+        metrics.open_streams["grpc"] += 1
+        return self
+
+    def failed(self, err: RpcError) -> RpcError:
+        self.code = _CODE_NAMES.get(err.code, "UNKNOWN")
+        return err
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None and not issubclass(kind, Exception):
+            self.code = "CANCELLED"  # the client left, or the server is stopping
+        metrics.count_rpc(self.rpc, self.code, None)
+        metrics.open_streams["grpc"] -= 1  # last: a scrape that sees it closed sees it counted
 
 
 class Dispatcher:
@@ -174,6 +241,7 @@ class Dispatcher:
                     message_factory.GetMessageClass(md.input_type),
                     message_factory.GetMessageClass(md.output_type),
                     impl,
+                    md.full_name,
                 )
 
     def method(self, path: str) -> Method:
@@ -210,6 +278,8 @@ class Dispatcher:
 
     async def unary(self, path: str, request: Message, ctx: CallContext) -> Message:
         m = self.method(path)
+        started = time.perf_counter()
+        code = "OK"
         try:
             # OTLP attribute lists are converted once, for redaction and the servicer.
             with otlp_values.converting():
@@ -219,7 +289,14 @@ class Dispatcher:
                 result: Message = await m.impl(request, ctx)
                 return result
         except Exception as exc:
-            raise _to_rpc_error(exc, path) from exc
+            err = _to_rpc_error(exc, path)
+            code = _CODE_NAMES.get(err.code, "UNKNOWN")
+            raise err from exc
+        except BaseException:
+            code = "CANCELLED"
+            raise
+        finally:
+            metrics.count_rpc(m.name, code, time.perf_counter() - started)
 
     async def duplex(
         self, path: str, requests: AsyncIterator[Message], ctx: CallContext
@@ -227,23 +304,25 @@ class Dispatcher:
         """A bidirectional stream: the interceptors run when it opens; the
         servicer checks each message it takes (check_required)."""
         m = self.method(path)
-        try:
-            for interceptor in self.interceptors:
-                await interceptor(ctx, m.descriptor)
-            async for item in m.impl(self._rewritten(m, requests) if self.rewriters else requests, ctx):
-                if ctx.recheck is not None:
-                    await ctx.recheck()
-                yield item
-        except Exception as exc:
-            raise _to_rpc_error(exc, path) from exc
+        with _StreamCount(m.name) as counted:
+            try:
+                for interceptor in self.interceptors:
+                    await interceptor(ctx, m.descriptor)
+                async for item in m.impl(self._rewritten(m, requests) if self.rewriters else requests, ctx):
+                    if ctx.recheck is not None:
+                        await ctx.recheck()
+                    yield item
+            except Exception as exc:
+                raise counted.failed(_to_rpc_error(exc, path)) from exc
 
     async def stream(self, path: str, request: Message, ctx: CallContext) -> AsyncIterator[Message]:
         m = self.method(path)
-        try:
-            await self._prepare(m, request, ctx)
-            async for item in m.impl(request, ctx):
-                if ctx.recheck is not None:  # a stream outlives its check: the key may be revoked since
-                    await ctx.recheck()
-                yield item
-        except Exception as exc:
-            raise _to_rpc_error(exc, path) from exc
+        with _StreamCount(m.name) as counted:
+            try:
+                await self._prepare(m, request, ctx)
+                async for item in m.impl(request, ctx):
+                    if ctx.recheck is not None:  # a stream outlives its check: the key may be revoked since
+                        await ctx.recheck()
+                    yield item
+            except Exception as exc:
+                raise counted.failed(_to_rpc_error(exc, path)) from exc

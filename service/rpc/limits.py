@@ -18,8 +18,7 @@ the fields runs only when it says yes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -43,16 +42,19 @@ ID_MAX_BYTES = 256
 _strings_checked: ContextVar[bool] = ContextVar("strings_checked", default=False)
 
 
-@contextmanager
-def strings_checked() -> Iterator[None]:
+class strings_checked:
     """Within: calls are not scanned for U+0000; the gateway enters it for
     each request, as it refuses U+0000 in the path and query itself and
-    scans the body (`strings_unchecked` when it holds one)."""
-    token = _strings_checked.set(True)
-    try:
-        yield
-    finally:
-        _strings_checked.reset(token)
+    scans the body (`strings_unchecked` when it holds one). A class, not a
+    @contextmanager: it runs on every request, and the generator cost ~2 µs."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _strings_checked.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _strings_checked.reset(self._token)
 
 
 def strings_unchecked() -> None:

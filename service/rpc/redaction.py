@@ -26,6 +26,7 @@ to store (the server makes new keys).
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -245,16 +246,56 @@ def is_write(md: MethodDescriptor) -> bool:
     return not scope.startswith("read:") if verb is None else verb != "get"
 
 
+# Each walk compiled to straight-line code, by id of its (cached, never freed) steps.
+_COMPILED: dict[int, Callable[[Any], None]] = {}
+
+
+def _compiled(steps: Walk) -> Callable[[Any], None]:
+    """`_redact(msg, steps)` as one function with a statement per step: the
+    common steps (a text, a free-form value, a nested message) inline, the
+    others through `_redact`. Every write runs it, so the loop over steps and
+    its branches (~2 µs a runtime event) are worth removing."""
+    found = _COMPILED.get(id(steps))
+    if found is not None:
+        return found
+    env: dict[str, Any] = {"redact_text": redact_text, "_json": _json, "_redact": _redact, "C": _COMPILED}
+    lines = ["def redact_message(msg):"]
+    for i, (how, name, inner) in enumerate(steps):
+        env[f"S{i}"], env[f"I{i}"] = [(how, name, inner)], inner
+        if how == _TEXT:
+            lines += [
+                f"    t = msg.{name}" if not keyword.iskeyword(name) else f"    t = getattr(msg, {name!r})",
+                "    if t:",
+                "        n = redact_text(t)",
+                "        if n is not t:",
+                f"            setattr(msg, {name!r}, n)",
+            ]
+        elif how == _JSON:
+            lines.append(f"    if msg.HasField({name!r}): _json(getattr(msg, {name!r}), I{i})")
+        elif how == _MESSAGE and inner:
+            lines.append(f"    if msg.HasField({name!r}): C[{id(inner)}](getattr(msg, {name!r}))")
+        elif how != _MESSAGE:
+            lines.append(f"    _redact(msg, S{i})")
+    lines.append("    return None")
+    exec("\n".join(lines), env)
+    _COMPILED[id(steps)] = env["redact_message"]
+    for how, _, inner in steps:  # nested walks after this one: recursive types end here
+        if how == _MESSAGE and inner:
+            _compiled(inner)
+    return _COMPILED[id(steps)]
+
+
 @cache
-def _method_walk(md: MethodDescriptor) -> Walk:
-    return _message_walk(md.input_type) if is_write(md) else []
+def _method_walk(md: MethodDescriptor) -> Callable[[Any], None] | None:
+    steps = _message_walk(md.input_type) if is_write(md) else []
+    return _compiled(steps) if steps else None
 
 
 def redact_request(md: MethodDescriptor, request: Message) -> None:
     """Redact, in place, the free text of a write RPC's request."""
-    steps = _method_walk(md)
-    if steps:
-        _redact(request, steps)
+    redact_message = _method_walk(md)
+    if redact_message is not None:
+        redact_message(request)
 
 
 def rewriters(enabled: bool) -> list[Rewriter]:

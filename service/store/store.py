@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from service.store import log
 from service.store.database import READ_THREADS, Engines, create_engines, libpq_dsn, migrate, normalize_url
-from service.store.driver_errors import refused_input
+from service.store.driver_errors import outage, refused_input
 from service.store.notifier import Notifier, PostgresListener
 from service.store.writer import Operation, Writer
 
@@ -70,7 +70,8 @@ class Store:
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` on a read connection (one consistent snapshot); a value
-        the database refuses is INVALID_ARGUMENT (driver_errors)."""
+        the database refuses is INVALID_ARGUMENT, a database away UNAVAILABLE
+        (driver_errors)."""
         try:
             if self._read_conn is not None:
                 with self._read_conn.begin():
@@ -78,9 +79,12 @@ class Store:
             return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
         except Exception as exc:
             refused = refused_input(exc)
-            if refused is None:
-                raise
-            raise refused from exc
+            if refused is not None:
+                raise refused from exc
+            down = outage(exc)
+            if down is not None:
+                raise down.error() from exc
+            raise
 
     async def read_apart(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` on a read connection in a worker thread, also on SQLite:

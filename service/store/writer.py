@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
 
+from service.base import metrics
 from service.base.errors import CommonReason, DomainError, Unavailable
 from service.store import idempotency
-from service.store.driver_errors import refused_input
+from service.store.driver_errors import Outage, outage, refused_input
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
 
@@ -52,12 +53,16 @@ SLICE_SECONDS = 0.01
 
 
 def _as_domain_error(exc: Exception) -> Exception:
-    """A value the database refuses is bad input, not a server fault."""
+    """A value the database refuses is bad input, a full disk or a database
+    away is UNAVAILABLE; neither is a server fault."""
     if isinstance(exc, DomainError):
         return exc
     refused = refused_input(exc)
     if refused is not None:
         return refused
+    down = outage(exc)
+    if down is not None:
+        return down.error()
     log.error("write operation failed", exc_info=exc)
     return exc
 
@@ -76,6 +81,10 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._postgres = engine.dialect.name == "postgresql"
         self._closing = False
+        # The outage the last batch met (full disk, database away), and how many
+        # batches it refused: logged once when it starts and once when it ends.
+        self._outage: Outage | None = None
+        self._refused_batches = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
@@ -116,6 +125,7 @@ class Writer:
                 batch.append(self._queue.get_nowait())
             live = [(op, fut) for op, fut in batch if not fut.cancelled()]
             ops = [op for op, _ in live]
+            started = time.perf_counter()
             try:
                 if self._inline:
                     # The operations run here; only the COMMIT (the fsync, which
@@ -128,11 +138,10 @@ class Writer:
                         conn.close()
                 else:
                     outcomes, last_seq = await loop.run_in_executor(self._thread, self._commit, ops)
+                metrics.count_commit(len(ops), time.perf_counter() - started)
+                self._recovered()
             except Exception as exc:
-                log.exception("commit failed")
-                failure = Unavailable(
-                    "the write could not be committed; retry", reason=CommonReason.COMMIT_FAILED
-                )
+                failure = self._failed(exc)
                 failure.__cause__ = exc
                 outcomes, last_seq = [(None, failure)] * len(live), 0
             for (_, fut), (result, error) in zip(live, outcomes, strict=True):
@@ -148,6 +157,36 @@ class Writer:
                 self._queue.task_done()
             # Not kept while waiting for the next batch: its operations hold their rows.
             del batch, live, ops, outcomes
+
+    def _failed(self, exc: Exception) -> Unavailable:
+        """The error every operation of a batch that could not commit gets
+        (nothing of it was applied): UNAVAILABLE, with Retry-After when the
+        disk is full or the database away. One log line per outage, not per batch."""
+        down = outage(exc)
+        metrics.writer_failures[down.reason.value if down else CommonReason.COMMIT_FAILED.value] += 1
+        if down is None:
+            log.exception("commit failed")
+            return Unavailable("the write could not be committed; retry", reason=CommonReason.COMMIT_FAILED)
+        if self._outage is None or self._outage.reason is not down.reason:
+            log.error(
+                "writes refused (503 / UNAVAILABLE) until the database can write again: %s (%s)",
+                "the disk is full"
+                if down.reason is CommonReason.DISK_FULL
+                else "the database is unavailable",
+                down.detail,
+            )
+        self._outage = down
+        self._refused_batches += 1
+        return down.error()
+
+    def _recovered(self) -> None:
+        if self._outage is not None:
+            log.warning(
+                "writes succeed again (%d batches were refused: %s)",
+                self._refused_batches,
+                self._outage.reason.value,
+            )
+            self._outage, self._refused_batches = None, 0
 
     def _commit(self, ops: list[Operation[Any]]) -> tuple[list[Outcome], int]:
         """Run `ops` in one transaction and commit it (in the writer thread)."""

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.app.otlp_export.otlp_messages import span_id, trace_id
 from service.app.otlp_export.process import ExportStatus
@@ -274,10 +275,16 @@ async def test_writes_arrive_as_genai_spans_over_grpc(settings: Settings) -> Non
 
         cursor = await cursor_of(server)
         assert (cursor.spans_exported, cursor.batches_skipped, cursor.retries) == (len(EXPECTED_NAMES), 0, 0)
-        figures = {name: value for name, _, _, value in cursor.figures()}  # what /metrics shows
+        scraped = await server.http.get("/metrics")
+        assert scraped.status_code == 200
+        figures = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+        }
         assert figures["agentplane_otlp_export_up"] == 1
         assert figures["agentplane_otlp_export_lag_entries"] == 0
-        assert figures["agentplane_otlp_export_spans"] == len(EXPECTED_NAMES)
+        assert figures["agentplane_otlp_export_spans_total"] == len(EXPECTED_NAMES)
 
 
 async def test_grpc_receiver_that_fails_and_stalls_then_comes_back(settings: Settings) -> None:

@@ -399,3 +399,9 @@ async def sweep_expired(store: Store) -> int:
         total += swept
         if swept < SWEEP_BATCH:
             return total
+
+
+async def queue_figures(store: Store) -> tuple[int, int, int]:
+    """(queued, leased, expired) task runs now, across workspaces (for /metrics)."""
+    now = now_us()
+    return await store.read(lambda conn: q.queue_figures(conn, now))

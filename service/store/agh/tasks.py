@@ -29,11 +29,21 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.engine import Connection
 
 from service.base.agh_states import ACTIVE, QUEUED, UNCLAIMABLE_TASK
-from service.store.agh.tables import agh_session_lineage, agh_souls, agh_task_events, agh_task_runs, agh_tasks
+from service.store.agh.tables import (
+    HELD,
+    QUEUED_ONLY,
+    agh_session_lineage,
+    agh_souls,
+    agh_task_events,
+    agh_task_runs,
+    agh_tasks,
+)
 from service.store.fastpath import Cursor, Projection, RawStatement, cursor_of
 from service.store.log import Db
 from service.store.sessions import SessionRecord
@@ -557,3 +567,19 @@ def put_soul(db: Db, workspace: str, record: SoulRecord | None, agent_name: str)
     cur.run(_DELETE_SOUL, {"workspace": workspace, "agent_name": agent_name})
     if record is not None:
         cur.run(_INSERT_SOUL, {**record.__dict__, "workspace": workspace})
+
+
+# The queue at a glance, across workspaces (/metrics): runs queued, held with a
+# lease still running, held past their lease (the sweeper requeues them).
+_QUEUE_FIGURES = text(
+    "SELECT"
+    f" (SELECT count(*) FROM agh_task_runs WHERE {QUEUED_ONLY}),"
+    f" (SELECT count(*) FROM agh_task_runs WHERE {HELD} AND lease_until > :now),"
+    f" (SELECT count(*) FROM agh_task_runs WHERE {HELD} AND lease_until <= :now)"
+)
+
+
+def queue_figures(conn: Connection, now_us: int) -> tuple[int, int, int]:
+    """(queued, leased, expired) runs now."""
+    row = conn.execute(_QUEUE_FIGURES, {"now": now_us}).one()
+    return int(row[0]), int(row[1]), int(row[2])
