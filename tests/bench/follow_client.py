@@ -19,12 +19,15 @@ reads until the parent sends the last seq it expects, and answers with
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import selectors
 import socket
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 SEQ = re.compile(rb'"entry":\{"seq":"?(\d+)')
 _HEARTBEAT = b'{"result":{"heartbeat"'
@@ -211,3 +214,48 @@ def follow(port: int, n: int, pipe: Connection) -> None:
             reports.append(Report(f.ref.start, got, None))
         f.sock.close()
     pipe.send(reports)
+
+
+class Followers:
+    """`follow` in a process of its own (spawned, so the server's loop is
+    not its parent's): `starts` once every stream is open; `finish(last)`
+    the reports, once each has received everything up to seq `last`;
+    `cpu_seconds()` the process's CPU so far (it shares the machine with
+    the server)."""
+
+    def __init__(self, port: int, n: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._pipe, child = ctx.Pipe()
+        self._proc = ctx.Process(target=follow, args=(port, n, child))
+        self._proc.start()
+        self.starts: list[int] = self._pipe.recv()
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def finish(self, last: int) -> list[Report]:
+        try:
+            self._pipe.send(last)
+            reports: list[Report] = self._pipe.recv()
+            return reports
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._proc.join(30)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+
+
+def problems(reports: list[Report], expected: list[int]) -> list[str]:
+    """What each follower missed: every one must have received, in order,
+    every entry of `expected` (the log's seqs) after its start."""
+    out = []
+    for r in reports:
+        want = [s for s in expected if s > r.start]
+        if r.seqs != want:
+            got = f"{len(r.seqs):,} entries" if r.seqs is not None else r.problem
+            out.append(f"a follower from seq {r.start}: {got}; {len(want):,} entries expected in order")
+    return out

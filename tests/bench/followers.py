@@ -91,34 +91,22 @@ def _seqs_after(db: Path, after: int) -> list[int]:
 
 
 def followers(srv: ServerProcess, total: int, concurrency: int) -> Figures:
-    from tests.bench.run import ServerProcess, runtime_events
+    from tests.bench.run import runtime_events
 
     alone = runtime_events(srv, total, concurrency)
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=follow_client.follow, args=(srv.http_port, FOLLOWERS, child))
-    proc.start()
+    readers = follow_client.Followers(srv.http_port, FOLLOWERS)
     try:
-        starts = parent.recv()
         # The followers' own CPU: on a small machine they compete with the server.
-        readers = ServerProcess(0, 0, srv.db_path, proc.pid or 0)
         readers_cpu = readers.cpu_seconds()
         followed = runtime_events(srv, total, concurrency, prefix="followed")
         readers_cpu = readers.cpu_seconds() - readers_cpu
-        expected = _seqs_after(srv.db_path, min(starts))
-        parent.send(expected[-1])
-        reports: list[follow_client.Report] = parent.recv()
+        expected = _seqs_after(srv.db_path, min(readers.starts))
+        reports = readers.finish(expected[-1])
     finally:
-        proc.join(30)
-        if proc.is_alive():
-            proc.kill()
-    for report in reports:
-        want = [s for s in expected if s > report.start]
-        if report.seqs != want:
-            got = f"{len(report.seqs):,} entries" if report.seqs is not None else report.problem
-            raise RuntimeError(
-                f"a follower from seq {report.start}: {got}; {len(want):,} entries expected in order"
-            )
+        readers.close()
+    missed = follow_client.problems(reports, expected)
+    if missed:
+        raise RuntimeError(f"{len(missed)} of {FOLLOWERS} followers: {missed[0]}")
     share = followed.rate / alone.rate
     print(
         f"    without followers {alone.rate:,.0f} events/s (server CPU {alone.cpu_us:.0f} µs/op); "
