@@ -130,16 +130,18 @@ def _read_all(port: int, pipe: Connection) -> None:
             data += chunk
         status = data.split(b"\r\n", 1)[0].decode(errors="replace")
         sock.settimeout(60)
+        tail = data[-7:]  # the body's last bytes, to see its end however the reads split it
         while status.startswith("HTTP/1.1 200"):
             cut = data.rfind(b"\n") + 1
             seqs.extend(int(m) for m in follow_client.SEQ.findall(data, 0, cut))
-            if data.endswith(b"\r\n0\r\n\r\n"):  # the chunked body's end
+            if tail == b"\r\n0\r\n\r\n":  # the chunked body's end
                 ended = True
                 break
             chunk = sock.recv(1 << 20)
             if not chunk:
                 break
             data = data[cut:] + chunk
+            tail = (tail + chunk)[-7:]
         pipe.send((status, seqs, ended, time.perf_counter() - started))
 
 
