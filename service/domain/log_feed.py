@@ -39,9 +39,14 @@ SPAN = 20_000
 # (counted twice: the data, and the NDJSON line made of it).
 WINDOW_ENTRIES = 32_768
 WINDOW_BYTES = 16 * 1024 * 1024
-# Followers wake at most this often (seconds) under a steady write load;
-# the first commit after a quiet spell is delivered at once.
-COALESCE = 0.05
+# Under a steady write load followers are woken at most every
+# COALESCE_PER_FOLLOWER seconds times their number, capped at COALESCE_MAX:
+# a wake-up costs each follower a step (and a socket write) however little
+# it carries, so however many they are, the feed makes about a thousand
+# follower steps a second, and a wake-up of many followers carries many
+# commits. The first commit after a quiet spell is delivered at once.
+COALESCE_PER_FOLLOWER = 0.001
+COALESCE_MAX = 0.1
 # Entries (and JSON bytes) a follower takes from the window at once (one socket write).
 BATCH = 1000
 BATCH_BYTES = 1024 * 1024
@@ -95,11 +100,17 @@ class LogFeed(SharedFeed[LogRow]):
             max_items=WINDOW_ENTRIES,
             max_bytes=WINDOW_BYTES,
             size=lambda r: 2 * len(r.data),
-            coalesce=COALESCE,
         )
         self._closing = False
+        # Idle followers' heartbeats: one timer wakes them all now and then
+        # (see _on_tick), rather than a timer per follower armed on every wait.
+        self._tick = float("inf")
+        self._ticker: asyncio.TimerHandle | None = None
         # Batches made since the last read, by (cursor, filter): see _window.
         self._batches: dict[tuple[int, tuple[str, frozenset[str], str | None]], tuple[Batch, int]] = {}
+
+    def _coalescing(self) -> float:
+        return min(COALESCE_MAX, COALESCE_PER_FOLLOWER * self.readers)
 
     def _read_new(self, after: int) -> Callable[[Connection], list[LogRow]]:
         return lambda conn: read_new(conn, after, PAGE)
@@ -114,6 +125,23 @@ class LogFeed(SharedFeed[LogRow]):
         super()._append(items)
         self._batches.clear()
 
+    def _beat(self, heartbeat_seconds: float) -> None:
+        """Wake every follower at least every quarter of `heartbeat_seconds`,
+        so each sends its heartbeat within a quarter of its time."""
+        tick = heartbeat_seconds / 4
+        if tick < self._tick:
+            self._tick = tick
+            if self._ticker is not None:
+                self._ticker.cancel()
+            self._ticker = asyncio.get_running_loop().call_later(tick, self._on_tick)
+
+    def _on_tick(self) -> None:
+        if self.readers == 0:
+            self._ticker, self._tick = None, float("inf")
+            return
+        self._publish()
+        self._ticker = asyncio.get_running_loop().call_later(self._tick, self._on_tick)
+
     def close(self) -> None:
         """End every stream (with its cursor): the server is going away."""
         self._closing = True
@@ -121,6 +149,8 @@ class LogFeed(SharedFeed[LogRow]):
 
     async def stop(self) -> None:
         self.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
         await super().stop()
 
     async def _page(
@@ -187,6 +217,9 @@ class LogFeed(SharedFeed[LogRow]):
         key = (workspace, frozenset(types), session_id)
         cursor, live = after, False
         self._join()
+        self._beat(heartbeat_seconds)
+        clock = asyncio.get_running_loop().time
+        quiet_since = clock()
         try:
             while True:
                 if self._closing:
@@ -199,18 +232,18 @@ class LogFeed(SharedFeed[LogRow]):
                     rows, cursor = await self._page(workspace, cursor, self._floor, types, session_id)
                     if rows:
                         yield rows
+                        quiet_since = clock()
                     continue
                 if self._scanned > cursor:
                     live = True
                     rows, cursor = self._window(cursor, key)
                     if rows:
                         yield rows
+                        quiet_since = clock()
                     continue
-                try:
-                    # A timer, not wait_for's extra task: every follower waits here on every wake.
-                    async with asyncio.timeout(heartbeat_seconds):
-                        await wake.wait()
-                except TimeoutError:
+                if clock() - quiet_since >= heartbeat_seconds:
                     yield cursor
+                    quiet_since = clock()
+                await wake.wait()
         finally:
             self._leave()

@@ -85,6 +85,10 @@ class SharedFeed(Generic[Item]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _coalescing(self) -> float:
+        """The least time (seconds) between two wake-ups of the readers."""
+        return self._coalesce
+
     def _read_new(self, after: int) -> Callable[..., list[Item]]:
         """The read (for Store.read) of up to `page` items with seq > after, oldest first."""
         raise NotImplementedError
@@ -111,7 +115,7 @@ class SharedFeed(Generic[Item]):
         if self._wake_later is not None:
             return  # already due
         loop = asyncio.get_running_loop()
-        delay = self._woken_at + self._coalesce - loop.time()
+        delay = self._woken_at + self._coalescing() - loop.time()
         if delay <= 0:
             self._woken_at = loop.time()
             self._publish()

@@ -16,13 +16,13 @@ probes' p50/p99.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import multiprocessing
-import re
 import shutil
+import socket
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from functools import cache
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -30,29 +30,30 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from tests.bench import loadgen
+from tests.bench import follow_client, loadgen
 
 if TYPE_CHECKING:  # run.py imports this module to register the scenario
     from tests.bench.run import Figures, ServerProcess
 
 LOG_ENTRIES = 1_000_000
 FOLLOWERS = 100
-_SEQ = re.compile(rb'"entry":\{"seq":(\d+)')
-_TEMPLATE_DIR = Path(tempfile.gettempdir()) / "agentplane-bench"
 
 
 @cache
 def _template() -> Path:
     """A migrated SQLite database holding LOG_ENTRIES runtime events, made once
-    per bench run (each scenario run gets a copy)."""
+    per bench run (each scenario run gets a copy). It lives in a directory of
+    this run's own: a shared path was rebuilt by other runs on the same
+    machine (other branches, other schemas) while this one copied it, and a
+    scenario then read a log that was empty or half made."""
     from sqlalchemy import create_engine
 
     from service.store.database import migrate
     from service.store.log import Tx
 
-    _TEMPLATE_DIR.mkdir(exist_ok=True)
-    path = _TEMPLATE_DIR / f"log-{LOG_ENTRIES}.db"
-    path.unlink(missing_ok=True)
+    where = tempfile.TemporaryDirectory(prefix="agentplane-bench-")
+    atexit.register(where.cleanup)
+    path = Path(where.name) / f"log-{LOG_ENTRIES}.db"
     url = f"sqlite:///{path}"
     migrate(url)
     engine = create_engine(url)
@@ -76,6 +77,10 @@ def _template() -> Path:
 
 def prepare(db: Path) -> None:
     shutil.copyfile(_template(), db)
+    with sqlite3.connect(db) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM log_entries").fetchone()
+    if count != LOG_ENTRIES:
+        raise RuntimeError(f"the prepared log holds {count:,} entries, {LOG_ENTRIES:,} expected")
 
 
 def _seqs_after(db: Path, after: int) -> list[int]:
@@ -85,84 +90,23 @@ def _seqs_after(db: Path, after: int) -> list[int]:
         ]
 
 
-async def _entry_seqs(reader: asyncio.StreamReader) -> AsyncIterator[list[int]]:
-    """The seqs of the entries of an NDJSON watch response, chunk by chunk,
-    until the response (or the connection) ends."""
-    tail = b""
-    while True:
-        chunk = await reader.read(1 << 20)
-        if not chunk:
-            return
-        data = tail + chunk
-        cut = data.rfind(b"\n") + 1
-        yield [int(m) for m in _SEQ.findall(data, 0, cut)]
-        tail = data[cut:]
-        if data.endswith(b"\r\n0\r\n\r\n"):  # the chunked body's end
-            return
-
-
-async def _follow_all(port: int, n: int, pipe: Connection) -> None:
-    """n followers; tells the parent each one's start cursor once all are
-    open, then reads until told the last seq; sends back each one's seqs."""
-    streams = []
-    for _ in range(n):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /v1/log:watch?after_seq=-1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        streams.append((reader, writer))
-    starts = []
-    for reader, _ in streams:
-        await reader.readuntil(b'"cursor":')  # the opening heartbeat
-        starts.append(int((await reader.readuntil(b","))[:-1]))
-    pipe.send(starts)
-    got: list[list[int]] = [[] for _ in range(n)]
-    last = asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-
-    async def read(i: int) -> None:
-        async for seqs in _entry_seqs(streams[i][0]):
-            got[i].extend(seqs)
-            if last.done() and got[i] and got[i][-1] >= last.result():
-                return
-
-    readers = [asyncio.create_task(read(i)) for i in range(n)]
-    final = await last
-    behind = [t for g, t in zip(got, readers, strict=True) if not (g and g[-1] >= final)]
-    if behind:  # each returns once it has read up to `final`
-        await asyncio.wait(behind, timeout=120)
-    for t in readers:
-        t.cancel()
-    pipe.send(got)
-
-
-def _followers_process(port: int, n: int, pipe: Connection) -> None:
-    asyncio.run(_follow_all(port, n, pipe))
-
-
 def followers(srv: ServerProcess, total: int, concurrency: int) -> Figures:
-    from tests.bench.run import ServerProcess, runtime_events
+    from tests.bench.run import runtime_events
 
     alone = runtime_events(srv, total, concurrency)
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_followers_process, args=(srv.http_port, FOLLOWERS, child))
-    proc.start()
+    readers = follow_client.Followers(srv.http_port, FOLLOWERS)
     try:
-        starts = parent.recv()
         # The followers' own CPU: on a small machine they compete with the server.
-        readers = ServerProcess(0, 0, srv.db_path, proc.pid or 0)
         readers_cpu = readers.cpu_seconds()
         followed = runtime_events(srv, total, concurrency, prefix="followed")
         readers_cpu = readers.cpu_seconds() - readers_cpu
-        expected = _seqs_after(srv.db_path, min(starts))
-        parent.send(expected[-1])
-        got = parent.recv()
+        expected = _seqs_after(srv.db_path, min(readers.starts))
+        reports = readers.finish(expected[-1])
     finally:
-        proc.join(30)
-        if proc.is_alive():
-            proc.kill()
-    for start, seqs in zip(starts, got, strict=True):
-        want = [s for s in expected if s > start]
-        if seqs != want:
-            raise RuntimeError(f"a follower got {len(seqs)} entries, {len(want)} expected (or out of order)")
+        readers.close()
+    missed = follow_client.problems(reports, expected)
+    if missed:
+        raise RuntimeError(f"{len(missed)} of {FOLLOWERS} followers: {missed[0]}")
     share = followed.rate / alone.rate
     print(
         f"    without followers {alone.rate:,.0f} events/s (server CPU {alone.cpu_us:.0f} µs/op); "
@@ -175,21 +119,30 @@ def followers(srv: ServerProcess, total: int, concurrency: int) -> Figures:
 
 
 def _read_all(port: int, pipe: Connection) -> None:
-    """Read the whole log from seq 0 over NDJSON; send back (count, in order, seconds)."""
-
-    async def read() -> tuple[int, bool, float]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """Read the whole log from seq 0 over NDJSON; send back the response's
+    status line, the entries' seqs in the order received, whether the body
+    ended as a chunked body ends (not cut), and the seconds it took."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
         started = time.perf_counter()
-        writer.write(b"GET /v1/log:watch?after_seq=0&stop_at_end=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        count, last, ordered = 0, 0, True
-        async for seqs in _entry_seqs(reader):
-            for seq in seqs:
-                ordered = ordered and seq > last
-                last = seq
-            count += len(seqs)
-        return count, ordered, time.perf_counter() - started
-
-    pipe.send(asyncio.run(read()))
+        sock.sendall(b"GET /v1/log:watch?after_seq=0&stop_at_end=true HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data, seqs, ended = b"", [], False
+        while b"\r\n\r\n" not in data and (chunk := sock.recv(1 << 16)):
+            data += chunk
+        status = data.split(b"\r\n", 1)[0].decode(errors="replace")
+        sock.settimeout(60)
+        tail = data[-7:]  # the body's last bytes, to see its end however the reads split it
+        while status.startswith("HTTP/1.1 200"):
+            cut = data.rfind(b"\n") + 1
+            seqs.extend(int(m) for m in follow_client.SEQ.findall(data, 0, cut))
+            if tail == b"\r\n0\r\n\r\n":  # the chunked body's end
+                ended = True
+                break
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data = data[cut:] + chunk
+            tail = (tail + chunk)[-7:]
+        pipe.send((status, seqs, ended, time.perf_counter() - started))
 
 
 async def _probe(port: int, stop: asyncio.Event) -> list[float]:
@@ -215,7 +168,7 @@ def catch_up(srv: ServerProcess, total: int, concurrency: int) -> Figures:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
 
-    async def measure() -> tuple[tuple[int, bool, float], list[float], float]:
+    async def measure() -> tuple[tuple[str, list[int], bool, float], list[float], float]:
         stop = asyncio.Event()
         probes = asyncio.create_task(_probe(srv.http_port, stop))
         await asyncio.sleep(0.2)
@@ -228,9 +181,15 @@ def catch_up(srv: ServerProcess, total: int, concurrency: int) -> Figures:
         stop.set()
         return result, await probes, cpu
 
-    (count, ordered, seconds), probes, cpu = asyncio.run(measure())
-    if count != LOG_ENTRIES or not ordered:
-        raise RuntimeError(f"the reader got {count:,} entries (ordered: {ordered}), {LOG_ENTRIES:,} expected")
+    (status, seqs, ended, seconds), probes, cpu = asyncio.run(measure())
+    expected = _seqs_after(srv.db_path, 0)
+    # A reader that got less (or an error, or nothing) fails the scenario: its rate would mean nothing.
+    if not status.startswith("HTTP/1.1 200") or not ended or seqs != expected or len(seqs) < LOG_ENTRIES:
+        raise RuntimeError(
+            f"the reader was answered {status!r} and got {len(seqs):,} entries"
+            f"{'' if ended else ' (the body was cut)'}; all {len(expected):,} expected in order"
+        )
+    count = len(seqs)
     probes.sort()
     p50 = probes[len(probes) // 2] * 1e3
     p99 = probes[min(len(probes) - 1, round(0.99 * (len(probes) - 1)))] * 1e3

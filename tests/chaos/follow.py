@@ -1,4 +1,4 @@
-"""Live log followers as curl processes (as a user would follow the log;
+"""Live log readers as curl processes (as a user would follow the log;
 cheap enough that the server, not the followers, is what gets measured),
 their output kept in files and read afterwards."""
 
@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ENTRY_SEQ = re.compile(rb'"entry":\{"seq":"?(\d+)')
@@ -40,12 +38,3 @@ class Follower:
 
     def seqs(self) -> list[int]:
         return [int(s) for s in ENTRY_SEQ.findall(self.out.read_bytes())]
-
-
-def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False

@@ -352,6 +352,27 @@ async def test_watch_follows_new_entries_and_heartbeats_advance_cursor(client: A
     assert await asyncio.wait_for(pending, WAIT) is None
 
 
+async def test_filtered_watch_heartbeats_while_writes_it_leaves_out_go_on(client: AnyClient) -> None:
+    """A follower whose filter keeps nothing of a steady write load still
+    hears, every heartbeat interval (0.5 s here), how far it has got: it
+    would otherwise resume from where it opened and scan it all again."""
+    _, head = await drain(client)
+    w = watch(client, after_seq=-1, types=["runtime.event"])
+    try:
+        pending = asyncio.create_task(next_entry(w))
+        await until(lambda: w.cursor == head)
+        advanced = []
+        for i in range(15):  # one write every 0.1 s for 1.5 s
+            await client.sessions.create(f"busy-{i}", "Busy")  # filtered out
+            advanced.append(w.cursor > head)
+            await asyncio.sleep(0.1)
+        assert any(advanced), "no heartbeat while the writes went on"
+        assert not pending.done()
+    finally:
+        await close(w)
+    assert await asyncio.wait_for(pending, WAIT) is None
+
+
 class Proxy:
     """A TCP proxy in front of the server whose connections a test can cut."""
 
