@@ -64,6 +64,17 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="export prompts, answers and tool input and output too (AGENTPLANE_OTLP_EXPORT_CONTENT)",
     )
+    for flag, env, what in (
+        ("--retention-seconds", "RETENTION_SECONDS", "remove log entries older than this (0: keep forever)"),
+        (
+            "--retention-bytes",
+            "RETENTION_BYTES",
+            "keep at most this much payload per workspace (0: no limit)",
+        ),
+        ("--quota-events-per-day", "QUOTA_EVENTS_PER_DAY", "refuse writes past this many entries a UTC day"),
+        ("--quota-stored-bytes", "QUOTA_STORED_BYTES", "refuse writes past this much stored payload"),
+    ):
+        p.add_argument(flag, type=int, help=f"{what}, per workspace by default (AGENTPLANE_{env}, default 0)")
 
 
 # Settings a command-line flag of the same name overrides.
@@ -79,6 +90,10 @@ _FLAG_SETTINGS = (
     "otlp_export_protocol",
     "otlp_export_headers",
     "otlp_export_content",
+    "retention_seconds",
+    "retention_bytes",
+    "quota_events_per_day",
+    "quota_stored_bytes",
 )
 
 

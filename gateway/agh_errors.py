@@ -80,6 +80,8 @@ REASONS: dict[str, Kind] = {
     AghReason.INVALID_CURSOR: Kind(400, "network", _CHANNEL, "channel"),
     AghReason.INVALID_LIMIT: Kind(400, "network", _CHANNEL, "channel"),
     AghReason.TOO_MANY_STREAMS: Kind(429, "network", _CHANNEL, "channel"),
+    # Retention removed what follows the stream's cursor (evidence: oldest_seq, resume_after_seq).
+    CommonReason.CURSOR_BEFORE_HORIZON: Kind(400, "network", _CHANNEL, "channel"),
     # Raised by AGH without an upstream counterpart: answered by their gRPC code.
     AghReason.SESSION_NOT_RUNNING: Kind(409, "daemon", "Request error", "api"),
     AghReason.SESSION_IS_SPAWNED: Kind(409, "daemon", "Request error", "api"),
@@ -100,6 +102,7 @@ CODES: dict[int, int] = {
     8: 429,
     9: 409,
     10: 409,
+    11: 400,
     12: 501,
     14: 503,
     16: 401,
@@ -113,6 +116,7 @@ _CODE_NAMES = {
     8: "rate_limited",
     9: "conflict",
     10: "conflict",
+    11: "out_of_range",
     12: "not_implemented",
     14: "unavailable",
     16: "unauthenticated",

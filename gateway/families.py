@@ -164,6 +164,8 @@ TRENCHCOAT_REASON_CODES: dict[str, str] = {
     CommonReason.BODY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
     TrenchcoatReason.VALIDATION_ERROR: "VALIDATION_ERROR",
     TrenchcoatReason.BATCH_TOO_LARGE: "VALIDATION_ERROR",
+    CommonReason.QUOTA_EVENTS_PER_DAY: "QUOTA_EXCEEDED",
+    CommonReason.QUOTA_STORED_BYTES: "QUOTA_EXCEEDED",
 }
 # The seed's message for a body whose `details` name the offending fields.
 TRENCHCOAT_BODY_INVALID = "Request body is invalid."

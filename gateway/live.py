@@ -38,7 +38,9 @@ LIST_SESSIONS = method_path(
     runtime_pb2.DESCRIPTOR.services_by_name["SessionService"].methods_by_name["ListSessions"]
 )
 RUNTIME_FAMILY = FAMILIES[options_pb2.ROUTE_FAMILY_AGENT_RUNTIME]
-_UNAUTHENTICATED, _PERMISSION_DENIED, _UNAVAILABLE = 16, 7, 14  # gRPC status codes
+_UNAUTHENTICATED, _PERMISSION_DENIED, _UNAVAILABLE, _OUT_OF_RANGE = 16, 7, 14, 11  # gRPC status codes
+# A WebSocket close code of the application range (4000-4999): 4000 + HTTP 416.
+CURSOR_BEFORE_HORIZON_CLOSE = 4416
 RUNTIME_TYPES = ("session.created", "session.updated", "session.deleted", "runtime.event")
 
 
@@ -95,9 +97,13 @@ def close_code(err: RpcError) -> int:
     """1008 (policy violation) when the feed's key is refused (revoked,
     expired); 1001 (going away) when the server shuts down and 1013 (try
     again later) for a slow consumer, both with the cursor to resume from
-    in the reason (see `close_reason`); else 1011."""
+    in the reason (see `close_reason`); 4416 when retention removed entries
+    after the cursor (CURSOR_BEFORE_HORIZON, with the cursor to resume from:
+    everything still kept is after it); else 1011."""
     if err.code in (_UNAUTHENTICATED, _PERMISSION_DENIED):
         return 1008
+    if err.code == _OUT_OF_RANGE:
+        return CURSOR_BEFORE_HORIZON_CLOSE
     if _resume_after(err) is not None:
         return 1001 if err.code == _UNAVAILABLE else 1013
     return 1011

@@ -7,6 +7,7 @@ import logging
 import grpc
 from grpc_health.v1 import health_pb2
 
+from service.api.admin import AdminServicer
 from service.api.agh import AghAgentServicer, AghOperatorServicer, AghTaskServicer
 from service.api.apikeys import ApiKeyServicer
 from service.api.channels import AghChannelServicer, ChannelServicer
@@ -24,9 +25,11 @@ from service.app.lease_sweeper import LeaseSweeper
 from service.app.metrics import MetricsPage, figures_hook
 from service.app.otlp_export.process import ExportProcess
 from service.app.reaper import StaleTaskReaper
+from service.app.retention_sweeper import RetentionSweeper
 from service.base.config import Settings
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
 from service.domain.log_feed import LogFeed
+from service.domain.retention.policy import Policies, defaults_from
 from service.domain.runtime import sessions
 from service.domain.tracer import session_deletion
 from service.rpc.admission import ByteBudget, write_queue_gate
@@ -50,6 +53,17 @@ class Core:
         # Deleting a session (seed 004) takes the tracer's projections of it along.
         sessions.on_session_deleted(session_deletion.forget_session)
         self.store = Store(settings.database_url)
+        # Retention and quotas: the writer asks the policies for a workspace's quotas.
+        self.policies = Policies(
+            self.store,
+            defaults_from(
+                settings.retention_seconds,
+                settings.retention_bytes,
+                settings.quota_events_per_day,
+                settings.quota_stored_bytes,
+            ),
+        )
+        self.store.writer.meter.quotas = self.policies.quotas
         self.auth = Auth(settings, self.store)
         self.channel_feed = ChannelFeed(self.store)
         self.log_feed = LogFeed(self.store)
@@ -81,6 +95,7 @@ class Core:
                 MetricsServicer(self.store),
                 TraceServicer(self.store),
                 TelemetryServicer(self.store),
+                AdminServicer(self.policies),
             ],
             [
                 *self.auth.interceptors,
@@ -99,6 +114,12 @@ class Core:
         )
         self.lease_sweeper = LeaseSweeper(self.store, interval_seconds=settings.lease_sweep_seconds)
         self.dispatcher.idempotency = Idempotency(self.store, settings.idempotency_window_seconds)
+        self.retention = RetentionSweeper(
+            self.store,
+            self.policies,
+            interval_seconds=settings.retention_sweep_seconds,
+            batch=settings.retention_batch,
+        )
         self.key_sweeper = KeySweeper(self.dispatcher.idempotency, settings.idempotency_sweep_seconds)
         # The OTLP exporter (a child process; off without an endpoint); /metrics reads `status()`.
         self.otlp_export = ExportProcess(settings, self.store)
@@ -108,7 +129,9 @@ class Core:
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()
+        await self.policies.load()
         self.reaper.start()
+        self.retention.start()
         self.lease_sweeper.start()
         self.key_sweeper.start()
         self.channel_feed.start()
@@ -134,6 +157,7 @@ class Core:
             await self._grpc.stop(self.settings.shutdown_grace_seconds)
         await self.otlp_export.stop()
         await self.reaper.stop()
+        await self.retention.stop()
         await self.lease_sweeper.stop()
         await self.key_sweeper.stop()
         await self.channel_feed.stop()

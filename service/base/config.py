@@ -114,6 +114,19 @@ class Settings:
     otlp_export_timeout_seconds: float = 10.0
     # How often an idle exporter looks for new entries.
     otlp_export_interval_seconds: float = 0.5
+    # Retention and quotas, the defaults of every workspace (an admin's
+    # SetRetention overrides them per workspace; 0: none). Log entries older
+    # than `retention_seconds`, or past `retention_bytes` of stored payload,
+    # are removed every `retention_sweep_seconds` (0: never), at most
+    # `retention_batch` entries per commit. Past `quota_events_per_day` log
+    # entries in a UTC day, or `quota_stored_bytes` of stored payload, writes
+    # are refused (service.domain.retention).
+    retention_seconds: int = 0
+    retention_bytes: int = 0
+    quota_events_per_day: int = 0
+    quota_stored_bytes: int = 0
+    retention_sweep_seconds: float = 60.0
+    retention_batch: int = 1000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -134,6 +147,14 @@ class Settings:
             idempotency_sweep_seconds=_env_float(
                 "AGENTPLANE_IDEMPOTENCY_SWEEP_SECONDS", d.idempotency_sweep_seconds
             ),
+            retention_seconds=_env_int("AGENTPLANE_RETENTION_SECONDS", d.retention_seconds),
+            retention_bytes=_env_int("AGENTPLANE_RETENTION_BYTES", d.retention_bytes),
+            quota_events_per_day=_env_int("AGENTPLANE_QUOTA_EVENTS_PER_DAY", d.quota_events_per_day),
+            quota_stored_bytes=_env_int("AGENTPLANE_QUOTA_STORED_BYTES", d.quota_stored_bytes),
+            retention_sweep_seconds=_env_float(
+                "AGENTPLANE_RETENTION_SWEEP_SECONDS", d.retention_sweep_seconds
+            ),
+            retention_batch=_env_int("AGENTPLANE_RETENTION_BATCH", d.retention_batch),
             http_host=os.environ.get("AGENTPLANE_HTTP_HOST", d.http_host),
             http_port=_env_int("AGENTPLANE_HTTP_PORT", d.http_port),
             grpc_host=os.environ.get("AGENTPLANE_GRPC_HOST", d.grpc_host),

@@ -50,6 +50,10 @@ class CommonReason(Reason):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     IDEMPOTENCY_KEY_IN_FLIGHT = "IDEMPOTENCY_KEY_IN_FLIGHT"
     IDEMPOTENCY_ANSWER_LOST = "IDEMPOTENCY_ANSWER_LOST"
+    # Retention and quotas (service.domain.retention, service.store.retention.usage).
+    QUOTA_EVENTS_PER_DAY = "QUOTA_EVENTS_PER_DAY"
+    QUOTA_STORED_BYTES = "QUOTA_STORED_BYTES"
+    CURSOR_BEFORE_HORIZON = "CURSOR_BEFORE_HORIZON"
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,12 @@ class Unauthenticated(DomainError):
 
 class ResourceExhausted(DomainError):
     code = "RESOURCE_EXHAUSTED"
+
+
+class OutOfRange(DomainError):
+    """A position outside what is kept (a cursor retention went past)."""
+
+    code = "OUT_OF_RANGE"
 
 
 class Unavailable(DomainError):

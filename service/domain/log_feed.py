@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 from service.base.errors import CommonReason, ResourceExhausted, Unavailable
 from service.domain.shared_feed import SharedFeed
 from service.store.log_reads import LogRow, read_new, read_range
+from service.store.retention.usage import check_cursor
 from service.store.store import Store
 
 # Entries per read, catching up or following.
@@ -159,9 +160,13 @@ class LogFeed(SharedFeed[LogRow]):
         """One catch-up page from the table: the rows after `after` (at most
         up to `upto`) and the position the page covers."""
         bound = min(upto, after + SPAN) if types or session_id else upto
-        rows = await self._store.read_apart(
-            lambda conn: read_range(conn, workspace, after, bound, PAGE, types, session_id)
-        )
+
+        def read(conn: Connection) -> list[LogRow]:
+            rows = read_range(conn, workspace, after, bound, PAGE, types, session_id)
+            check_cursor(conn, workspace, after)  # retention removed what follows `after`: no silent gap
+            return rows
+
+        rows = await self._store.read_apart(read)
         return rows, rows[-1].seq if len(rows) == PAGE else bound
 
     async def catch_up(

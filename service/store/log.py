@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, bindparam, func, insert, select
 
+from service.base.clock import Clock
 from service.base.ids import uuid7_hex
 from service.store.fastpath import Cursor, RawStatement, driver_cursor
 from service.store.tables import log_entries
@@ -79,15 +80,33 @@ def _as_is(text: str) -> str:
     return text
 
 
+_SYSTEM_CLOCK = Clock()
+
+
 @dataclass
 class Tx:
     """A write transaction handed to domain operations by the writer.
 
     `appended` collects the entries written, so the writer can wake watchers
-    with the right position once the transaction has committed."""
+    with the right position once the transaction has committed. `usage`
+    counts what the current operation appended per workspace (entries, JSON
+    characters of their data), for the quotas and stored-size counters the
+    writer keeps (service.store.retention.usage); an operation that sets
+    `unmetered` is counted but never refused (an admin raising a quota)."""
 
     conn: Connection
     appended: list[int] = field(default_factory=list)
+    clock: Clock = _SYSTEM_CLOCK
+    usage: dict[str, list[int]] = field(default_factory=dict)
+    unmetered: bool = False
+
+    def _count(self, workspace: str, entries: int, size: int) -> None:
+        used = self.usage.get(workspace)
+        if used is None:
+            self.usage[workspace] = [entries, size]
+        else:
+            used[0] += entries
+            used[1] += size
 
     def __post_init__(self) -> None:
         self.cursor: Any = driver_cursor(self.conn)
@@ -107,7 +126,9 @@ class Tx:
         event_id: str | None = None,
     ) -> int:
         """Append one entry and return its `seq`."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
+        text = _json(data)
+        self._count(workspace, 1, len(text))
         params = {
             "event_id": event_id or uuid7_hex(),
             "workspace": workspace,
@@ -117,7 +138,7 @@ class Tx:
             "occurred_at": occurred_at,
             # SQLAlchemy's own SQLite forms for DateTime and JSON, so reads decode them.
             "recorded_at": _sqlite_time(now) if self._sqlite else now,
-            "data": _json(data) if self._sqlite else Jsonb(data),
+            "data": text if self._sqlite else Jsonb(text, dumps=_as_is),
         }
         seq = int(_APPEND.execute(self.cursor, self.conn.dialect, params).fetchone()[0])
         self.appended.append(seq)
@@ -139,7 +160,8 @@ class Tx:
         index in the batch."""
         if not entries:
             return 0
-        now = datetime.now(UTC)
+        now = self.clock.now()
+        self._count(workspace, len(entries), sum(len(e[3]) for e in entries))
         recorded_at: Any = _sqlite_time(now) if self._sqlite else now
         prefix = uuid7_hex()
         ids = [(event_ids[i] if i < len(event_ids) else None) or f"{prefix}-{i}" for i in range(len(entries))]
@@ -182,7 +204,8 @@ class Tx:
         plus the entry's index, as in `append_many`."""
         if not entries:
             return ()
-        now = datetime.now(UTC)
+        now = self.clock.now()
+        self._count(workspace, len(entries), sum(len(e[5]) for e in entries))
         prefix = uuid7_hex()
         recorded_at: Any = _sqlite_time(now) if self._sqlite else now
         rows = [

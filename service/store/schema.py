@@ -13,6 +13,7 @@ from service.store.agh import tables as agh_tables
 from service.store.console import indexes as console_indexes
 from service.store.executions import tables as executions_tables
 from service.store.otlp_export import tables as otlp_export_tables
+from service.store.retention import tables as retention_tables
 from service.store.telemetry import tables as telemetry_tables
 from service.store.tracer import rule_tables
 from service.store.tracer import tables as tracer_tables
@@ -28,5 +29,6 @@ MODULES = (
     console_indexes,
     otlp_export_tables,
     telemetry_tables,
+    retention_tables,
 )
 metadata = SQLModel.metadata

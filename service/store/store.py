@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from service.base.clock import Clock
 from service.store import log
 from service.store.database import READ_THREADS, Engines, create_engines, libpq_dsn, migrate, normalize_url
 from service.store.driver_errors import outage, refused_input
@@ -29,15 +30,21 @@ T = TypeVar("T")
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
         self.url = normalize_url(url)
+        # What stamps log entries and dates quota days; tests move a ManualClock.
+        self.clock = clock or Clock()
         self.engines: Engines = create_engines(self.url)
         self.notifier = Notifier()
         self._inline = self.engines.dialect == "sqlite"
-        self.writer = Writer(self.engines.write, self.notifier, inline=self._inline)
+        self.writer = Writer(self.engines.write, self.notifier, inline=self._inline, clock=self.clock)
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="agentplane-read")
         self._read_conn: Connection | None = None
         self._listener: PostgresListener | None = None
+
+    def use_clock(self, clock: Clock) -> None:
+        """Tell time by `clock` from now on (tests: a ManualClock)."""
+        self.clock = self.writer.clock = self.writer.meter.clock = clock
 
     async def open(self, *, run_migrations: bool = True) -> None:
         if run_migrations:

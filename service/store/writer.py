@@ -21,11 +21,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, text
 
 from service.base import metrics
+from service.base.clock import Clock
 from service.base.errors import CommonReason, DomainError, Unavailable
 from service.store import idempotency
 from service.store.driver_errors import Outage, outage, refused_input
 from service.store.log import Tx
 from service.store.notifier import CHANNEL, Notifier
+from service.store.retention.usage import Meter
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +70,23 @@ def _as_domain_error(exc: Exception) -> Exception:
 
 
 class Writer:
-    def __init__(self, engine: Engine, notifier: Notifier, *, inline: bool, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        notifier: Notifier,
+        *,
+        inline: bool,
+        max_batch: int = 512,
+        clock: Clock | None = None,
+    ) -> None:
         """`inline`: run each batch on the event loop thread (SQLite, where a
         batch takes a few milliseconds and thread hand-overs cost more than
-        the work); otherwise on a writer thread (PostgreSQL's round trips)."""
+        the work); otherwise on a writer thread (PostgreSQL's round trips).
+        `clock` stamps the entries and dates the quota day."""
         self._engine = engine
+        self.clock = clock or Clock()
+        # Per-workspace usage and quotas (service.store.retention.usage).
+        self.meter = Meter(self.clock)
         self._inline = inline
         self._notifier = notifier
         self._max_batch = max_batch
@@ -229,7 +243,8 @@ class Writer:
         conn = self._engine.connect()
         try:
             conn.begin()
-            tx = Tx(conn)
+            tx = Tx(conn, clock=self.clock)
+            metered = self.meter.batch(tx)
             if self._postgres:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_LOCK_KEY})
             # Savepoints straight on the driver's cursor: through SQLAlchemy
@@ -237,9 +252,12 @@ class Writer:
             cursor = tx.cursor
             for op in ops:
                 mark = len(tx.appended)
+                tx.usage, tx.unmetered = {}, False
                 cursor.execute("SAVEPOINT op")
                 try:
-                    outcomes.append((op(tx), None))
+                    result = op(tx)
+                    metered.charge(tx)  # past a quota: refused whole, like any failed operation
+                    outcomes.append((result, None))
                     cursor.execute("RELEASE SAVEPOINT op")
                 except Exception as exc:
                     cursor.execute("ROLLBACK TO SAVEPOINT op")
@@ -247,6 +265,7 @@ class Writer:
                     del tx.appended[mark:]
                     outcomes.append((None, _as_domain_error(exc)))
                 yield
+            metered.flush()
             last_seq = max(tx.appended, default=0)
             if self._postgres and last_seq:
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(last_seq)})

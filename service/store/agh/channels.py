@@ -12,11 +12,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.store.agh.channel_tables import channel_members, channel_messages, channels
 from service.store.fastpath import RawStatement, cursor_of
+from service.store.log import Tx
 
 NETWORK = "network_channel"
 RUN_COORDINATION = "task_run_coordination"
@@ -301,3 +302,15 @@ def upsert_member(
     row = cursor_of(conn).one(_UPSERT_MEMBER[conn.dialect.name], params)
     assert row is not None
     return int(row[0])
+
+
+def forget_range(tx: Tx, workspace: str, after: int, upto: int) -> None:
+    """Remove the channel messages of the log entries `after < seq <= upto`
+    (retention); channels and read positions stay."""
+    tx.conn.execute(
+        delete(channel_messages).where(
+            channel_messages.c.workspace == workspace,
+            channel_messages.c.seq > after,
+            channel_messages.c.seq <= upto,
+        )
+    )

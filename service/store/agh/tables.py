@@ -111,6 +111,8 @@ class AghTaskEventRow(SQLModel, table=True):
     """Which log entries concern a task (its recent events in /context)."""
 
     __tablename__ = "agh_task_events"
+    # In log order, for retention (service.store.agh.tasks.forget_range).
+    __table_args__ = (Index("ix_agh_task_events_seq", "workspace", "seq"),)
 
     workspace: str = Field(sa_column=Column(Text, primary_key=True))
     task_id: str = Field(sa_column=Column(Text, primary_key=True))

@@ -45,7 +45,7 @@ from service.store.agh.tables import (
     agh_tasks,
 )
 from service.store.fastpath import Cursor, Projection, RawStatement, cursor_of
-from service.store.log import Db
+from service.store.log import Db, Tx
 from service.store.sessions import SessionRecord
 from service.store.tables import log_entries, sessions
 
@@ -583,3 +583,15 @@ def queue_figures(conn: Connection, now_us: int) -> tuple[int, int, int]:
     """(queued, leased, expired) runs now."""
     row = conn.execute(_QUEUE_FIGURES, {"now": now_us}).one()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def forget_range(tx: Tx, workspace: str, after: int, upto: int) -> None:
+    """Forget which tasks the log entries `after < seq <= upto` concerned
+    (retention); the tasks and their runs stay."""
+    tx.conn.execute(
+        delete(agh_task_events).where(
+            agh_task_events.c.workspace == workspace,
+            agh_task_events.c.seq > after,
+            agh_task_events.c.seq <= upto,
+        )
+    )

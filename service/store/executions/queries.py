@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, case, literal_column, select, update
+from sqlalchemy import bindparam, case, delete, literal_column, select, update
 
 from service.store.executions.tables import agents, executions, tool_calls
 from service.store.fastpath import Projection, RawStatement, cursor_of
-from service.store.log import Db
+from service.store.log import Db, Tx
 
 
 @dataclass
@@ -229,3 +229,14 @@ def count_tool_call_start(db: Db, workspace: str, execution_id: str, agent_id: s
     cur = cursor_of(db)
     cur.run(_TOOL_CALL_STARTED_EXECUTION, {"workspace": workspace, "id": execution_id})
     cur.run(_TOOL_CALL_STARTED_AGENT, {"workspace": workspace, "id": agent_id})
+
+
+def forget_range(tx: Tx, workspace: str, after: int, upto: int) -> None:
+    """Remove the tool calls (inputs, outputs) started by the log entries
+    `after < seq <= upto` (retention); executions and agents, with their
+    counters and tokens, stay."""
+    tx.conn.execute(
+        delete(tool_calls).where(
+            tool_calls.c.workspace == workspace, tool_calls.c.seq > after, tool_calls.c.seq <= upto
+        )
+    )

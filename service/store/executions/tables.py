@@ -81,6 +81,8 @@ class ToolCallRow(SQLModel, table=True):
     __table_args__ = (
         ForeignKeyConstraint(["workspace", "agent_id"], ["agents.workspace", "agents.id"]),
         Index("ix_tool_calls_agent", "workspace", "agent_id", "seq"),
+        # In log order, for retention (forget_range).
+        Index("ix_tool_calls_seq", "workspace", "seq"),
     )
 
     workspace: str = Field(sa_column=Column(Text, primary_key=True))

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, litera
 from service.store.fastpath import RawStatement, driver_cursor
 from service.store.log import Tx
 from service.store.tables import log_entries
+from service.store.tracer.rule_tables import tracer_enforcements, tracer_verdicts
 from service.store.tracer.tables import (
     tracer_bindings,
     tracer_events,
@@ -621,3 +622,37 @@ def delete_session_rows(conn: Connection, workspace: str, session_id: str, event
     conn.execute(_DELETE_TURNS, key)
     conn.execute(_DELETE_SESSION, key)
     conn.execute(_UNBIND_SESSION, key)
+
+
+# ------------------------------------------------------------------ retention
+
+
+def forget_range(tx: Tx, workspace: str, after: int, upto: int) -> None:
+    """Remove the timeline events of the log entries `after < seq <= upto`
+    (retention), with the rule enforcements they matched and the verdicts of
+    their turns. Tasks, turns and their totals stay."""
+    in_range = (
+        tracer_events.c.workspace == workspace,
+        tracer_events.c.seq > after,
+        tracer_events.c.seq <= upto,
+    )
+    rows = tx.conn.execute(select(tracer_events.c.id, tracer_events.c.turn_id).where(*in_range)).all()
+    if not rows:
+        return
+    event_ids = [r[0] for r in rows]
+    turn_ids = sorted({r[1] for r in rows if r[1] is not None})
+    for start in range(0, len(event_ids), 500):
+        tx.conn.execute(
+            delete(tracer_enforcements).where(
+                tracer_enforcements.c.workspace == workspace,
+                tracer_enforcements.c.event_id.in_(event_ids[start : start + 500]),
+            )
+        )
+    for start in range(0, len(turn_ids), 500):
+        tx.conn.execute(
+            delete(tracer_verdicts).where(
+                tracer_verdicts.c.workspace == workspace,
+                tracer_verdicts.c.turn_id.in_(turn_ids[start : start + 500]),
+            )
+        )
+    tx.conn.execute(delete(tracer_events).where(*in_range))

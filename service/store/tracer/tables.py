@@ -136,6 +136,8 @@ class TracerEventRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_tracer_events_timeline", "workspace", "task_id", "seq"),
         Index("ix_tracer_events_turn", "workspace", "turn_id"),
+        # In log order, for retention (service.store.tracer.queries.forget_range).
+        Index("ix_tracer_events_seq", "workspace", "seq"),
         # (kind, session, metadata.crossCheck.dedupeKey): a repeat merges into the first.
         Index(
             "ux_tracer_events_dedupe",

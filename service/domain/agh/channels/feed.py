@@ -22,6 +22,7 @@ from service.domain.agh.reasons import AghReason
 from service.domain.shared_feed import SharedFeed
 from service.store.agh import channels as q
 from service.store.agh.channels import MessageRecord
+from service.store.retention.usage import check_cursor, cursor_before_horizon, horizon
 from service.store.store import Store
 
 # Messages per read, catching up or following.
@@ -63,12 +64,24 @@ class ChannelFeed(SharedFeed[MessageRecord]):
         cursor: int,
         heartbeat_seconds: float,
         read_positions: Mapping[str, int] | None = None,
+        *,
+        explicit: bool = False,
     ) -> AsyncIterator[MessageRecord | int]:
         """The messages of `channel_ids` visible to `session_id` after
         `cursor` (and after the channel's read position, when given), in
         order, for ever; when idle for `heartbeat_seconds`, the seq of the
-        last message delivered (an int) instead."""
+        last message delivered (an int) instead.
+
+        Retention: a cursor the caller gave (`explicit`) below the
+        workspace's horizon is OUT_OF_RANGE (CURSOR_BEFORE_HORIZON), never a
+        silent gap; a read position behind it moves up to it (what retention
+        removed is gone for every reader)."""
         positions = read_positions or {}
+        removed_through = await self._store.read(lambda conn: horizon(conn, workspace))
+        if cursor < removed_through:
+            if explicit:
+                raise cursor_before_horizon(cursor, removed_through)
+            cursor = removed_through
         delivered = cursor
         self._join()
         try:
@@ -77,11 +90,13 @@ class ChannelFeed(SharedFeed[MessageRecord]):
                 if cursor < self._floor:
                     # Behind the window: page from the table.
                     upto, after = self._scanned, cursor
-                    page = await self._store.read(
-                        lambda conn, after=after: q.messages_of(  # type: ignore[misc]
-                            conn, workspace, channel_ids, after, PAGE, visible_to=session_id
-                        )
-                    )
+
+                    def read(conn: Connection, after: int = after) -> list[MessageRecord]:
+                        page = q.messages_of(conn, workspace, channel_ids, after, PAGE, visible_to=session_id)
+                        check_cursor(conn, workspace, after)  # a pass that ran meanwhile: no silent gap
+                        return page
+
+                    page = await self._store.read(read)
                     for m in page:
                         cursor = m.seq
                         if m.seq > positions.get(m.channel_id, 0):

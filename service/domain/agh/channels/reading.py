@@ -30,6 +30,7 @@ from service.store.agh import channels as q
 from service.store.agh import tasks as agh_q
 from service.store.agh.channels import ChannelRecord, MemberRecord, MessageRecord
 from service.store.log import Tx
+from service.store.retention import usage as retention_usage
 from service.store.store import Store
 
 DEFAULT_WAIT_SECONDS = 30
@@ -65,6 +66,11 @@ def check_cursor(conn: Connection, workspace: str, channel_ids: Sequence[str], s
     if seq < 0:
         raise _bad_cursor(field, "must not be negative")
     if seq == 0:
+        return
+    removed_through = retention_usage.horizon(conn, workspace)
+    if seq <= removed_through:  # its message is gone: retention removed it
+        if seq < removed_through and field == "after_seq":
+            raise retention_usage.cursor_before_horizon(seq, removed_through)
         return
     if seq > log.head(conn):
         raise _bad_cursor(field, f"{seq} is past the end of the log")
@@ -229,7 +235,13 @@ async def stream(
     caller, cursor, positions = await store.read(read)
     with limiter.hold(principal):
         async for item in feed.follow(
-            workspace, channel_ids, caller.session_id, cursor, heartbeat_seconds, positions
+            workspace,
+            channel_ids,
+            caller.session_id,
+            cursor,
+            heartbeat_seconds,
+            positions,
+            explicit=spec.after_seq is not None,
         ):
             yield item
 
