@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from agentplane.v1 import admin_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -10,7 +11,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from service.domain.retention.policy import Limits, Own, Policies, RetentionView
 from service.rpc.context import CallContext
 
-_FIELDS = ("retention_seconds", "retention_bytes", "quota_events_per_day", "quota_stored_bytes")
+Field = Literal["retention_seconds", "retention_bytes", "quota_events_per_day", "quota_stored_bytes"]
+_FIELDS: tuple[Field, ...] = (
+    "retention_seconds",
+    "retention_bytes",
+    "quota_events_per_day",
+    "quota_stored_bytes",
+)
 
 
 def _timestamp(moment: datetime) -> Timestamp:

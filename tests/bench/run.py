@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
-from tests.bench import followers, hooks, loadgen
+from tests.bench import followers, hooks, loadgen, retention
 from tests.bench.channels import run as channel_deliveries
 from tests.bench.console import console_reads
 from tests.bench.console_browser import console_browser
@@ -198,6 +198,8 @@ class Scenario:
     # `total` is seconds of load (--duration), not requests (--total).
     timed: bool = False
     prepare: Callable[[Path], None] | None = None
+    # The server's environment for this scenario.
+    env: dict[str, str] | None = None
 
 
 SCENARIOS = {
@@ -219,6 +221,15 @@ SCENARIOS = {
             1,
             ">= 100,000 entries/s from seq 0 on a 1M-entry log; probes of /healthz, /sessions p99 < 50 ms",
             prepare=followers.prepare,
+        ),
+        Scenario(
+            "retention",
+            retention.retention,
+            20_000,
+            16,
+            "removing 1M old entries while ingest runs: ingest >= 85% of ingest alone",
+            retention.prepare,
+            env=retention.ENV,
         ),
         Scenario("trenchcoat", trenchcoat_events, 150, 4, ">= 25,000 events/s, p99 < 250 ms per batch"),
         Scenario(
@@ -322,8 +333,11 @@ def main() -> int:
         sc = SCENARIOS[name]
         runs: list[Figures] = []
         for i in range(args.runs):
-            with tempfile.TemporaryDirectory() as tmp, server_process(Path(tmp), prepare=sc.prepare) as srv:
-                size = (args.duration if sc.timed else args.total) or sc.total
+            size = (args.duration if sc.timed else args.total) or sc.total
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                server_process(Path(tmp), env=sc.env, prepare=sc.prepare) as srv,
+            ):
                 fig = sc.run(srv, size, sc.concurrency)
             runs.append(fig)
             print(f"  {name} run {i + 1}: {fig.rate:,.0f} {fig.unit}, ", end="")

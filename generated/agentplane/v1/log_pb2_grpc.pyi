@@ -55,6 +55,13 @@ class LogServiceStub:
     whose metadata `resume_after_seq` is the position to resume from: every
     entry up to it was delivered. Over HTTP that is the stream's final
     `{"error": …}` line.
+
+    Retention (AdminService) removes a workspace's oldest entries: a stream
+    resuming after a cursor below the workspace's horizon (the highest seq
+    removed) is refused with OUT_OF_RANGE, reason `CURSOR_BEFORE_HORIZON`,
+    ErrorInfo metadata `oldest_seq` (no older entry is kept) and
+    `resume_after_seq` (resume after it: everything still kept follows),
+    never resumed with a gap; over HTTP a 400 before any line.
     """
 
 @_typing.type_check_only
@@ -84,6 +91,13 @@ class LogServiceAsyncStub(LogServiceStub):
     whose metadata `resume_after_seq` is the position to resume from: every
     entry up to it was delivered. Over HTTP that is the stream's final
     `{"error": …}` line.
+
+    Retention (AdminService) removes a workspace's oldest entries: a stream
+    resuming after a cursor below the workspace's horizon (the highest seq
+    removed) is refused with OUT_OF_RANGE, reason `CURSOR_BEFORE_HORIZON`,
+    ErrorInfo metadata `oldest_seq` (no older entry is kept) and
+    `resume_after_seq` (resume after it: everything still kept follows),
+    never resumed with a gap; over HTTP a 400 before any line.
     """
 
 class LogServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +130,13 @@ class LogServiceServicer(metaclass=_abc_1.ABCMeta):
         whose metadata `resume_after_seq` is the position to resume from: every
         entry up to it was delivered. Over HTTP that is the stream's final
         `{"error": …}` line.
+
+        Retention (AdminService) removes a workspace's oldest entries: a stream
+        resuming after a cursor below the workspace's horizon (the highest seq
+        removed) is refused with OUT_OF_RANGE, reason `CURSOR_BEFORE_HORIZON`,
+        ErrorInfo metadata `oldest_seq` (no older entry is kept) and
+        `resume_after_seq` (resume after it: everything still kept follows),
+        never resumed with a gap; over HTTP a 400 before any line.
         """
 
 def add_LogServiceServicer_to_server(servicer: LogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -84,18 +84,15 @@ class Policies:
         """(entries a day, stored payload) for the writer: a dict lookup per write."""
         return self._quotas.get(workspace, self._default_quotas)
 
+    def _in_force(self, own: Own) -> Limits:
+        chosen: dict[str, int] = {}
+        for f in fields(Limits):
+            value = own.get(f.name)
+            chosen[f.name] = value if value is not None else getattr(self.defaults, f.name)
+        return Limits(**chosen)
+
     def _apply(self, own: dict[str, Own]) -> None:
-        limits = {
-            workspace: Limits(
-                **{
-                    f.name: values[f.name]
-                    if values.get(f.name) is not None
-                    else getattr(self.defaults, f.name)
-                    for f in fields(Limits)
-                }
-            )
-            for workspace, values in own.items()
-        }
+        limits = {workspace: self._in_force(values) for workspace, values in own.items()}
         self._own, self._limits = own, limits
         self._quotas = {w: (v.quota_events_per_day, v.quota_stored_bytes) for w, v in limits.items()}
 

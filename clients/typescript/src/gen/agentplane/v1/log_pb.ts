@@ -226,6 +226,13 @@ export const LogService: GenService<{
    * entry up to it was delivered. Over HTTP that is the stream's final
    * `{"error": …}` line.
    *
+   * Retention (AdminService) removes a workspace's oldest entries: a stream
+   * resuming after a cursor below the workspace's horizon (the highest seq
+   * removed) is refused with OUT_OF_RANGE, reason `CURSOR_BEFORE_HORIZON`,
+   * ErrorInfo metadata `oldest_seq` (no older entry is kept) and
+   * `resume_after_seq` (resume after it: everything still kept follows),
+   * never resumed with a gap; over HTTP a 400 before any line.
+   *
    * @generated from rpc agentplane.v1.LogService.WatchLog
    */
   watchLog: {
