@@ -604,6 +604,12 @@ async def _post(s: Server, st: State) -> Any:
     return {"channel": "ops", "body": "from the operator", "metadata": _channel_metadata()}, NONE
 
 
+# ---- retention (no free text: numbers only)
+@example("AdminService.SetRetention")
+async def _set_retention(s: Server, st: State) -> Any:
+    return {"policy": {"retention_seconds": 0, "quota_events_per_day": 0}}, NONE
+
+
 # ---- API keys and deletions
 @example("ApiKeyService.CreateApiKey", lambda st, body: st.update(key=body["api_key"]["key_id"]))
 async def _create_key(s: Server, st: State) -> Any:
