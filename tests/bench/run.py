@@ -228,7 +228,7 @@ SCENARIOS = {
             20_000,
             16,
             "removing 1M old entries while ingest runs: ingest >= 85% of ingest alone",
-            retention.prepare,
+            prepare=retention.prepare,
             env=retention.ENV,
         ),
         Scenario("trenchcoat", trenchcoat_events, 150, 4, ">= 25,000 events/s, p99 < 250 ms per batch"),
