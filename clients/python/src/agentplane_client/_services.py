@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import grpc.aio
 
-from agentplane.v1 import admin_pb2, admin_pb2_grpc, agh_pb2, agh_pb2_grpc, apikeys_pb2, apikeys_pb2_grpc, channels_pb2, channels_pb2_grpc, console_pb2, console_pb2_grpc, executions_pb2, executions_pb2_grpc, log_pb2, log_pb2_grpc, rules_pb2, rules_pb2_grpc, runtime_pb2, runtime_pb2_grpc, tracer_pb2, tracer_pb2_grpc, trenchcoat_pb2, trenchcoat_pb2_grpc
+from agentplane.v1 import admin_pb2, admin_pb2_grpc, agh_pb2, agh_pb2_grpc, apikeys_pb2, apikeys_pb2_grpc, channels_pb2, channels_pb2_grpc, console_pb2, console_pb2_grpc, executions_pb2, executions_pb2_grpc, log_pb2, log_pb2_grpc, rules_pb2, rules_pb2_grpc, runtime_pb2, runtime_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc, tracer_pb2, tracer_pb2_grpc, trenchcoat_pb2, trenchcoat_pb2_grpc
 
 from agentplane_client._calls import AsyncCalls, AsyncService, SyncCalls, SyncService
 
@@ -1550,6 +1550,82 @@ class AsyncEventService(AsyncService["runtime_pb2_grpc.EventServiceAsyncStub"]):
         return await self._calls.unary(self._stub.RecordEvent, request)
 
 
+class TelemetryService(SyncService["telemetry_pb2_grpc.TelemetryServiceStub"]):
+    """TelemetryService reads what the OTLP receiver stored: Claude Code and Codex
+    telemetry (OpenTelemetry logs and metrics sent to agentplane's own ports,
+    see the OTLP collector services in proto/otlp_http.yaml) as usage per
+    session, per task and per workspace, and the records themselves.
+
+    A telemetry session is the runtime's own session id (Claude Code's
+    `session.id`, Codex's `conversation.id`), the id the hooks bind to a
+    tracer task; usage per task adds up the sessions bound to it. Cost and
+    tokens come from the request events (`claude_code.api_request`,
+    `codex.sse_event`) and from the cost and token metrics; where a session
+    has both, the larger of the two is reported, never their sum.
+    """
+
+    def get_session_usage(self, request: telemetry_pb2.GetSessionUsageRequest) -> telemetry_pb2.GetSessionUsageResponse:
+        """Usage of one session: its cost, tokens and counters. `session_id` is the
+        runtime's session id, or the tracer's monitor session id the hooks made
+        for it. NOT_FOUND when no telemetry names it.
+        """
+        return self._calls.unary(self._stub.GetSessionUsage, request)
+
+    def get_task_usage(self, request: telemetry_pb2.GetTaskUsageRequest) -> telemetry_pb2.GetTaskUsageResponse:
+        """Usage of one tracer task: the sum over the runtime sessions the hooks
+        bound to it (an empty usage when none sent telemetry).
+        """
+        return self._calls.unary(self._stub.GetTaskUsage, request)
+
+    def get_workspace_usage(self, request: telemetry_pb2.GetWorkspaceUsageRequest) -> telemetry_pb2.GetWorkspaceUsageResponse:
+        """Usage of the caller's workspace: all time, and today (UTC)."""
+        return self._calls.unary(self._stub.GetWorkspaceUsage, request)
+
+    def list_telemetry_records(self, request: telemetry_pb2.ListTelemetryRecordsRequest) -> telemetry_pb2.ListTelemetryRecordsResponse:
+        """Telemetry records in the order they were stored (their log position),
+        understood or kept raw, a page at a time.
+        """
+        return self._calls.unary(self._stub.ListTelemetryRecords, request)
+
+
+class AsyncTelemetryService(AsyncService["telemetry_pb2_grpc.TelemetryServiceAsyncStub"]):
+    """TelemetryService reads what the OTLP receiver stored: Claude Code and Codex
+    telemetry (OpenTelemetry logs and metrics sent to agentplane's own ports,
+    see the OTLP collector services in proto/otlp_http.yaml) as usage per
+    session, per task and per workspace, and the records themselves.
+
+    A telemetry session is the runtime's own session id (Claude Code's
+    `session.id`, Codex's `conversation.id`), the id the hooks bind to a
+    tracer task; usage per task adds up the sessions bound to it. Cost and
+    tokens come from the request events (`claude_code.api_request`,
+    `codex.sse_event`) and from the cost and token metrics; where a session
+    has both, the larger of the two is reported, never their sum.
+    """
+
+    async def get_session_usage(self, request: telemetry_pb2.GetSessionUsageRequest) -> telemetry_pb2.GetSessionUsageResponse:
+        """Usage of one session: its cost, tokens and counters. `session_id` is the
+        runtime's session id, or the tracer's monitor session id the hooks made
+        for it. NOT_FOUND when no telemetry names it.
+        """
+        return await self._calls.unary(self._stub.GetSessionUsage, request)
+
+    async def get_task_usage(self, request: telemetry_pb2.GetTaskUsageRequest) -> telemetry_pb2.GetTaskUsageResponse:
+        """Usage of one tracer task: the sum over the runtime sessions the hooks
+        bound to it (an empty usage when none sent telemetry).
+        """
+        return await self._calls.unary(self._stub.GetTaskUsage, request)
+
+    async def get_workspace_usage(self, request: telemetry_pb2.GetWorkspaceUsageRequest) -> telemetry_pb2.GetWorkspaceUsageResponse:
+        """Usage of the caller's workspace: all time, and today (UTC)."""
+        return await self._calls.unary(self._stub.GetWorkspaceUsage, request)
+
+    async def list_telemetry_records(self, request: telemetry_pb2.ListTelemetryRecordsRequest) -> telemetry_pb2.ListTelemetryRecordsResponse:
+        """Telemetry records in the order they were stored (their log position),
+        understood or kept raw, a page at a time.
+        """
+        return await self._calls.unary(self._stub.ListTelemetryRecords, request)
+
+
 class TracerSessionService(SyncService["tracer_pb2_grpc.TracerSessionServiceStub"]):
     """TracerSessionService binds a runtime's own session (a Claude Code or Codex
     session id) to an Agent Tracer task and its monitor sessions (seed 000).
@@ -1874,6 +1950,7 @@ class SyncServices:
     rule_service: RuleService
     session_service: SessionService
     event_service: EventService
+    telemetry_service: TelemetryService
     tracer_session_service: TracerSessionService
     tracer_task_service: TracerTaskService
     tracer_ingest_service: TracerIngestService
@@ -1895,6 +1972,7 @@ class SyncServices:
         self.rule_service = RuleService(rules_pb2_grpc.RuleServiceStub(channel), calls)
         self.session_service = SessionService(runtime_pb2_grpc.SessionServiceStub(channel), calls)
         self.event_service = EventService(runtime_pb2_grpc.EventServiceStub(channel), calls)
+        self.telemetry_service = TelemetryService(telemetry_pb2_grpc.TelemetryServiceStub(channel), calls)
         self.tracer_session_service = TracerSessionService(tracer_pb2_grpc.TracerSessionServiceStub(channel), calls)
         self.tracer_task_service = TracerTaskService(tracer_pb2_grpc.TracerTaskServiceStub(channel), calls)
         self.tracer_ingest_service = TracerIngestService(tracer_pb2_grpc.TracerIngestServiceStub(channel), calls)
@@ -1919,6 +1997,7 @@ class AsyncServices:
     rule_service: AsyncRuleService
     session_service: AsyncSessionService
     event_service: AsyncEventService
+    telemetry_service: AsyncTelemetryService
     tracer_session_service: AsyncTracerSessionService
     tracer_task_service: AsyncTracerTaskService
     tracer_ingest_service: AsyncTracerIngestService
@@ -1940,6 +2019,7 @@ class AsyncServices:
         self.rule_service = AsyncRuleService(rules_pb2_grpc.RuleServiceStub(channel), calls)
         self.session_service = AsyncSessionService(runtime_pb2_grpc.SessionServiceStub(channel), calls)
         self.event_service = AsyncEventService(runtime_pb2_grpc.EventServiceStub(channel), calls)
+        self.telemetry_service = AsyncTelemetryService(telemetry_pb2_grpc.TelemetryServiceStub(channel), calls)
         self.tracer_session_service = AsyncTracerSessionService(tracer_pb2_grpc.TracerSessionServiceStub(channel), calls)
         self.tracer_task_service = AsyncTracerTaskService(tracer_pb2_grpc.TracerTaskServiceStub(channel), calls)
         self.tracer_ingest_service = AsyncTracerIngestService(tracer_pb2_grpc.TracerIngestServiceStub(channel), calls)
