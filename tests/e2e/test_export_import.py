@@ -244,6 +244,22 @@ async def fill(http: httpx.AsyncClient) -> dict[str, str]:
         },
     }
     ok(await http.post("/api/agent/channels/ops/send", json=message, headers=identity(ALICE)))
+    # OTLP telemetry (OTLP JSON over HTTP): a Claude Code model request, and an event it does not know.
+    records = [
+        {
+            "timeUnixNano": "1763289295000000000",
+            "body": {"stringValue": f"claude_code.{name}"},
+            "attributes": [
+                {"key": "event.name", "value": {"stringValue": name}},
+                {"key": "session.id", "value": {"stringValue": "cc-1"}},
+                {"key": "model", "value": {"stringValue": "claude-sonnet-4"}},
+                {"key": "input_tokens", "value": {"intValue": "120"}},
+                {"key": "cost_usd", "value": {"doubleValue": 0.25}},
+            ],
+        }
+        for name in ("api_request", "something_new")
+    ]
+    ok(await http.post("/v1/logs", json={"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}))
     return ids
 
 
@@ -306,6 +322,10 @@ def requests_for(ids: dict[str, str]) -> dict[str, list[tuple[str, dict[str, str
         "/v1/console/channels/{channel_id}/messages": [("/v1/console/channels/ops/messages", {})],
         "/v1/console/rules": [("/v1/console/rules", {})],
         "/v1/console/rules/{rule_id}/verdicts": [(f"/v1/console/rules/{ids['rule']}/verdicts", {})],
+        "/v1/telemetry/usage": [("/v1/telemetry/usage", {})],
+        "/v1/telemetry/sessions/{session_id}/usage": [("/v1/telemetry/sessions/cc-1/usage", {})],
+        "/v1/telemetry/tasks/{task_id}/usage": [(f"/v1/telemetry/tasks/{t}/usage", {})],
+        "/v1/telemetry/records": [("/v1/telemetry/records", {})],
         # Last: a receive records how far its session has read (a write, the same on both).
         "/api/agent/channels/{channel}/recv": [("/api/agent/channels/ops/recv?wait=false", identity(WORKER))],
     }

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app.otlp_export.otlp_messages import span_id, trace_id
 from service.app.otlp_export.process import ExportStatus
+from service.base.clock import ManualClock
 from service.base.config import Settings
 from service.store.database import create_engines
 from service.store.otlp_export import cursors
@@ -461,3 +463,43 @@ def test_bad_export_settings_stop_serve_before_it_starts(env: dict[str, str], me
     )
     assert result.returncode == 2
     assert message in result.stderr
+
+
+async def test_entries_retention_removed_before_export_are_reported_as_a_gap(settings: Settings) -> None:
+    """A backend added after retention removed old entries cannot get them: the
+    exporter says so (a log line, a counter on /metrics) and exports what is kept."""
+    clock = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=UTC))
+
+    def tool_event(session: str, output: str) -> dict[str, str]:
+        return {
+            "event_type": "post_tool",
+            "session_id": session,
+            "session_name": session,
+            "timestamp": clock.now().isoformat(),
+            "tool_name": "Bash",
+            "tool_output": output,
+        }
+
+    async with serving(settings) as server:
+        server.core.store.use_clock(clock)
+        await ok(await server.http.post("/sessions", json={"session_id": "old", "session_name": "old"}))
+        await ok(await server.http.post("/sessions/old/events", json=tool_event("old", "gone")))
+        clock.advance(days=2)
+        await ok(await server.http.post("/sessions", json={"session_id": "new", "session_name": "new"}))
+        await ok(await server.http.post("/sessions/new/events", json=tool_event("new", "kept")))
+        await ok(await server.http.put("/v1/retention", json={"retention_seconds": 86400}))
+        assert await server.core.retention.run_once() == {"default": 2}
+
+    received = Received()
+    async with grpc_receiver(received) as endpoint, exporting(settings, endpoint, "grpc") as server:
+        (span,) = (await received.wait_for(1)).values()
+        assert span.trace_id == trace_id("default", "session:new")
+        await cursor_of(server)
+        scraped = await server.http.get("/metrics")
+        figures = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+        }
+        assert figures["agentplane_otlp_export_retention_gaps_total"] == 1
+        assert figures["agentplane_otlp_export_spans_total"] == 1

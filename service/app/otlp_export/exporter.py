@@ -35,6 +35,7 @@ from service.domain.otlp_export.genai_spans import exported_kinds, span_of
 from service.store.database import Engines
 from service.store.otlp_export import cursors
 from service.store.otlp_export.cursors import ExportCursor
+from service.store.retention import usage
 
 log = logging.getLogger("agentplane.otlp_export")
 
@@ -74,6 +75,8 @@ class Exporter:
         self.cursor = ExportCursor(target)
         self._saved_at = 0.0
         self._dirty = False
+        # Per workspace, the retention horizon already reported as a gap.
+        self._gaps: dict[str, int] = {}
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with self.engines.read.connect() as conn, conn.begin():
@@ -107,9 +110,25 @@ class Exporter:
 
     def step(self) -> bool:
         """Export one batch; False when there was nothing new (or on stop)."""
-        rows, upto = self._read(
-            lambda conn: cursors.read_exportable(conn, self.cursor.seq, self.kinds, self.batch_size)
-        )
+
+        def read(conn: Connection) -> tuple[list[cursors.ExportRow], int, list[tuple[str, int]]]:
+            rows, upto = cursors.read_exportable(conn, self.cursor.seq, self.kinds, self.batch_size)
+            # After the page, in its snapshot: a retention pass committed before it is seen.
+            return rows, upto, usage.horizons_past(conn, self.cursor.seq)
+
+        rows, upto, removed = self._read(read)
+        for workspace, through in removed:
+            # Retention removed entries this backend never got: say so once, never skip silently.
+            if self._gaps.get(workspace, 0) < through:
+                self._gaps[workspace] = through
+                self.cursor.retention_gaps += 1
+                log.error(
+                    "retention removed workspace %r's log entries up to seq %d before they were exported "
+                    "(export cursor %d): those spans are lost to this backend",
+                    workspace,
+                    through,
+                    self.cursor.seq,
+                )
         if upto <= self.cursor.seq:
             return False
         batch = RequestBuilder(content=self.content)

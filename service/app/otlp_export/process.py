@@ -43,6 +43,7 @@ class ExportStatus:
     spans_rejected: int
     batches_skipped: int
     retries: int
+    retention_gaps: int
 
     @property
     def lag(self) -> int:
@@ -80,6 +81,12 @@ class ExportStatus:
                 "Export attempts that failed and were retried",
                 "counter",
                 self.retries,
+            ),
+            (
+                "agentplane_otlp_export_retention_gaps",
+                "Times retention removed a workspace's entries before they were exported",
+                "counter",
+                self.retention_gaps,
             ),
         ]
 
@@ -173,4 +180,5 @@ class ExportProcess:
             spans_rejected=cursor.spans_rejected,
             batches_skipped=cursor.batches_skipped,
             retries=cursor.retries,
+            retention_gaps=cursor.retention_gaps,
         )

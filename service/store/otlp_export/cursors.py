@@ -27,9 +27,10 @@ class ExportCursor:
     spans_rejected: int = 0
     batches_skipped: int = 0
     retries: int = 0
+    retention_gaps: int = 0
 
 
-_COUNTERS = ("seq", "spans_exported", "spans_rejected", "batches_skipped", "retries")
+_COUNTERS = ("seq", "spans_exported", "spans_rejected", "batches_skipped", "retries", "retention_gaps")
 
 
 def load(conn: Connection, target: str) -> ExportCursor | None:

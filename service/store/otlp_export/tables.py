@@ -28,6 +28,8 @@ class OtlpExportCursorRow(SQLModel, table=True):
     batches_skipped: int = Field(sa_column=Column(BigInteger, nullable=False))
     # Attempts that failed and were tried again.
     retries: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Times retention removed a workspace's entries before they were exported.
+    retention_gaps: int = Field(sa_column=Column(BigInteger, nullable=False, server_default="0"))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

@@ -30,6 +30,7 @@ Quotas = Callable[[str], tuple[int, int]]
 
 _READ = "SELECT day, day_events, stored_bytes FROM workspace_usage WHERE workspace = ?"
 _HORIZON = "SELECT horizon_seq FROM workspace_usage WHERE workspace = ?"
+_HORIZONS_PAST = "SELECT workspace, horizon_seq FROM workspace_usage WHERE horizon_seq > ? ORDER BY workspace"
 _ADD = (
     "INSERT INTO workspace_usage (workspace, day, day_events, stored_bytes, horizon_seq) "
     "VALUES (?, ?, ?, ?, 0) ON CONFLICT (workspace) DO UPDATE SET "
@@ -166,6 +167,18 @@ def horizon(db: Connection | Tx, workspace: str) -> int:
     else:
         row = db.cursor.execute(sql(db, _HORIZON), (workspace,)).fetchone()
     return int(row[0]) if row is not None else 0
+
+
+def horizons_past(conn: Connection, cursor: int) -> list[tuple[str, int]]:
+    """(workspace, horizon) of every workspace whose retention removed entries
+    after `cursor`: a reader of the whole log (the OTLP exporter) resuming
+    from it would miss them."""
+    cur = driver_cursor(conn)
+    try:
+        rows = cur.execute(sql(conn, _HORIZONS_PAST), (cursor,)).fetchall()
+    finally:
+        cur.close()
+    return [(str(w), int(h)) for w, h in rows]
 
 
 def check_cursor(db: Connection | Tx, workspace: str, cursor: int) -> None:

@@ -7,7 +7,7 @@ characters (compact, as the writer counts them; PostgreSQL's JSONB text has
 spaces, so there it is an estimate that retention's own counts then correct).
 
 Revision ID: 0010
-Revises: 0011 (written against 0009; chained after the migrations merged first)
+Revises: 0009
 Create Date: 2026-12-05 22:30:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0011"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@ and day, and the last point of each cumulative metric stream
 (service/store/telemetry/tables.py).
 
 Revision ID: 0011
-Revises: 0013 (main had 0012 and 0013 when this branch was rebased; the lead re-chains)
+Revises: 0010
 Create Date: 2026-12-05 22:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0013"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

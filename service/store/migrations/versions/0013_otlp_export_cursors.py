@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("spans_rejected", sa.BigInteger(), nullable=False),
         sa.Column("batches_skipped", sa.BigInteger(), nullable=False),
         sa.Column("retries", sa.BigInteger(), nullable=False),
+        sa.Column("retention_gaps", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("target"),
     )
