@@ -24,8 +24,9 @@ install: $(STAMP)
 serve: install
 	$(VENV)/bin/agentplane serve
 
-# The suite runs on one worker per core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= auto
+# The suite runs on two workers per core (pytest-xdist): many tests wait on servers and
+# subprocesses, so two per core keep the cores busy. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: install browser
 	$(PY) -m pytest -n $(TEST_WORKERS)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,14 +18,13 @@ from agentplane.v1 import runtime_pb2, runtime_pb2_grpc, trenchcoat_pb2, trenchc
 from google.protobuf import json_format
 from sqlalchemy import Connection, func, select
 
-from gateway.app import create_app
-from service.app.assembly import Core
 from service.base.config import Settings
 from service.store.idempotency import keys
 from service.store.tables import log_entries
 from tests.auth_support import make_key, with_keys
-from tests.conftest import TEST_HOST, Server
+from tests.conftest import Server, free_port
 from tests.contract.test_trenchcoat_http import SEED_REQUEST, activity
+from tests.e2e.test_serve_process import serve
 
 BATCH = SEED_REQUEST
 REUSED = "IDEMPOTENCY_KEY_REUSED"
@@ -378,25 +378,32 @@ async def test_readers_are_correct_under_seq_gaps(server: Server) -> None:
     assert await watched(server, before[-1] + 50) == after  # or from inside it
 
 
-async def test_two_replicas_write_a_keyed_request_once(server: Server, settings: Settings) -> None:
+async def test_two_replicas_write_a_keyed_request_once(
+    server: Server, settings: Settings, tmp_path: Path
+) -> None:
     """The same keyed request at two servers on one database at once: one
-    write; the other answers the first's answer, or 409 while it is unknown."""
-    other = create_app(settings, service=Core)
-    async with (
-        other.router.lifespan_context(other),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=f"http://{TEST_HOST}") as http,
-    ):
-        for i in range(10):
-            headers = {"Idempotency-Key": f"replicas-{i}"}
-            answers = await asyncio.gather(
-                *(
-                    client.post("/api/v1/events", json=BATCH, headers=headers)
-                    for client in (server.http, http, server.http, http)
-                )
-            )
-            assert {a.status_code for a in answers} <= {200, 409}, [a.text for a in answers]
-            assert any(a.status_code == 200 for a in answers)
-            for a in answers:
-                if a.status_code == 409:
-                    assert "with this idempotency key" in a.json()["error"]["message"], a.text
+    write; the other answers the first's answer, or 409 while it is unknown.
+    The second replica is its own `agentplane serve` process, as replicas are."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = ("--http-port", str(port), "--grpc-port", str(free_port()))
+    with serve(tmp_path, settings.database_url, *args, health=f"{base}/healthz"):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            await _two_replicas_write_once(server, http)
     assert (await types(server)).count("trenchcoat.event") == 2 * 10
+
+
+async def _two_replicas_write_once(server: Server, http: httpx.AsyncClient) -> None:
+    for i in range(10):
+        headers = {"Idempotency-Key": f"replicas-{i}"}
+        answers = await asyncio.gather(
+            *(
+                client.post("/api/v1/events", json=BATCH, headers=headers)
+                for client in (server.http, http, server.http, http)
+            )
+        )
+        assert {a.status_code for a in answers} <= {200, 409}, [a.text for a in answers]
+        assert any(a.status_code == 200 for a in answers)
+        for a in answers:
+            if a.status_code == 409:
+                assert "with this idempotency key" in a.json()["error"]["message"], a.text
