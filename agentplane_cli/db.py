@@ -143,7 +143,13 @@ def print_status(url: str, facts: DatabaseFacts, out: TextIO) -> None:
         f"log: head {facts.head}, oldest {facts.oldest_seq if facts.oldest_seq is not None else '-'}",
         file=out,
     )
-    print("retention: off (every entry is kept)", file=out)
+    removed = [w for w in facts.workspaces if w.horizon_seq]
+    print(
+        f"retention: entries removed in {len(removed)} workspace(s), horizons below (policy: GET /v1/retention)"
+        if removed
+        else "retention: nothing removed (every entry is kept)",
+        file=out,
+    )
     print("", file=out)
     _table(
         [
@@ -155,8 +161,11 @@ def print_status(url: str, facts: DatabaseFacts, out: TextIO) -> None:
     print("", file=out)
     _table(
         [
-            ["WORKSPACE", "ENTRIES", "LOG DATA", "ROWS"],
-            *[[w.workspace, f"{w.entries:,}", _size(w.log_bytes), f"{w.rows:,}"] for w in facts.workspaces],
+            ["WORKSPACE", "ENTRIES", "LOG DATA", "ROWS", "HORIZON"],
+            *[
+                [w.workspace, f"{w.entries:,}", _size(w.log_bytes), f"{w.rows:,}", f"{w.horizon_seq:,}"]
+                for w in facts.workspaces
+            ],
         ],
         out,
     )

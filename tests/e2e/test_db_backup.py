@@ -119,7 +119,7 @@ async def test_backup_under_writes_restores_every_acknowledged_write(
     assert code == 0, err
     lines = out.splitlines()
     assert any(line.startswith("schema: ") and "up to date" in line for line in lines), out
-    assert "retention: off (every entry is kept)" in lines
+    assert "retention: nothing removed (every entry is kept)" in lines
     assert any(line.split()[:2] == ["sessions", f"{len(restored):,}"] for line in lines), out
     assert any(line.split()[:2] == ["default", f"{len(restored):,}"] for line in lines), out
 

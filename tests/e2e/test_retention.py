@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from service.app.assembly import Core
 from service.base.clock import ManualClock
 from service.store.tables import log_entries
+from service.store.transfer.database_facts import database_facts
 from tests.agh_support import identity
 from tests.channels_support import BOB, CHANNEL, sent, setup_channel
 from tests.conftest import LiveServer
@@ -172,6 +173,9 @@ async def test_retention_removes_exactly_what_is_old_and_keeps_sessions_tasks_an
     assert removed == {"default": len(old)}
     usage = (await retention(http))["usage"]
     assert usage["horizon_seq"] == old[-1]["seq"]
+    # `agentplane db status` reports the same horizon.
+    (facts,) = (await core(live_server).store.read(database_facts)).workspaces
+    assert (facts.workspace, facts.horizon_seq) == ("default", old[-1]["seq"])
     assert usage["oldest_seq"] == old[-1]["seq"] + 1
     assert usage["purged_at"] == "2026-01-12T12:00:00Z"
     assert 0 < int(usage["stored_bytes"]) < int(before["usage"]["stored_bytes"])

@@ -52,6 +52,8 @@ class WorkspaceFacts:
     log_bytes: int = 0
     # Rows of the projection tables.
     rows: int = 0
+    # Retention's horizon: every entry of the workspace at or below it was removed (0: none).
+    horizon_seq: int = 0
 
 
 @dataclass
@@ -119,5 +121,9 @@ def database_facts(conn: Connection) -> DatabaseFacts:
             continue
         for ws, count in conn.execute(select(table.c.workspace, func.count()).group_by(table.c.workspace)):
             spaces.setdefault(ws, WorkspaceFacts(ws)).rows += int(count)
+    if "workspace_usage" in present:
+        usage = metadata.tables["workspace_usage"]
+        for ws, horizon in conn.execute(select(usage.c.workspace, usage.c.horizon_seq)):
+            spaces.setdefault(ws, WorkspaceFacts(ws)).horizon_seq = int(horizon)
     facts.workspaces = sorted(spaces.values(), key=lambda w: w.workspace)
     return facts
