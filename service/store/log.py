@@ -35,7 +35,7 @@ class LogEntry:
     name: str | None = None
 
 
-_APPEND_COLUMNS = (
+APPEND_COLUMNS = (
     "event_id",
     "workspace",
     "type",
@@ -50,19 +50,19 @@ _APPEND_COLUMNS = (
 # The hottest statement of every family (see service.store.fastpath).
 _APPEND = RawStatement(
     insert(log_entries)
-    .values({name: bindparam(name) for name in _APPEND_COLUMNS})
+    .values({name: bindparam(name) for name in APPEND_COLUMNS})
     .returning(log_entries.c.seq)
 )
 
 
-_APPEND_MANY = RawStatement(insert(log_entries).values({name: bindparam(name) for name in _APPEND_COLUMNS}))
+_APPEND_MANY = RawStatement(insert(log_entries).values({name: bindparam(name) for name in APPEND_COLUMNS}))
 _APPEND_MANY_SQLITE = (
-    f"INSERT INTO log_entries ({', '.join(_APPEND_COLUMNS)}) VALUES ({', '.join('?' * len(_APPEND_COLUMNS))})"
+    f"INSERT INTO log_entries ({', '.join(APPEND_COLUMNS)}) VALUES ({', '.join('?' * len(APPEND_COLUMNS))})"
 )
 _LAST_SEQ = RawStatement(select(func.max(log_entries.c.seq)))
 _APPEND_RETURNING_PG = (
-    f"INSERT INTO log_entries ({', '.join(_APPEND_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_APPEND_COLUMNS))}) RETURNING seq"
+    f"INSERT INTO log_entries ({', '.join(APPEND_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(APPEND_COLUMNS))}) RETURNING seq"
 )
 # An entry of `Tx.append_entries`: (type, session_id, occurred_at, name,
 # event_id or None for a generated one, data as JSON text).
@@ -167,7 +167,7 @@ class Tx:
         ids = [(event_ids[i] if i < len(event_ids) else None) or f"{prefix}-{i}" for i in range(len(entries))]
         if self._sqlite:
             # SQLite's parameters are positional: one tuple per row, in
-            # _APPEND_COLUMNS order, with no dict built (or reordered) per row.
+            # APPEND_COLUMNS order, with no dict built (or reordered) per row.
             self.cursor.executemany(
                 _APPEND_MANY_SQLITE,
                 [

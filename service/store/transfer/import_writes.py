@@ -21,23 +21,14 @@ from sqlalchemy import JSON, Column, DateTime, Table, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from service.store.log import Tx
+from service.store.log import APPEND_COLUMNS, Tx
 
 # An entry as imported: (seq, event_id, workspace, type, name, session_id,
 # occurred_at, recorded_at as RFC 3339 text, data).
 ImportEntry = tuple[int, str, str, str, str | None, str | None, str | None, str, dict[str, Any]]
 
-_COLUMNS = (
-    "seq",
-    "event_id",
-    "workspace",
-    "type",
-    "name",
-    "session_id",
-    "occurred_at",
-    "recorded_at",
-    "data",
-)
+# The log's own columns, with the source's seq kept.
+_COLUMNS = ("seq", *APPEND_COLUMNS)
 _INSERT_SQLITE = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _INSERT_PG = f"INSERT INTO log_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 
