@@ -57,13 +57,11 @@ def convert(kvs: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in kvs:
         v = kv.value
-        kind = v.WhichOneof("value")  # the common scalars without a call
-        if kind == "string_value":
-            out[kv.key] = v.string_value
-        elif kind == "int_value":
-            out[kv.key] = v.int_value
-        else:
-            out[kv.key] = value_of(v)
+        # Most attributes are non-empty strings (Claude Code sends even numbers
+        # as text): a oneof's unset members read as "", so a non-empty
+        # string_value is the value, without asking which member is set.
+        text = v.string_value
+        out[kv.key] = text if text else value_of(v)
     return out
 
 
