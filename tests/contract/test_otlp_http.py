@@ -91,6 +91,31 @@ async def test_bad_input_is_a_clear_error_and_writes_nothing(server: Server) -> 
     assert (await server.http.get("/healthz")).status_code == 200
 
 
+async def test_token_counts_sent_as_text_are_whole_numbers_or_refused(server: Server) -> None:
+    """Claude Code sends counts as text; what is not a whole number >= 0 that
+    fits a 64-bit column is refused per record, whatever its shape."""
+    counts = ["1200", " 7 ", "\uff11\uff12", "3.0", "12.5", "-3", "99999999999999999999", "9" * 5000, "1e400"]
+    stored = {"1200": 1200, " 7 ": 7, "\uff11\uff12": 12, "3.0": 3}
+    req = logs_pb.ExportLogsServiceRequest()
+    sl = req.resource_logs.add().scope_logs.add()
+    for i, count in enumerate(counts):
+        r = sl.log_records.add(time_unix_nano=1_767_225_600_000_000_000 + i)
+        r.body.string_value = "claude_code.api_request"
+        for key, value in (
+            ("event.name", "api_request"),
+            ("session.id", f"tok-{i}"),
+            ("input_tokens", count),
+        ):
+            r.attributes.add(key=key).value.string_value = value
+    resp = await server.http.post("/v1/logs", content=req.SerializeToString(), headers=PROTOBUF)
+    reply = logs_pb.ExportLogsServiceResponse.FromString(resp.content)
+    assert resp.status_code == 200
+    assert reply.partial_success.rejected_log_records == len(counts) - len(stored), reply
+    assert "input_tokens: expected a whole number" in reply.partial_success.error_message
+    usage = (await server.http.get("/v1/telemetry/usage")).json()
+    assert (usage["sessions"], usage["total"]["input_tokens"]) == (len(stored), sum(stored.values()))
+
+
 async def test_bad_records_are_refused_in_partial_success_the_rest_stored(server: Server) -> None:
     req = _logs("s-3", n=3)
     records = req.resource_logs[0].scope_logs[0].log_records

@@ -87,6 +87,7 @@ _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", 
 # Codex reports token counts on the SSE event that completes a response.
 _CODEX_COMPLETED = "response.completed"
 MAX_INT = 2**63 - 1
+_MAX_INT_DIGITS = len(str(MAX_INT))
 
 
 class BadRecord(ValueError):
@@ -136,6 +137,11 @@ def kind_of(runtime: str, event: str, attributes: dict[str, Any]) -> str:
 
 
 def _number(value: Any, key: str, whole: bool) -> int | float:
+    if whole and type(value) is str and value.isdigit() and value.isascii():
+        # Claude Code sends its counts as text ("1200"): read without a float.
+        if len(value) <= _MAX_INT_DIGITS and int(value) <= MAX_INT:
+            return int(value)
+        raise BadRecord(f"attribute {key}: expected a whole number, got {value!r}")
     if isinstance(value, bool):
         raise BadRecord(f"attribute {key}: expected a number, got a boolean")
     if isinstance(value, int):
@@ -144,7 +150,7 @@ def _number(value: Any, key: str, whole: bool) -> int | float:
         number = value
     elif isinstance(value, str):
         try:
-            number = float(value.strip())
+            number = float(value)  # surrounding whitespace allowed, as float() does
         except ValueError:
             raise BadRecord(f"attribute {key}: expected a number, got {value[:40]!r}") from None
     else:

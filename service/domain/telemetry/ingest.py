@@ -111,7 +111,9 @@ class _Batch:
         added: dict[str, float],
         model: str | None = None,
     ) -> None:
-        """Count a record for its session and day."""
+        """Count a record for its session and day (one pass over `added`:
+        an export of 512 records calls this 512 times)."""
+        totals: dict[str, float] | None = None
         if session_id is not None:
             s = self.sessions.get(session_id)
             if s is None:
@@ -122,12 +124,14 @@ class _Batch:
                 s.last = time
             if model:
                 s.model = model
-            for column, amount in added.items():
-                s.added[column] = s.added.get(column, 0) + amount
-        day_usage = {c: v for c, v in added.items() if c in _DAY_COLUMNS}
-        if day_usage:
-            day = self.days.setdefault((time[:10], session_id or ""), {})
-            for column, amount in day_usage.items():
+            totals = s.added
+        day: dict[str, float] | None = None
+        for column, amount in added.items():
+            if totals is not None:
+                totals[column] = totals.get(column, 0) + amount
+            if column in _DAY_COLUMNS:
+                if day is None:
+                    day = self.days.setdefault((time[:10], session_id or ""), {})
                 day[column] = day.get(column, 0) + amount
 
     def write(self, tx: Tx, workspace: str) -> None:
