@@ -29,10 +29,22 @@ T = TypeVar("T")
 # A JSON number in compact text that a Struct would not carry as written: a
 # fraction or exponent, or 16 digits or more, after a key (`":`), a comma or
 # a `[`. Strings may match too (the check runs on the whole text; times such
-# as "10:30.5" do not); those rows just take the slower, exact path. It
-# starts with a character class, which the engine scans for quickly.
-_UNSTRUCT_NUMBER = re.compile(r"[:,\[](?<=\":|.,|.\[)-?\d(?:\d{15}|\d*[.eE])")
+# as "10:30.5" do not); those rows just take the slower, exact path. One
+# pattern per literal that starts it, because the engine finds a literal
+# prefix fast and a character class slowly (a 323-byte row: 0.8 µs against
+# 4 µs for one pattern starting with `[:,\[]`); array items only where a `[` is.
+_NUMBER = r"-?[0-9](?:[0-9]{15}|[0-9]*[.eE])"
+_VALUE_NUMBER = re.compile('":' + _NUMBER)
+_FIRST_ITEM_NUMBER = re.compile(r"\[" + _NUMBER)
+_NEXT_ITEM_NUMBER = re.compile("," + _NUMBER)
 _EXACT = 2**53
+
+
+def _unstruct_number(text: str) -> bool:
+    return _VALUE_NUMBER.search(text) is not None or (
+        "[" in text
+        and (_FIRST_ITEM_NUMBER.search(text) is not None or _NEXT_ITEM_NUMBER.search(text) is not None)
+    )
 
 
 class Shared(Protocol):
@@ -72,7 +84,7 @@ def data_value(row: LogRow) -> Any:
     text = row.data
     if text == "{}":
         return None  # an empty Struct is an unset field: null, as the generic path writes
-    if _UNSTRUCT_NUMBER.search(text) is None:
+    if not _unstruct_number(text):
         return orjson.Fragment(text)
     return _struct_number(orjson.loads(text))
 
@@ -80,7 +92,7 @@ def data_value(row: LogRow) -> Any:
 def data_python(row: LogRow) -> dict[str, Any]:
     """The row's data as `struct_to_python` of its Struct gives it."""
     value = orjson.loads(row.data)
-    return _struct_number(value) if _UNSTRUCT_NUMBER.search(row.data) else value
+    return _struct_number(value) if _unstruct_number(row.data) else value
 
 
 def datetime_json(dt: datetime) -> str:
