@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 BUF := proto/node_modules/.bin/buf
 TS := clients/typescript
 PROTOC_GEN_ES := $(TS)/node_modules/.bin/protoc-gen-es
+OTLP_JS := tests/otlp_js
+OTLP_JS_STAMP := $(OTLP_JS)/node_modules/.installed
 
 .PHONY: install serve test test-postgres test-ts gen gen-check lint lint-proto typecheck check bench chaos clean \
-	browser swagger-ui screenshots
+	browser otlp-js swagger-ui screenshots
 
 # (Re)install when the venv is missing or a project file changed.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -27,11 +29,11 @@ serve: install
 # The suite runs on two workers per core (pytest-xdist): many tests wait on servers and
 # subprocesses, so two per core keep the cores busy. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
-test: install browser
+test: install browser otlp-js
 	$(PY) -m pytest -n $(TEST_WORKERS)
 
 # The same suite against PostgreSQL (the local server unless told otherwise).
-test-postgres: install browser
+test-postgres: install browser otlp-js
 	AGENTPLANE_TEST_POSTGRES_URL=$${AGENTPLANE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} $(PY) -m pytest -n $(TEST_WORKERS)
 
 # Rebuild generated/ from proto/ (messages, gRPC stubs, typed .pyi, and a
@@ -63,6 +65,14 @@ $(BUF): proto/package.json proto/package-lock.json
 $(PROTOC_GEN_ES): $(TS)/package.json $(TS)/package-lock.json
 	npm ci --prefix $(TS) --prefer-offline --no-audit --no-fund --loglevel=error
 	touch $(PROTOC_GEN_ES)
+
+# The OpenTelemetry JS SDK with its OTLP http/json exporters (pinned in tests/otlp_js's
+# package.json and lock file), which tests/e2e/test_otlp_js.py drives as Claude Code does.
+otlp-js: $(OTLP_JS_STAMP)
+
+$(OTLP_JS_STAMP): $(OTLP_JS)/package.json $(OTLP_JS)/package-lock.json
+	npm ci --prefix $(OTLP_JS) --prefer-offline --no-audit --no-fund --loglevel=error
+	touch $(OTLP_JS_STAMP)
 
 # The TypeScript client: tsc (strict) build, then Node tests against a real server.
 test-ts: install $(PROTOC_GEN_ES)
@@ -117,4 +127,4 @@ screenshots: install browser
 	$(PY) -m tests.browser.screenshots
 
 clean:
-	rm -rf $(VENV) proto/node_modules $(TS)/node_modules $(TS)/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) proto/node_modules $(TS)/node_modules $(OTLP_JS)/node_modules $(TS)/dist .pytest_cache .mypy_cache .ruff_cache
