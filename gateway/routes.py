@@ -50,6 +50,7 @@ FORWARDED_HEADERS = frozenset(
         "x-agh-workspace-id",
         "x-request-id",
         "idempotency-key",
+        "agentplane-hook-spool",
     }
 )
 _GRPC_METADATA = "grpc-metadata-"

@@ -32,6 +32,7 @@ from service.domain.log_feed import LogFeed
 from service.domain.retention.policy import Policies, defaults_from
 from service.domain.runtime import sessions
 from service.domain.tracer import session_deletion
+from service.rpc import hook_spool
 from service.rpc.admission import ByteBudget, write_queue_gate
 from service.rpc.agh_identity import AghIdentity
 from service.rpc.auth import Auth
@@ -99,6 +100,7 @@ class Core:
             ],
             [
                 *self.auth.interceptors,
+                hook_spool.record_report,  # after auth: only a valid caller reports
                 write_queue_gate(self.store.writer.depth, settings.max_write_queue),
                 AghIdentity(self.store),
             ],

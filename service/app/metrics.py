@@ -2,8 +2,8 @@
 
 The counters and histograms are kept by the layers that see the work
 (service.base.metrics); the gauges are read here when scraped: the writer's
-queue, the log's head, bytes of requests in flight, open streams, and the AGH
-task queue (one small read). A feature with figures of its own adds a hook
+queue, the log's head, bytes of requests in flight, open streams, the hooks'
+spool backlogs as last reported, and the AGH task queue (one small read). A feature with figures of its own adds a hook
 (`MetricsPage.hooks`): an async function returning metric families, e.g. the
 OTLP exporter's lag. With API keys on, a scrape needs the `read:metrics` scope.
 """
@@ -157,6 +157,19 @@ class MetricsPage:
         )
         for kind in ("grpc", "websocket"):
             streams.add_metric([kind], metrics.open_streams[kind])
+        spools = GaugeMetricFamily(
+            "agentplane_hook_spool_backlog",
+            "Plans waiting in a hook adapter's spool, as a hook of this runtime last reported",
+            labels=["runtime"],
+        )
+        reported = GaugeMetricFamily(
+            "agentplane_hook_spool_report_timestamp_seconds",
+            "Unix time of the last spool report of a hook of this runtime",
+            labels=["runtime"],
+        )
+        for runtime, (entries, at) in sorted(metrics.hook_spools.items()):
+            spools.add_metric([runtime], entries)
+            reported.add_metric([runtime], at)
         return [
             _gauge(
                 "agentplane_log_head_seq",
@@ -175,6 +188,8 @@ class MetricsPage:
             ),
             runs,
             streams,
+            spools,
+            reported,
         ]
 
 

@@ -50,6 +50,8 @@ class CommonReason(Reason):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     IDEMPOTENCY_KEY_IN_FLIGHT = "IDEMPOTENCY_KEY_IN_FLIGHT"
     IDEMPOTENCY_ANSWER_LOST = "IDEMPOTENCY_ANSWER_LOST"
+    # The hooks' spool reports (service.rpc.hook_spool).
+    INVALID_HOOK_SPOOL_REPORT = "INVALID_HOOK_SPOOL_REPORT"
     # Retention and quotas (service.domain.retention, service.store.retention.usage).
     QUOTA_EVENTS_PER_DAY = "QUOTA_EVENTS_PER_DAY"
     QUOTA_STORED_BYTES = "QUOTA_STORED_BYTES"

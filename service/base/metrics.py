@@ -64,6 +64,9 @@ writer_failures: defaultdict[str, int] = defaultdict(int)
 # Streams open now, by kind: "grpc" (server or bidirectional streams, also the
 # gateway's NDJSON routes and the feeds behind WebSockets) and "websocket".
 open_streams: defaultdict[str, int] = defaultdict(int)
+# The hook adapters' spools, as last reported (service.rpc.hook_spool): runtime
+# -> (plans waiting on the machine that reported, Unix time of the report).
+hook_spools: dict[str, tuple[int, float]] = {}
 
 
 def count_rpc(rpc: str, code: str, seconds: float | None) -> None:

@@ -1,10 +1,12 @@
 """GET /metrics: the Prometheus text format, parsed with prometheus_client's
-own parser after real traffic over HTTP and gRPC, on both backends; and the
-`read:metrics` scope when API keys are on."""
+own parser after real traffic over HTTP and gRPC, on both backends; the
+hooks' spool reports; and the `read:metrics` scope when API keys are on.
+(The hook process itself reporting its spool: tests/e2e/test_hooks.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import httpx
@@ -137,3 +139,46 @@ async def test_metrics_need_the_read_metrics_scope_when_keys_are_on(settings: Se
             for key in (reader, admin):
                 page = await scrape(http, {"Authorization": f"Bearer {key.secret}"})
                 assert "agentplane_rpc_requests" in page
+            # A call without a valid key reports nothing, whatever it says of its spool.
+            spool = {"Agentplane-Hook-Spool": "999; runtime=claude-code"}
+            assert (await http.get("/sessions", headers=spool)).status_code == 401
+            page = await scrape(http, {"X-API-Key": reader.secret})
+            assert value(page[SPOOL], SPOOL, runtime="claude-code") != 999
+
+
+SPOOL = "agentplane_hook_spool_backlog"
+REPORTED = "agentplane_hook_spool_report_timestamp_seconds"
+ENSURE = {"runtimeSource": "claude-plugin", "runtimeSessionId": "cc-spool", "title": "Spool"}
+
+
+async def test_hooks_report_their_spool_backlog(server: Server) -> None:
+    """Each call of a hook says how many plans wait in its spool
+    (`Agentplane-Hook-Spool`, or gRPC metadata of the same name): /metrics
+    shows the last report per runtime, and when it came; runtime is the only label."""
+    started = time.time()
+    report = {"Agentplane-Hook-Spool": "5; runtime=claude-code"}
+    assert (
+        await server.http.post("/ingest/v1/sessions/ensure", json=ENSURE, headers=report)
+    ).status_code == 200
+    # Parameters a newer hook may add are ignored; a runtime not known is `other`.
+    other = {"Agentplane-Hook-Spool": "7;runtime=cursor; bytes=4096"}
+    assert (await server.http.get("/sessions", headers=other)).status_code == 200
+    async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+        stub = runtime_pb2_grpc.SessionServiceStub(channel)
+        metadata = (("agentplane-hook-spool", "2; runtime=codex"),)
+        await stub.ListSessions(runtime_pb2.ListSessionsRequest(), metadata=metadata)
+    # A count that is not one is refused, as a bad Idempotency-Key is, and reports nothing.
+    bad = {"Agentplane-Hook-Spool": "lots; runtime=claude-code"}
+    refused = await server.http.post("/ingest/v1/sessions/ensure", json=ENSURE, headers=bad)
+    assert refused.status_code == 400 and "agentplane-hook-spool" in refused.text
+
+    page = await scrape(server.http)
+    backlog = {s.labels["runtime"]: s.value for s in page[SPOOL]}
+    assert {k: backlog[k] for k in ("claude-code", "codex", "other")} == {
+        "claude-code": 5,
+        "codex": 2,
+        "other": 7,
+    }
+    assert {tuple(s.labels) for s in page[SPOOL] + page[REPORTED]} == {("runtime",)}
+    for runtime in ("claude-code", "codex", "other"):
+        assert started <= value(page[REPORTED], REPORTED, runtime=runtime) <= time.time()

@@ -111,12 +111,12 @@ class Api:
 
 
 @contextmanager
-def live_agentplane(workdir: Path, database_url: str, port: int | None = None) -> Iterator[Api]:
-    """`agentplane serve` as a process (on `port`, or a free one)."""
+def live_agentplane(workdir: Path, database_url: str, port: int | None = None, *args: str) -> Iterator[Api]:
+    """`agentplane serve` as a process (on `port`, or a free one; `args`: more options)."""
     http_port = port or free_port()
     base = f"http://127.0.0.1:{http_port}"
     ports = ("--http-port", str(http_port), "--grpc-port", str(free_port()))
-    with serve(workdir, database_url, *ports, health=f"{base}/healthz") as proc:
+    with serve(workdir, database_url, *ports, *args, health=f"{base}/healthz") as proc:
         try:
             yield Api(base)
         finally:

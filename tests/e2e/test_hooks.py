@@ -1,8 +1,9 @@
 """The Claude Code and Codex hook adapter against a real `agentplane serve`:
 recorded payloads of every hook (tests/fixtures/hooks) replayed as a session,
 the server down (spooled, then delivered once, in order, with the original
-timestamps), concurrent hooks on one spool, a corrupt spool, bad input, a
-slow server, and the Stop hook's block decision."""
+timestamps), the spool's backlog on the server's /metrics, concurrent hooks
+on one spool, a corrupt spool, bad input, a slow server, and the Stop hook's
+block decision."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
 from tests.e2e.hook_support import HOOK_COMMAND, Api, Hooks, live_agentplane, payloads, spooled
@@ -296,6 +299,50 @@ def test_server_down_then_up_delivers_everything_once_in_order(tmp_path: Path, d
         by_title = {e["title"]: e["createdAt"] for e in events}
         assert by_title["Session started"] == stamps[0]  # the hook's time, not the delivery's
         assert by_title["Run the checkout tests"] == stamps[11]
+
+
+def _spool_reports(api: Api) -> dict[str, tuple[float, float]]:
+    """GET /metrics, parsed: runtime -> (plans waiting as last reported, when)."""
+    page = httpx.get(f"{api.base}/metrics", timeout=30)
+    assert page.status_code == 200, page.text
+    families = {f.name: f.samples for f in text_string_to_metric_families(page.text)}
+    at = {s.labels["runtime"]: s.value for s in families["agentplane_hook_spool_report_timestamp_seconds"]}
+    return {
+        s.labels["runtime"]: (s.value, at[s.labels["runtime"]])
+        for s in families["agentplane_hook_spool_backlog"]
+    }
+
+
+def test_the_spool_backlog_is_reported_on_metrics(tmp_path: Path, database_url: str) -> None:
+    """The real hook command spools while the server is down; once the server
+    answers, each call says how many plans wait (Agentplane-Hook-Spool), and
+    /metrics shows it per runtime: the backlog while a quota refuses every
+    write (429: kept for later), then 0 once the hook delivered it all."""
+    port = free_port()
+    hooks = Hooks(f"http://127.0.0.1:{port}", tmp_path / "state", timeout_ms=500)
+    session = payloads("claude-code")
+    for _, raw in session[:3]:  # nothing listens
+        assert hooks.command("claude-code", raw).returncode == 0
+    assert len(spooled(hooks)) == 3
+
+    hooks.timeout_ms = 10_000
+    with live_agentplane(tmp_path, database_url, port, "--quota-stored-bytes", "1") as api:
+        assert _spool_reports(api) == {}  # no hook has said anything yet
+        started = time.time()
+        assert hooks.command("claude-code", session[3][1]).returncode == 0
+        assert len(spooled(hooks)) == 4  # the quota refused the first plan; the hook's own went behind
+        reports = _spool_reports(api)
+        assert list(reports) == ["claude-code"] and reports["claude-code"][0] == 3
+        assert started <= reports["claude-code"][1] <= time.time()
+
+        lifted = httpx.put(f"{api.base}/v1/retention", json={"quota_stored_bytes": 0}, timeout=30)
+        assert lifted.status_code == 200, lifted.text
+        assert hooks.command("claude-code", session[4][1]).returncode == 0
+        assert spooled(hooks) == []
+        backlog, at = _spool_reports(api)["claude-code"]
+        assert backlog == 0 and at >= reports["claude-code"][1]  # its last call: its own plan, none waiting
+        # all five hooks, in order
+        assert titles(api, api.task_by_title("shop")["id"]) == CLAUDE_TIMELINE[:6]
 
 
 def test_concurrent_hooks_share_the_spool(tmp_path: Path, database_url: str) -> None:

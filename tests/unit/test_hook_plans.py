@@ -1,5 +1,6 @@
 """The hook adapter without a server: what each recorded hook plans to send,
-the Stop hook's transcript fallback and rule check, and the spool's bound."""
+the Stop hook's transcript fallback and rule check, the spool's bound, and the
+backlog each call reports."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from agentplane_client.hooks.config import HookConfig
 from agentplane_client.hooks.mapping import RUNTIMES, plan_for
 from agentplane_client.hooks.run import run_hook
+from agentplane_client.hooks.spool import Spool
 
 from tests.e2e.hook_support import payloads
 
@@ -88,3 +90,27 @@ def test_the_spool_is_bounded(tmp_path: Path) -> None:
     spool = tmp_path / "spool" / "spool.jsonl"
     assert spool.stat().st_size <= 4000 and len(spool.read_text().splitlines()) == kept
     assert (tmp_path / "hook.log").read_text().count("spool full") == 10 - kept
+
+
+def test_each_call_reports_the_plans_still_waiting(tmp_path: Path) -> None:
+    """What the transport sends as Agentplane-Hook-Spool while a run delivers
+    the spool: the plans waiting, the one being delivered included."""
+    plans = [{"hook": f"H{i}", "steps": [{"op": "end", "body": {}}]} for i in range(3)]
+    earlier = Spool(str(tmp_path), 1 << 20, lambda _: None)
+    for plan in plans:
+        assert earlier.append(plan)
+    path = tmp_path / "spool.jsonl"
+    first, *rest = path.read_text().splitlines(keepends=True)
+    path.write_text(first + "not a plan\n" + "".join(rest))  # set aside as it is met
+
+    spool = Spool(str(tmp_path), 1 << 20, lambda _: None)  # the next run
+    reported: list[int | None] = []
+
+    def deliver(plan: dict[str, Any]) -> dict[str, Any] | None:
+        reported.append(spool.backlog())
+        return {**plan, "steps": []} if plan["hook"] == "H2" else None  # H2 only partly
+
+    assert not spool.flush(deliver, lambda: 1.0)
+    assert reported == [4, 2, 1] and spool.backlog() == 1  # what is left of H2 waits
+    assert spool.append({"hook": "own", "steps": []}) and spool.backlog() == 2
+    assert len(spool.read()) == 2

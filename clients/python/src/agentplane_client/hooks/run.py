@@ -85,8 +85,8 @@ def _run(runtime_name: str, raw: bytes, config: HookConfig, log: HookLog) -> Run
     result = RunResult()
     if not plan["steps"]:
         return result
-    transport = Transport(config, time.monotonic() + config.timeout_ms / 1000)
     spool = Spool(config.spool_dir, config.spool_max_bytes, log)
+    transport = Transport(config, time.monotonic() + config.timeout_ms / 1000, runtime_name, spool.backlog)
     try:
         if spool.flush(lambda p: _deliver_spooled(p, transport, log), transport.remaining):
             outcome = deliver(plan, transport, live=True, log=log)

@@ -18,6 +18,12 @@ one line, whatever the size of the spool. A line that is not a plan (a torn writ
 hand) is moved to `spool.bad` and the good ones are kept. The file is
 bounded (`AGENTPLANE_HOOK_SPOOL_MAX_BYTES`): past it, new plans are dropped
 and logged, so that a long outage never fills the disk.
+
+`backlog()` is what each call tells the server (the transport's
+`Agentplane-Hook-Spool` header): the plans waiting, the one being delivered
+included. It is counted once per run, when the server first answers (with
+the server down nothing is read for it), then kept up to date as the run
+delivers and appends; other hooks' appends meanwhile are not counted.
 """
 
 from __future__ import annotations
@@ -45,12 +51,31 @@ class Spool:
         self.bad_path = os.path.join(directory, "spool.bad")
         self.max_bytes = max_bytes
         self.log = log
+        self._entries: int | None = None  # see backlog()
 
     def pending(self) -> bool:
         try:
             return os.stat(self.path).st_size > 0
         except FileNotFoundError:
             return False
+
+    def backlog(self) -> int | None:
+        """The plans waiting (lines of the file); None when it cannot be read."""
+        if self._entries is None:
+            try:
+                self._entries = self._read().count(b"\n") if self.pending() else 0
+            except OSError:
+                return None
+        return self._entries
+
+    def _counted(self, lines: int) -> None:
+        if self._entries is not None:
+            self._entries = max(0, self._entries + lines)
+
+    def _took(self, raw: bytes) -> int:
+        """A line leaves the spool (delivered, blank or set aside): its size."""
+        self._counted(-1)
+        return len(raw)
 
     @contextmanager
     def _lock(self, name: str, blocking: bool = True) -> Iterator[bool]:
@@ -81,6 +106,7 @@ class Spool:
                 os.write(fd, line)
             finally:
                 os.close(fd)
+        self._counted(1)
         return True
 
     def read(self) -> list[Plan]:
@@ -116,15 +142,15 @@ class Spool:
                             # torn by a writer that died: set aside, or it would block the spool
                             if self._torn():
                                 bad.append(raw + b"\n")
-                                consumed += len(raw)
+                                consumed += len(raw)  # no newline: never counted
                             break
                         if not raw.strip():
-                            consumed += len(raw)
+                            consumed += self._took(raw)
                             continue
                         plan = _parse(raw)
                         if plan is None:
                             bad.append(raw)
-                            consumed += len(raw)
+                            consumed += self._took(raw)
                             continue
                         if time_left() <= 0:
                             done = False
@@ -133,8 +159,9 @@ class Spool:
                         if rest is plan:  # nothing went through
                             done = False
                             break
-                        consumed += len(raw)
+                        consumed += self._took(raw)
                         if rest is not None:
+                            self._counted(1)  # what is left of it goes back in front
                             left, done = rest, False
                             break
                 if consumed or left is not None:
