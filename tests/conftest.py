@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from gateway.app import create_app
 from service.app.assembly import Core
 from service.base.config import Settings
+from tests.databases import PostgresReset, copy_sqlite, migrated_sqlite
 
 POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -61,19 +62,43 @@ def reset_postgres(url: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test's database, empty: no file yet on SQLite, no schema on
+    PostgreSQL; migrated instead when the test uses migrated_database_url."""
     if request.param == "postgres":
         url: str = request.getfixturevalue("postgres_url")
-        reset_postgres(url)
+        if "migrated_database_url" not in request.fixturenames:
+            reset_postgres(url)
         return url
     return f"sqlite:///{tmp_path / 'agentplane.db'}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_reset(postgres_url: str) -> PostgresReset:
+    return PostgresReset(postgres_url)
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def migrated_database_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    """The test's database as a server's first start leaves it: migrated,
+    every table empty (tests/databases.py: without migrating each time)."""
+    if database_url.startswith("sqlite"):
+        copy_sqlite(request.getfixturevalue("sqlite_template"), database_url)
+    else:
+        request.getfixturevalue("postgres_reset")()
+    return database_url
+
+
+@pytest.fixture
+def settings(migrated_database_url: str) -> Settings:
     return Settings(
         grpc_port=0,
         http_port=0,
-        database_url=database_url,
+        database_url=migrated_database_url,
         heartbeat_seconds=0.5,
         shutdown_grace_seconds=2,
         allowed_hosts=[TEST_HOST],

@@ -32,11 +32,11 @@ ALICE, BOB = who("alice"), who("bob")
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(migrated_database_url: str) -> Settings:
     return Settings(
         grpc_port=0,
         http_port=0,
-        database_url=database_url,
+        database_url=migrated_database_url,
         heartbeat_seconds=0.5,
         shutdown_grace_seconds=2,
         max_streams_per_key=STREAM_LIMIT,
