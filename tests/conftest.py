@@ -17,6 +17,8 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
 from gateway.app import create_app
 from service.app.assembly import Core
@@ -27,6 +29,34 @@ POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 # The Host the in-process client sends: not a loopback name, so the test settings allow it by name.
 TEST_HOST = "agentplane"
+
+
+# Tests that start real processes: seconds each, so they start first.
+SLOW_FIRST = ("tests/e2e/", "tests/browser/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
+
+
+class NextFreeWorker(LoadScopeScheduling):
+    """With -n, each test goes to the next worker that is free, in collection
+    order (the slowest first, above), so that the quick in-process tests fill
+    in around the slow ones. xdist's default sends contiguous chunks of up to
+    an eighth of the suite, which left one worker a run of slow tests: in one
+    run it finished at 566 s, two others at 176 s. The browser tests of one
+    backend go to one worker together: they share a module's Chromium and
+    seeded server."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        if nodeid.startswith("tests/browser/"):
+            return f"{nodeid.split('::')[0]}[{'postgres' if '[postgres' in nodeid else 'sqlite'}]"
+        return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> NextFreeWorker | None:
+    # Only in place of the default: an explicit --dist other than load is honoured.
+    return NextFreeWorker(config, log) if config.getvalue("dist") == "load" else None
 
 
 def _dsn(url: str) -> str:
