@@ -17,15 +17,46 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
 from gateway.app import create_app
 from service.app.assembly import Core
 from service.base.config import Settings
+from tests.databases import PostgresReset, copy_sqlite, migrated_sqlite
 
 POSTGRES_URL = os.environ.get("AGENTPLANE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 # The Host the in-process client sends: not a loopback name, so the test settings allow it by name.
 TEST_HOST = "agentplane"
+
+
+# Tests that start real processes: seconds each, so they start first.
+SLOW_FIRST = ("tests/e2e/", "tests/browser/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
+
+
+class NextFreeWorker(LoadScopeScheduling):
+    """With -n, each test goes to the next worker that is free, in collection
+    order (the slowest first, above), so that the quick in-process tests fill
+    in around the slow ones. xdist's default sends contiguous chunks of up to
+    an eighth of the suite, which left one worker a run of slow tests: in one
+    run it finished at 566 s, two others at 176 s. The browser tests of one
+    backend go to one worker together: they share a module's Chromium and
+    seeded server."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        if nodeid.startswith("tests/browser/"):
+            return f"{nodeid.split('::')[0]}[{'postgres' if '[postgres' in nodeid else 'sqlite'}]"
+        return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> NextFreeWorker | None:
+    # Only in place of the default: an explicit --dist other than load is honoured.
+    return NextFreeWorker(config, log) if config.getvalue("dist") == "load" else None
 
 
 def _dsn(url: str) -> str:
@@ -61,19 +92,43 @@ def reset_postgres(url: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test's database, empty: no file yet on SQLite, no schema on
+    PostgreSQL; migrated instead when the test uses migrated_database_url."""
     if request.param == "postgres":
         url: str = request.getfixturevalue("postgres_url")
-        reset_postgres(url)
+        if "migrated_database_url" not in request.fixturenames:
+            reset_postgres(url)
         return url
     return f"sqlite:///{tmp_path / 'agentplane.db'}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_reset(postgres_url: str) -> PostgresReset:
+    return PostgresReset(postgres_url)
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def migrated_database_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    """The test's database as a server's first start leaves it: migrated,
+    every table empty (tests/databases.py: without migrating each time)."""
+    if database_url.startswith("sqlite"):
+        copy_sqlite(request.getfixturevalue("sqlite_template"), database_url)
+    else:
+        request.getfixturevalue("postgres_reset")()
+    return database_url
+
+
+@pytest.fixture
+def settings(migrated_database_url: str) -> Settings:
     return Settings(
         grpc_port=0,
         http_port=0,
-        database_url=database_url,
+        database_url=migrated_database_url,
         heartbeat_seconds=0.5,
         shutdown_grace_seconds=2,
         allowed_hosts=[TEST_HOST],

@@ -111,8 +111,8 @@ CODEX_TIMELINE = [
 
 
 @pytest.fixture
-def agentplane(tmp_path: Path, database_url: str) -> Iterator[Api]:
-    with live_agentplane(tmp_path, database_url) as api:
+def agentplane(tmp_path: Path, migrated_database_url: str) -> Iterator[Api]:
+    with live_agentplane(tmp_path, migrated_database_url) as api:
         yield api
 
 

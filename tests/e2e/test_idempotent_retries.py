@@ -157,12 +157,13 @@ async def test_a_hook_step_whose_answer_was_lost_is_sent_again_without_its_key(
         lambda c: c.execute(select(keys.c.key).where(keys.c.answer.is_(None))).all()
     )
     assert len(unanswered) >= 3  # the steps the redelivery will meet as 409
-    api = Api(live_server.base_url)
-    task = await asyncio.to_thread(api.task_by_title, "shop")
-    before = await asyncio.to_thread(api.timeline, task["id"])
-    hooks.spool.write_text("".join(json.dumps(p) + "\n" for p in plans))
-    assert (await asyncio.to_thread(hooks.run, "claude-code", session[-1][1])).delivered
-    assert spooled(hooks) == []
-    assert "refused: HTTP" not in hooks.log()
-    after = await asyncio.to_thread(api.timeline, task["id"])
+    with httpx.Client(timeout=30) as http:
+        api = Api(live_server.base_url, http)
+        task = await asyncio.to_thread(api.task_by_title, "shop")
+        before = await asyncio.to_thread(api.timeline, task["id"])
+        hooks.spool.write_text("".join(json.dumps(p) + "\n" for p in plans))
+        assert (await asyncio.to_thread(hooks.run, "claude-code", session[-1][1])).delivered
+        assert spooled(hooks) == []
+        assert "refused: HTTP" not in hooks.log()
+        after = await asyncio.to_thread(api.timeline, task["id"])
     assert [e["id"] for e in after] == [e["id"] for e in before]

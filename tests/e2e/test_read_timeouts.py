@@ -22,13 +22,13 @@ CLOSED_WITHIN = TIMEOUT + 2
 
 
 @pytest.fixture
-def port(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+def port(tmp_path: Path, migrated_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setenv("AGENTPLANE_HEADER_TIMEOUT_SECONDS", str(TIMEOUT))
     monkeypatch.setenv("AGENTPLANE_BODY_TIMEOUT_SECONDS", str(TIMEOUT))
     monkeypatch.setenv("AGENTPLANE_MAX_INFLIGHT_BYTES", "300")
     http = free_port()
     args = ("--http-port", str(http), "--grpc-port", str(free_port()))
-    with serve(tmp_path, database_url, *args, health=f"http://127.0.0.1:{http}/healthz"):
+    with serve(tmp_path, migrated_database_url, *args, health=f"http://127.0.0.1:{http}/healthz"):
         yield http
 
 

@@ -10,8 +10,8 @@ from service.store.store import Store
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    s = Store(database_url)
+async def store(migrated_database_url: str) -> AsyncIterator[Store]:
+    s = Store(migrated_database_url)
     await s.open()
     try:
         yield s
