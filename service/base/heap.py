@@ -5,8 +5,9 @@ takes memory in 1 MiB arenas and returns an arena only once every object in it
 is gone. A burst of large batches fills arenas with short-lived objects, and
 the few long-lived ones made at the same time (a cached entry, a free-list
 slot, a pooled connection) pin those arenas for the rest of the process:
-after a 20 s overload burst, 44 arenas more than idle (50 MB) stayed for a few
-hundred live objects, and clearing the caches we know of freed 4 of them.
+after a 20 s overload burst, 50 arenas more than idle (50 MB) stayed for a few
+hundred live objects; clearing the caches and connection pools freed 4 of 44
+(a like run).
 
 So while a burst lasts, small objects come from glibc's malloc instead, whose
 free pages `malloc_trim` returns wherever its survivors sit; at the end of the
