@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
@@ -90,11 +90,14 @@ def server_process(
     ports: tuple[int, int] | None = None,
     env: dict[str, str] | None = None,
     prepare: Callable[[Path], None] | None = None,
+    wrapper: Sequence[str] = (),
+    start_seconds: float = 30,
 ) -> Iterator[ServerProcess]:
     """`agentplane serve` on a fresh SQLite file in workdir (or on database_url),
     stopped with SIGTERM at the end (SIGKILL if it does not exit within 30 s).
     The chaos suite passes the same ports again to restart a killed server;
-    `prepare(db)` writes to the SQLite file before the server starts (a large log)."""
+    `prepare(db)` writes to the SQLite file before the server starts (a large log);
+    `wrapper` runs it (valgrind), given `start_seconds` to answer."""
     http_port, grpc_port = ports or (free_port(), free_port())
     db = workdir / "bench.db"
     if prepare is not None:
@@ -103,6 +106,7 @@ def server_process(
     log = (workdir / "server.log").open("ab")  # a file, not a pipe a chatty server could fill
     proc = subprocess.Popen(
         [
+            *wrapper,
             sys.executable,
             "-m",
             "agentplane_cli.main",
@@ -118,7 +122,7 @@ def server_process(
         stderr=log,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_seconds
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1).close()
