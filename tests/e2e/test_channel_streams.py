@@ -102,7 +102,10 @@ async def test_a_stalled_reader_does_not_grow_the_server(tmp_path: Path) -> None
     """A stream whose reader stops reading while 96 MB of messages pass: the
     server reads ahead of it by a bounded window only; when the reader
     resumes it gets every message, in order."""
-    count, size = 1600, 60 * 1024  # 96,000 KiB in messages near the 64 KiB limit: half the sends of 32 KiB ones
+    count, size = (
+        1600,
+        60 * 1024,
+    )  # 96,000 KiB in messages near the 64 KiB limit: half the sends of 32 KiB ones
     with server(tmp_path, f"sqlite:///{tmp_path / 'slow.db'}") as (base, target, proc):
         async with (
             httpx.AsyncClient(base_url=base, timeout=30) as client,
