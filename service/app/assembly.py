@@ -50,7 +50,7 @@ class Core:
     def __init__(self, settings: Settings, budget: ByteBudget | None = None) -> None:
         """`budget`: the bytes-in-flight bound, shared with an in-process gateway."""
         self.settings = settings
-        self.budget = budget or ByteBudget(settings.max_inflight_bytes)
+        self.budget = budget or ByteBudget(settings.max_inflight_bytes, settings.burst_allocator)
         # Deleting a session (seed 004) takes the tracer's projections of it along.
         sessions.on_session_deleted(session_deletion.forget_session)
         self.store = Store(settings.database_url)

@@ -93,6 +93,9 @@ class Settings:
     # past either, requests are refused with 503 + Retry-After. 0: no bound.
     max_inflight_bytes: int = 8 * MIB
     max_write_queue: int = 1024
+    # During a burst (2 MiB or more in flight) small objects come from malloc,
+    # so the memory goes back after it (service.base.heap); off: never switch.
+    burst_allocator: bool = True
     # Read timeouts: a request's headers, and its body, must arrive within these.
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
@@ -139,6 +142,7 @@ class Settings:
             max_streams_per_key=_env_int("AGENTPLANE_MAX_STREAMS_PER_KEY", d.max_streams_per_key),
             max_inflight_bytes=_env_int("AGENTPLANE_MAX_INFLIGHT_BYTES", d.max_inflight_bytes),
             max_write_queue=_env_int("AGENTPLANE_MAX_WRITE_QUEUE", d.max_write_queue),
+            burst_allocator=_env_bool("AGENTPLANE_BURST_ALLOCATOR", d.burst_allocator),
             header_timeout_seconds=_env_float("AGENTPLANE_HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds),
             body_timeout_seconds=_env_float("AGENTPLANE_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
             idempotency_window_seconds=_env_float(

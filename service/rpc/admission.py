@@ -61,8 +61,9 @@ class ByteBudget:
     else is in flight (a chunked body: while it is alone), so every request
     the body limit allows can be served."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, burst_allocator: bool = True) -> None:
         self.limit = limit
+        self._burst_allocator = burst_allocator  # off: pymalloc throughout (heap.py explains the switch)
         self.in_flight = 0
         self._since_trim = 0
         self._trim_timer: asyncio.TimerHandle | None = None
@@ -75,7 +76,7 @@ class ByteBudget:
         if self.limit and self.in_flight > held and self.in_flight + size > self.limit:
             return False
         self.in_flight += size
-        if self.in_flight >= BURST_BYTES and not self._bursting:
+        if self.in_flight >= BURST_BYTES and not self._bursting and self._burst_allocator:
             self._bursting = True
             heap.burst_begins()
         return True

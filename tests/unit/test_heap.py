@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,20 @@ def test_no_switch_where_pymalloc_is_not_the_allocator() -> None:
     for env in ({"PYTHONMALLOC": "malloc"}, {"PYTHONMALLOC": "pymalloc_debug"}, {"PYTHONTRACEMALLOC": "1"}):
         result = run("switch", **env)
         assert result["on_malloc"] is False, env
+
+
+def test_a_budget_with_the_burst_allocator_off_never_switches() -> None:
+    from service.base import heap
+    from service.rpc.admission import BURST_BYTES, ByteBudget
+
+    off = ByteBudget(8 * MB, burst_allocator=False)
+    assert off.try_acquire(BURST_BYTES * 2)
+    assert not heap.small_objects_from_malloc()
+    off.close()
+    on = ByteBudget(8 * MB)
+    assert on.try_acquire(BURST_BYTES * 2)
+    try:
+        assert heap.small_objects_from_malloc() or tracemalloc.is_tracing()  # (tracing: left alone)
+    finally:
+        on.close()  # back to pymalloc before the next test
+    assert not heap.small_objects_from_malloc()
