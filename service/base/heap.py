@@ -11,8 +11,8 @@ hundred live objects; clearing the caches and connection pools freed 4 of 44
 
 So while a burst lasts, small objects come from glibc's malloc instead, whose
 free pages `malloc_trim` returns wherever its survivors sit; at the end of the
-burst pymalloc is put back, since malloc costs the write path about 5% more
-instructions (callgrind: 735k -> 782k per runtime event, 172k -> 182k per
+burst pymalloc is put back, since malloc costs the write path about 7% more
+instructions (callgrind: 735k -> 791k per runtime event, 137k -> 147k per
 Trenchcoat event). Either allocator's objects may be freed under the other:
 pymalloc hands a pointer it did not allocate to the raw allocator (as it does
 for every object over 512 bytes), and the switch keeps pymalloc's free and
