@@ -6,6 +6,7 @@ bad input refused with the field named, and workspaces kept apart."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -116,7 +117,8 @@ async def test_sessions_of_every_family_newest_first_and_filtered(server: Server
         ("execution", seeded.execution),
         ("agh_task", seeded.agh_task),
     }
-    created = [i["created_at"] for i in items]
+    # As times: RFC 3339 text leaves out a zero fraction, so "…:53Z" sorts after "…:53.139Z" as text.
+    created = [datetime.fromisoformat(i["created_at"].replace("Z", "+00:00")) for i in items]
     assert created == sorted(created, reverse=True)
     child = next(i for i in items if i["id"] == seeded.child_task)
     assert (child["parent_kind"], child["parent_id"], child["runtime"]) == (
