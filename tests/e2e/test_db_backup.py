@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -44,17 +45,23 @@ def stored_sessions(url: str) -> set[str]:
         engine.dispose()
 
 
-def restore_target(database_url: str, tmp_path: Path) -> str:
-    """An empty database beside the test's own, on the same backend."""
+@pytest.fixture
+def restore_target(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database beside the test's own, on the same backend; on
+    PostgreSQL dropped afterwards (the server is shared: runs must not leave
+    databases behind)."""
     if database_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'restored.db'}"
+        yield f"sqlite:///{tmp_path / 'restored.db'}"
+        return
     url = make_url(database_url)
     name = f"{url.database}_restored"
-    admin_url = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(libpq_dsn(admin_url), autocommit=True) as admin:
+    admin_dsn = libpq_dsn(url.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False)
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def write_sessions(
@@ -75,7 +82,7 @@ async def write_sessions(
 
 
 async def test_backup_under_writes_restores_every_acknowledged_write(
-    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database_url: str, restore_target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port, grpc_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
@@ -103,7 +110,7 @@ async def test_backup_under_writes_restores_every_acknowledged_write(
         code, _, err = in_process(capsys, "db", "--database-url", database_url, "backup", str(backup))
         assert code == 1 and "exists" in err
 
-    target = restore_target(database_url, tmp_path)
+    target = restore_target
     code, out, err = in_process(capsys, "db", "--database-url", target, "restore", str(backup))
     assert code == 0 and out.startswith(f"Restored {backup} into "), err
     if database_url.startswith("sqlite"):
@@ -135,7 +142,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup(
 
 
 def test_an_older_backup_is_migrated_forward(
-    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database_url: str, restore_target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     older = "0008"
     cfg = Config()
@@ -155,7 +162,7 @@ def test_an_older_backup_is_migrated_forward(
     code, _, err = in_process(capsys, "db", "--database-url", database_url, "status")
     assert code == 0 and f"schema: {older} (newest {newest_migration()}; behind:" in _ + err, _ + err
 
-    target = restore_target(database_url, tmp_path)
+    target = restore_target
     code, out, err = in_process(capsys, "db", "--database-url", target, "restore", str(backup))
     assert code == 0, err
     assert f"schema {older} -> {newest_migration()}" in out
