@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -158,29 +157,6 @@ def _graceful_server_class() -> type:
     return GracefulServer
 
 
-def _tune_runtime() -> None:
-    """Tune the interpreter for a server process.
-
-    The cyclic garbage collector is kept off the hot path. What start-up
-    built (modules, the app, the descriptors) lives as long as the process,
-    so it is frozen out of the collector's generations; and the youngest
-    generation is collected every 20,000 allocations instead of 700, since a
-    request allocates thousands of short-lived objects (a 1,000-event batch,
-    tens of thousands). Measured on the trenchcoat bench: the collector took
-    16% of the server's CPU before, under 3% after.
-
-    The GIL's switch interval goes from 5 ms to 0.5 ms. The group-commit
-    writer hands each COMMIT to a thread (the fsync runs without the GIL)
-    while the event loop serves requests, and the thread needs the GIL for a
-    moment to start: at 5 ms it waits until the loop goes idle, which under
-    load holds up every commit. Measured on the queue scenario: 1,204 ->
-    1,277 cycles/s."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
-    sys.setswitchinterval(0.0005)
-
-
 def _listeners(settings: Settings, args: argparse.Namespace) -> list[tuple[str, str, int]]:
     """(what, host, port) of the sockets this `serve` will listen on."""
     http = ("the HTTP gateway (--http-port)", settings.http_host, settings.http_port)
@@ -190,6 +166,7 @@ def _listeners(settings: Settings, args: argparse.Namespace) -> list[tuple[str, 
 
 def serve(args: argparse.Namespace) -> int:
     from agentplane_cli import ports
+    from service.base import interpreter
     from service.rpc.auth import AuthPolicy, ExposureError
 
     settings = settings_from(args)
@@ -219,7 +196,7 @@ def serve(args: argparse.Namespace) -> int:
         log.info("database: %s", describe_database(settings.database_url))
         log.info("authentication: %s", policy.describe())
     if args.grpc_only:
-        _tune_runtime()
+        interpreter.tune_for_serving()
         import asyncio
 
         # The loop uvicorn gives `serve` (uvloop where uvicorn[standard] installed
@@ -239,7 +216,7 @@ def serve(args: argparse.Namespace) -> int:
     app = (
         create_app(settings, upstream=args.upstream)
         if args.gateway_only
-        else create_app(settings, service=Core)
+        else create_app(settings, service=Core, follower_process=True)
     )
     log.info("HTTP gateway on http://%s:%s", settings.http_host, settings.http_port)
     config = uvicorn.Config(
@@ -259,8 +236,8 @@ def serve(args: argparse.Namespace) -> int:
         http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
     )
     server = _graceful_server_class()(config)
-    server.going_away = lambda: getattr(app.state, "core", None) and app.state.core.going_away()
-    _tune_runtime()
+    server.going_away = lambda: getattr(app.state, "going_away", lambda: None)()
+    interpreter.tune_for_serving()
     server.run()
     return 0
 

@@ -20,6 +20,9 @@ log = logging.getLogger("agentplane.access")
 # Where the generated route's endpoint leaves itself in the ASGI scope
 # (gateway.routes.Endpoint): its family and template label the request.
 ENDPOINT = "agentplane.endpoint"
+# Where an endpoint that gave its connection to another process leaves the
+# status it began the response with (gateway.routes.Endpoint._hand_over).
+HANDED_OVER = "agentplane.handed_over"
 # Paths outside the contract labelled as themselves; any other is "(other)",
 # so a scan of random paths cannot grow the label set.
 _OWN_PATHS = frozenset({"/healthz", "/metrics", "/docs", "/openapi.json", "/ws", "/api/v1/ws"})
@@ -28,6 +31,7 @@ _OWN_PATHS = frozenset({"/healthz", "/metrics", "/docs", "/openapi.json", "/ws",
 def finish(scope: Scope, status: int, started: float, every_request: bool) -> None:
     """Count the request answered `status` (0: no answer began) and log it when due."""
     took = time.perf_counter() - started
+    status = status or scope.get(HANDED_OVER, 0)
     endpoint = scope.get(ENDPOINT)
     if endpoint is not None:
         metrics.count_http(endpoint.family.name, endpoint.binding.template, scope["method"], status, took)

@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway import access_log, console, live, openapi
 from gateway.families import Family, OtlpFamily, family_of
+from gateway.followers.process import FOLLOWED_PATH, FollowerProcess
 from gateway.guard import PLAIN_FAMILY, Guard, Screen
 from gateway.httprule import Binding, bindings
 from gateway.otlp import OtlpEndpoint
@@ -34,6 +35,7 @@ from service.rpc.admission import ByteBudget
 from service.rpc.dispatch import Dispatcher
 from service.rpc.service_config import service_config
 from service.rpc.status import from_domain
+from service.store.notifier import Notifier
 
 log = logging.getLogger("agentplane")
 
@@ -152,6 +154,13 @@ class InProcessService(Protocol):
     @property
     def metrics(self) -> MetricsPage: ...
 
+    @property
+    def notifier(self) -> Notifier:
+        """The log's head, published after each commit."""
+
+    def going_away(self) -> None:
+        """Shutdown has begun: end the endless streams (with their cursors)."""
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -162,10 +171,13 @@ def create_app(
     *,
     service: Callable[[Settings, ByteBudget], InProcessService] | None = None,
     upstream: str | None = None,
+    follower_process: bool = False,
 ) -> FastAPI:
     """The gateway: either running `service(settings)` in the same process
     (the entry point passes the assembly's Core, gRPC listener included), or
-    calling the gRPC server at `upstream`."""
+    calling the gRPC server at `upstream`. `follower_process`: hand live log
+    followers to a child process (gateway.followers; only under uvicorn,
+    whose connections can be handed over, and with `settings.follower_process`)."""
     if (service is None) == (upstream is None):
         raise ValueError("create_app needs exactly one of service= and upstream=")
 
@@ -181,12 +193,30 @@ def create_app(
             return
         assert service is not None
         core = service(settings, budget)
+        followers = None
+        if follower_process and settings.follower_process:
+            followers = FollowerProcess(settings, core.notifier)
+            await followers.start()
         await core.start()
         app.state.core = core
         app.state.transport = InProcessTransport(core.dispatcher)
+        if followers is not None:
+            followers.open()
+            for endpoint in endpoints:
+                if endpoint.binding.path == FOLLOWED_PATH:
+                    endpoint.handoff = followers
+
+        def going_away() -> None:
+            core.going_away()
+            if followers is not None:
+                followers.going_away()
+
+        app.state.going_away = going_away
         try:
             yield
         finally:
+            if followers is not None:
+                await followers.stop()
             await core.stop()
 
     app = GatewayApp(

@@ -9,16 +9,27 @@ connection or of the request's first byte; a body not complete within
 `body_timeout` seconds of its headers (answered 408 first when no response
 has started). A timer is armed only while a request is incomplete after a
 read, so a request that arrives in one read costs none.
+
+It also lets an endpoint take a connection from uvicorn for good: the
+scope's `extensions[DETACH]` gives a duplicate of the socket (and the
+server's default headers, for the response the new owner writes), and
+uvicorn forgets the connection without writing or closing anything on it
+(gateway.followers serves live log streams so).
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _IDLE, _HEAD, _BODY = 0, 1, 2
+
+# The ASGI scope's extension: a callable giving (socket, default headers), or
+# None when the connection cannot be given away now.
+DETACH = "agentplane.detach"
 
 _TIMED_OUT = b"request body timed out"
 _408 = (
@@ -60,6 +71,32 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         self._state = _BODY
+        self.scope["extensions"] = {DETACH: self._detach}  # type: ignore[dict-item]  # (ASGI types it loosely)
+
+    def _detach(self) -> tuple[socket.socket, list[tuple[bytes, bytes]]] | None:
+        """The connection, no longer uvicorn's: only for a request that has
+        had no answer, nothing left to write and no request queued behind it."""
+        cycle = self.cycle
+        transport = self.transport
+        if (
+            cycle is None
+            or cycle.response_started
+            or self.pipeline
+            or transport.is_closing()
+            or transport.get_write_buffer_size()
+        ):
+            return None
+        raw = transport.get_extra_info("socket")
+        if raw is None:
+            return None
+        sock = socket.socket(fileno=socket.dup(raw.fileno()))
+        self._disarm()
+        # The app returns without answering: uvicorn then neither answers nor
+        # closes a cycle it believes disconnected.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        transport.close()  # closes uvicorn's descriptor; the connection lives on in `sock`
+        return sock, list(self.server_state.default_headers)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import grpc
@@ -29,10 +30,11 @@ from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import input_checks
-from gateway.access_log import ENDPOINT
+from gateway.access_log import ENDPOINT, HANDED_OVER
 from gateway.families import Family
 from gateway.httprule import Binding, build_request
 from gateway.intake import MeteredBody
+from gateway.read_timeouts import DETACH
 from gateway.transport import Transport
 from service.base.errors import CommonReason, FieldViolation, InvalidArgument, Unavailable
 from service.codec import ParseError, encoder, field_key, keeping_free_form
@@ -87,6 +89,24 @@ def _header_pairs(scope: Scope) -> list[tuple[str, str]]:
         for k, v in scope["headers"]
         if k in _FORWARDED_RAW or k.startswith(_GRPC_METADATA_RAW)
     ]
+
+
+class StreamHandoff(Protocol):
+    """Where a streaming endpoint may give its connection once its stream has
+    begun (gateway.followers.process.FollowerProcess)."""
+
+    def resume(self, request: Message, first: object) -> tuple[Message, bool] | None:
+        """None to keep the stream here; else the request to continue with,
+        and whether this server writes `first` before handing over."""
+
+    def hand_over(self, sock: socket.socket, head: bytes, request: Message, metadata: dict[str, str]) -> None:
+        """Serve `request` on `sock`, after writing `head` (the response so far)."""
+
+
+def stream_head(defaults: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A 200 NDJSON stream's head, as the server writes it (with its default headers)."""
+    lines = [b"HTTP/1.1 200 OK\r\n", *(b"%s: %s\r\n" % (k, v) for k, v in defaults)]
+    return b"".join([*lines, b"content-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n"])
 
 
 async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -182,6 +202,8 @@ class Endpoint:
         self.success_code = options.Extensions[options_pb2.http_success_code] or 200
         self.long_poll = options.Extensions[options_pb2.long_poll]
         self.needs_body = input_checks.refuses_empty_body(b)
+        # Where this stream's connection may go once the stream has begun (gateway.followers).
+        self.handoff: StreamHandoff | None = None
         encode = encoder(b.output.DESCRIPTOR, family.proto_names, family.omit_unset)
         if b.response_body:
             fd = b.output.DESCRIPTOR.fields_by_name[b.response_body]
@@ -293,30 +315,73 @@ class Endpoint:
         done, _ = await asyncio.wait([first], timeout=FIRST_MESSAGE_WAIT)
         if done and isinstance(first.exception(), RpcError):
             return await send_error(send, self.family, first.exception())  # type: ignore[arg-type]
-        response = StreamingResponse(self._ndjson(first, messages), media_type="application/x-ndjson")
+        if await self._hand_over(scope, request, metadata, first, messages):
+            return None
+        response = StreamingResponse(self.ndjson_body(first, messages), media_type="application/x-ndjson")
         await response(scope, receive, send)
+
+    async def _hand_over(
+        self,
+        scope: Scope,
+        request: Message,
+        metadata: dict[str, str],
+        first: asyncio.Future[Message | None],
+        messages: AsyncIterator[Message],
+    ) -> bool:
+        """Give the connection to `handoff` (True), which serves the rest of
+        the stream; the stream begun here is closed. Not for a browser's
+        request (the CORS layer adds its headers to the response), nor when
+        the server cannot let the connection go (gateway.read_timeouts)."""
+        handoff, detach = self.handoff, scope.get("extensions", {}).get(DETACH)
+        if handoff is None or detach is None or any(k == b"origin" for k, _ in scope["headers"]):
+            return False
+        if first.done() and first.exception() is not None:
+            return False  # the stream's own body reports it
+        resumed = handoff.resume(request, first.result() if first.done() else None)
+        if resumed is None:
+            return False
+        detached = detach()
+        if detached is None:
+            return False
+        sock, defaults = detached
+        following, send_first = resumed
+        head = stream_head(defaults)
+        if send_first:
+            line = self._line(first.result())  # type: ignore[arg-type]
+            head += b"%x\r\n%s\r\n" % (len(line), line)
+        if not first.done():
+            first.cancel()
+            await asyncio.wait([first])
+        with contextlib.suppress(Exception):
+            await messages.aclose()  # type: ignore[attr-defined]  # leaves the feed here
+        with sock:
+            handoff.hand_over(sock, head, following, metadata)
+        scope[HANDED_OVER] = 200
+        return True
 
     def _line(self, item: Message) -> bytes:
         if isinstance(item, bytes):  # already NDJSON (see _stream)
             return item
         return orjson.dumps({"result": self.render(item)}, option=orjson.OPT_APPEND_NEWLINE)
 
-    async def _ndjson(
-        self, first: asyncio.Future[Message | None], rest: AsyncIterator[Message]
+    async def ndjson_body(
+        self, first: asyncio.Future[Message | None] | None, rest: AsyncIterator[Message]
     ) -> AsyncIterator[bytes]:
-        """grpc-gateway's stream body: one {"result": …} per line, {"error": …} if it fails."""
+        """grpc-gateway's stream body: one {"result": …} per line, {"error": …}
+        if it fails; `first`, when given, is the stream's first message."""
         try:
-            item = await first
-            if item is None:
-                return
-            yield self._line(item)
+            if first is not None:
+                item = await first
+                if item is None:
+                    return
+                yield self._line(item)
             async for item in rest:
                 yield self._line(item)
         except RpcError as err:
             status = json_format.MessageToDict(err.status, preserving_proto_field_name=True)
             yield orjson.dumps({"error": status}) + b"\n"
         finally:
-            if not first.done():
+            if first is not None and not first.done():
                 first.cancel()
             with contextlib.suppress(Exception):
                 await rest.aclose()  # type: ignore[attr-defined]

@@ -26,7 +26,9 @@ from service.app.metrics import MetricsPage, figures_hook
 from service.app.otlp_export.process import ExportProcess
 from service.app.reaper import StaleTaskReaper
 from service.app.retention_sweeper import RetentionSweeper
+from service.base import metrics
 from service.base.config import Settings
+from service.base.metrics import FOLLOWER_PROCESS
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
 from service.domain.log_feed import LogFeed
 from service.domain.retention.policy import Policies, defaults_from
@@ -39,6 +41,7 @@ from service.rpc.auth import Auth
 from service.rpc.dispatch import Dispatcher
 from service.rpc.idempotency import Idempotency, KeySweeper
 from service.rpc.redaction import rewriters
+from service.store.notifier import Notifier
 from service.store.store import Store
 
 log = logging.getLogger("agentplane")
@@ -90,7 +93,7 @@ class Core:
                     self.store, self.channel_feed, channel_streams, settings.heartbeat_seconds
                 ),
                 ChannelServicer(self.store),
-                ConsoleServicer(self.store, lambda: self.log_feed.readers + self.channel_feed.readers),
+                ConsoleServicer(self.store, self._open_streams),
                 # OpenTelemetry in: OTLP's own services, and what they stored
                 LogsServicer(self.store),
                 MetricsServicer(self.store),
@@ -128,6 +131,14 @@ class Core:
         # GET /metrics (the gateway serves it; a feature adds its figures to `metrics.hooks`).
         self.metrics = MetricsPage(self.store, self.auth, self.budget)
         self.metrics.hooks.append(figures_hook(self.otlp_export.status))
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.store.notifier
+
+    def _open_streams(self) -> int:
+        """Live streams: the feeds' readers here, and those a follower process serves."""
+        return self.log_feed.readers + self.channel_feed.readers + metrics.open_streams[FOLLOWER_PROCESS]
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()

@@ -152,10 +152,11 @@ class MetricsPage:
             runs.add_metric([state], n)
         streams = GaugeMetricFamily(
             "agentplane_open_streams",
-            "Streams open now: grpc (stream RPCs, NDJSON routes, the feeds of WebSockets) and websocket",
+            "Streams open now: grpc (stream RPCs, NDJSON routes, the feeds of WebSockets), websocket, "
+            "and follower_process (log followers served by the follower process)",
             labels=["kind"],
         )
-        for kind in ("grpc", "websocket"):
+        for kind in ("grpc", "websocket", metrics.FOLLOWER_PROCESS):
             streams.add_metric([kind], metrics.open_streams[kind])
         spools = GaugeMetricFamily(
             "agentplane_hook_spool_backlog",

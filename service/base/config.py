@@ -96,6 +96,9 @@ class Settings:
     # During a burst (2 MiB or more in flight) small objects come from malloc,
     # so the memory goes back after it (service.base.heap); off: never switch.
     burst_allocator: bool = True
+    # Live NDJSON followers of /v1/log:watch are served by a child process,
+    # off the write path's event loop (gateway.followers); off: in the server.
+    follower_process: bool = True
     # Read timeouts: a request's headers, and its body, must arrive within these.
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
@@ -143,6 +146,7 @@ class Settings:
             max_inflight_bytes=_env_int("AGENTPLANE_MAX_INFLIGHT_BYTES", d.max_inflight_bytes),
             max_write_queue=_env_int("AGENTPLANE_MAX_WRITE_QUEUE", d.max_write_queue),
             burst_allocator=_env_bool("AGENTPLANE_BURST_ALLOCATOR", d.burst_allocator),
+            follower_process=_env_bool("AGENTPLANE_FOLLOWER_PROCESS", d.follower_process),
             header_timeout_seconds=_env_float("AGENTPLANE_HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds),
             body_timeout_seconds=_env_float("AGENTPLANE_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
             idempotency_window_seconds=_env_float(

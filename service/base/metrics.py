@@ -62,7 +62,9 @@ writer_commit_seconds = _latency()
 # Commits that failed (full disk, database away): their operations were refused.
 writer_failures: defaultdict[str, int] = defaultdict(int)
 # Streams open now, by kind: "grpc" (server or bidirectional streams, also the
-# gateway's NDJSON routes and the feeds behind WebSockets) and "websocket".
+# gateway's NDJSON routes and the feeds behind WebSockets), "websocket", and
+# FOLLOWER_PROCESS (log followers handed to the follower process, as it reports).
+FOLLOWER_PROCESS = "follower_process"
 open_streams: defaultdict[str, int] = defaultdict(int)
 # The hook adapters' spools, as last reported (service.rpc.hook_spool): runtime
 # -> (plans waiting on the machine that reported, Unix time of the report).

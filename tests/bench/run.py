@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -52,6 +53,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU time (user + system, all threads; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ServerProcess:
     http_port: int
@@ -61,9 +71,17 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system, all threads) the server has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time (user + system, all threads) the server has used so far,
+        with its child processes' (the follower process, the OTLP exporter)."""
+        return sum(_cpu_seconds(pid) for pid in [self.pid, *self.children()])
+
+    def children(self) -> list[int]:
+        """The server's child processes now."""
+        found = []
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(pid) for pid in (task / "children").read_text().split()]
+        return found
 
     def rss_bytes(self) -> int:
         """The server's resident memory now."""
