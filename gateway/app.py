@@ -7,7 +7,7 @@ import importlib
 import logging
 import pkgutil
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ import grpc
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from google.protobuf.descriptor import ServiceDescriptor
+from prometheus_client.metrics_core import Metric
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
@@ -141,6 +142,9 @@ class GatewayApp(FastAPI):
 class MetricsPage(Protocol):
     """The service's /metrics page (service.app.metrics)."""
 
+    # What features add to the page: async functions returning metric families.
+    hooks: list[Callable[[], Awaitable[Iterable[Metric]]]]
+
     async def render(self, metadata: Mapping[str, str]) -> bytes: ...
 
 
@@ -202,6 +206,7 @@ def create_app(
         app.state.transport = InProcessTransport(core.dispatcher)
         if followers is not None:
             followers.open()
+            core.metrics.hooks.append(followers.metrics)
             for endpoint in endpoints:
                 if endpoint.binding.path == FOLLOWED_PATH:
                     endpoint.handoff = followers

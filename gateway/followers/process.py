@@ -31,6 +31,8 @@ from collections.abc import Mapping
 
 from agentplane.v1 import log_pb2
 from google.protobuf.message import Message
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from gateway.followers.wire import Channel, pair
 from service.base import metrics
@@ -145,6 +147,15 @@ class FollowerProcess:
             await asyncio.sleep(RESTART_SECONDS)
             await self._spawn()
             self._send_settings()
+
+    async def metrics(self) -> list[Metric]:
+        """For /metrics: whether the child serves (its streams are in agentplane_open_streams)."""
+        up = GaugeMetricFamily(
+            "agentplane_follower_process_up",
+            "1 while the follower process serves live log followers (0: starting or restarting)",
+            value=float(self.ready),
+        )
+        return [up]
 
     def resume(self, request: Message, first: object) -> tuple[Message, bool] | None:
         """Whether a WatchLog stream that began with `first` (None: nothing

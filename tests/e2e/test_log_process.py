@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from service.store.database import migrate, normalize_url
 from service.store.log import Tx
 from tests.conftest import POSTGRES_URL, free_port, reset_postgres
+from tests.e2e.test_follower_process import children, metric, wait_until
 from tests.e2e.test_log_followers import small_socket
 from tests.e2e.test_serve_process import serve
 
@@ -60,6 +61,8 @@ def server(tmp_path: Path, url: str) -> Iterator[tuple[str, str, int, object]]:
     base = f"http://127.0.0.1:{port}"
     args = ("--http-port", str(port), "--grpc-port", str(grpc_port))
     with serve(tmp_path, url, *args, health=f"{base}/healthz") as proc:
+        # Live NDJSON followers go to the follower process once it is up: wait, so they do.
+        wait_until(lambda: metric(base, "agentplane_follower_process_up") == 1, "the follower process is up")
         yield base, f"127.0.0.1:{grpc_port}", port, proc
 
 
@@ -165,10 +168,13 @@ async def test_sigterm_ends_every_stream_with_its_cursor_within_the_grace_period
 
 
 def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    """The resident memory of the server and of its follower process."""
+    total = 0
+    for each in (pid, *children(pid)):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 async def test_a_stalled_follower_does_not_grow_the_server(tmp_path: Path, database_url: str) -> None:
@@ -203,8 +209,8 @@ async def test_a_stalled_follower_does_not_grow_the_server(tmp_path: Path, datab
             for first in range(0, count, 8):
                 await asyncio.gather(*(post(i) for i in range(first, min(count, first + 8))))
             grown = rss_bytes(proc.pid) - before  # type: ignore[attr-defined]
-            # 96 MB went through; the server holds its 8 MiB window (and what
-            # it rendered of it), the sockets' buffers and its caches.
+            # 96 MB went through; the follower process holds its 8 MiB window
+            # (and what it rendered of it), the sockets' buffers and its caches.
             assert grown < 64 * 1024 * 1024, f"server grew by {grown / 2**20:.0f} MiB"
             raw = b""
             async with asyncio.timeout(60):
