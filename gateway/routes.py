@@ -104,9 +104,16 @@ class StreamHandoff(Protocol):
 
 
 def stream_head(defaults: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """A 200 NDJSON stream's head, as the server writes it (with its default headers)."""
+    """The head of a 200 NDJSON stream handed to another process, as this
+    server writes it (its default headers first); `connection: close`, as
+    that process closes the connection when the stream ends."""
     lines = [b"HTTP/1.1 200 OK\r\n", *(b"%s: %s\r\n" % (k, v) for k, v in defaults)]
-    return b"".join([*lines, b"content-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n"])
+    return b"".join(
+        [
+            *lines,
+            b"content-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        ]
+    )
 
 
 async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

@@ -53,6 +53,9 @@ FOLLOWED_PATH = f"/{log_pb2.DESCRIPTOR.services_by_name['LogService'].full_name}
 
 
 class FollowerProcess:
+    """The child, as the server sees it: started, supervised, told the log's
+    head, and handed connections."""
+
     def __init__(self, settings: Settings, notifier: Notifier) -> None:
         self.settings = settings
         self.notifier = notifier

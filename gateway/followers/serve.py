@@ -123,8 +123,12 @@ class FollowerServer:
         finally:
             for task in (body, gone):
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await body
+            except (asyncio.CancelledError, ConnectionError):
+                pass  # the client left, or the stream was cut short
+            except Exception:
+                log.exception("a follower's stream failed")
             if gone.done():
                 writer.transport.abort()  # nobody is reading
             else:

@@ -169,6 +169,8 @@ async def test_followers_are_handed_over_and_get_every_entry_in_order(
                     assert resp.headers["content-type"] == "application/x-ndjson"
                     assert resp.headers["transfer-encoding"] == "chunked"
                 assert browser.response.headers["access-control-allow-origin"] == BROWSER
+                # The follower process closes the connection when the stream ends, and says so.
+                assert live.response.headers["connection"] == "close"
 
                 # From a cursor: what follows it (read from the table by the
                 # follower process), then what comes, without a gap or a repeat.
