@@ -166,11 +166,11 @@ class OtlpEndpoint(Endpoint):
             return await self._answer_error(scope, send, JSON, err, 415, admit=True)
         metered: MeteredBody | None = None
         try:
-            if self.budget is not None:
-                metered = MeteredBody(receive, self.budget, scope, self.max_body)
-                if metered.counting:
-                    receive = metered.receive
-            await self._serve_otlp(scope, receive, send, media)
+            if self.budget is None:
+                return await self._serve_otlp(scope, receive, send, media)
+            metered = MeteredBody(receive, self.budget, scope, self.max_body)
+            async with self.budget.turn(metered.held):
+                await self._serve_otlp(scope, metered.receive if metered.counting else receive, send, media)
         except Unavailable as busy:
             await self._answer_error(scope, send, media, from_domain(busy))
         except ConnectionAbortedError:

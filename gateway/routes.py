@@ -227,7 +227,8 @@ class Endpoint:
         except Unavailable as busy:
             return await send_error(send, self.family, from_domain(busy))
         try:
-            return await self._call(scope, body.receive if body.counting else receive, send, path_params)
+            async with self.budget.turn(body.held):
+                return await self._call(scope, body.receive if body.counting else receive, send, path_params)
         except Unavailable as busy:  # a chunked body that stopped fitting
             return await send_error(send, self.family, from_domain(busy))
         finally:

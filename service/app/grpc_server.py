@@ -61,7 +61,8 @@ def _handler(dispatcher: Dispatcher, m: Method, budget: ByteBudget) -> grpc.RpcM
         except Unavailable as exc:
             await context.abort_with_status(rpc_status.to_status(from_domain(exc).status))
         try:
-            return await dispatcher.unary(m.path, request, _context(m, context))
+            async with budget.turn(size):
+                return await dispatcher.unary(m.path, request, _context(m, context))
         except RpcError as err:
             await context.abort_with_status(rpc_status.to_status(err.status))
             raise  # unreachable: abort raises
