@@ -9,7 +9,7 @@ stream has begun (its auth, its input and its cursor checked by the server,
 with their own statuses, and its opening heartbeat sent), the connection's
 file descriptor goes over a Unix socket to a child process
 (`python -m gateway.followers`) that serves the rest of the stream
-(gateway/followers/serve.py) on the other core. The server tells it the
+(gateway/followers/serve.py) on the other core, at the lowest CPU priority. The server tells it the
 log's head after each commit; it reads the log itself, like a replica.
 
 Served here still: streams that end (`stop_at_end`), browser requests
