@@ -51,13 +51,14 @@ TRIM_AFTER_BYTES = 32 * 1024 * 1024
 TRIM_IDLE_SECONDS = 1.0
 # Requests of this many bytes or more are processed at most LARGE_AT_ONCE at
 # a time, in arrival order, each holding its bytes while it waits. A
-# 1,000-event batch (~200 KB) costs ~24 ms of the loop: under the overload
-# bench (1,024 connections posting such batches, 2 cores) refusals took p50
-# 45 ms / p99 560 ms with no such bound, 32 / 153 ms with 4 at a time, at the
-# same accepted rate and with a lower peak of memory (fewer batches decoded
-# at once). 2 at a time did as well there but cost OTLP ingest over gRPC
-# (4 clients) a tenth of its rate: a request waiting for its commit holds
-# its turn, and 4 leaves room for a commit's worth of them.
+# 1,000-event batch (~200 KB) costs ~24 ms of the loop. Under the overload
+# bench (1,024 connections posting such batches, 2 cores; 20 s runs back to
+# back) refusals took p99 542 / 560 ms with no such bound and 231 / 240 ms
+# with 4 at a time, the peak of memory went from 446 / 440 to 345 / 346 MB
+# (fewer batches decoded at once), for 4% fewer accepted events/s (fewer
+# batches share a commit). 2 at a time cost OTLP ingest over gRPC (4
+# clients) a tenth of its rate: a request waiting for its commit holds its
+# turn, and 4 leaves room for a commit's worth of them.
 LARGE_BYTES = 64 * 1024
 LARGE_AT_ONCE = 4
 
