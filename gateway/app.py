@@ -200,7 +200,8 @@ def create_app(
         followers = None
         if follower_process and settings.follower_process:
             followers = FollowerProcess(settings, core.notifier)
-            await followers.start()
+            if not await followers.start():
+                followers = None
         await core.start()
         app.state.core = core
         app.state.transport = InProcessTransport(core.dispatcher)

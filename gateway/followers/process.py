@@ -73,10 +73,17 @@ class FollowerProcess:
         """Whether a stream handed over now would be served."""
         return self._ready and not self._stopping
 
-    async def start(self) -> None:
+    async def start(self) -> bool:
         """Start the child (before the gRPC server, whose threads a fork would
-        find); it waits for `open` before it touches the database."""
-        await self._spawn()
+        find); it waits for `open` before it touches the database. False where
+        the system has no Unix SOCK_SEQPACKET sockets to hand connections over
+        (macOS): every follower is then served by the server."""
+        try:
+            await self._spawn()
+        except (OSError, AttributeError) as exc:
+            log.warning("no follower process (%s): live followers are served by the server", exc)
+            return False
+        return True
 
     def open(self) -> None:
         """The database is migrated: the child opens it and serves."""
