@@ -3,7 +3,9 @@ into the database before the server starts, as the server appends them).
 
 `followers`: single-event writes (`POST /sessions/{id}/events`, as
 `runtime-events`) with no follower, then with 100 live NDJSON followers
-(`/v1/log:watch?after_seq=-1`), back to back on the same server. The
+(`/v1/log:watch?after_seq=-1`), then with none again, back to back on the
+same server; the rate with followers is compared with the mean of the two
+without. The
 followers run in another process; each must receive every entry committed
 after its opening heartbeat, in order (checked against the database).
 
@@ -93,7 +95,9 @@ def _seqs_after(db: Path, after: int) -> list[int]:
 def followers(srv: ServerProcess, total: int, concurrency: int) -> Figures:
     from tests.bench.run import runtime_events
 
-    alone = runtime_events(srv, total, concurrency)
+    # Without followers before and after, so a drift of the machine's speed
+    # during the run (up to 40% within minutes here) weighs on both sides.
+    before = runtime_events(srv, total, concurrency, prefix="before")
     readers = follow_client.Followers(srv.http_port, FOLLOWERS)
     try:
         # The followers' own CPU: on a small machine they compete with the server.
@@ -107,10 +111,12 @@ def followers(srv: ServerProcess, total: int, concurrency: int) -> Figures:
     missed = follow_client.problems(reports, expected)
     if missed:
         raise RuntimeError(f"{len(missed)} of {FOLLOWERS} followers: {missed[0]}")
-    share = followed.rate / alone.rate
+    after = runtime_events(srv, total, concurrency, prefix="after")
+    alone = (before.rate + after.rate) / 2
     print(
-        f"    without followers {alone.rate:,.0f} events/s (server CPU {alone.cpu_us:.0f} µs/op); "
-        f"with {FOLLOWERS}: {followed.rate:,.0f} events/s = {share:.0%}, "
+        f"    without followers {before.rate:,.0f} then {after.rate:,.0f} events/s "
+        f"(server CPU {before.cpu_us:.0f}, {after.cpu_us:.0f} µs/op); "
+        f"with {FOLLOWERS} between them: {followed.rate:,.0f} events/s = {followed.rate / alone:.0%} of their mean, "
         f"each follower got all {total:,} entries in order; "
         f"the followers' process used {readers_cpu / total * 1e6:.0f} µs CPU per event"
     )
