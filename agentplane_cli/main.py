@@ -164,6 +164,9 @@ def _listeners(settings: Settings, args: argparse.Namespace) -> list[tuple[str, 
     return [grpc] if args.grpc_only else [http] if args.gateway_only else [http, grpc]
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def serve(args: argparse.Namespace) -> int:
     from agentplane_cli import ports
     from service.base import interpreter
@@ -233,6 +236,11 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        # An idle keep-alive connection is closed after this. uvicorn's 5 s is
+        # httpx's own pool expiry: a client reusing a connection at 5 s raced
+        # the server's close and got a read error on a POST it cannot safely
+        # resend. Longer than common clients keep theirs (nginx's default).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=timed_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
     )
     server = _graceful_server_class()(config)
