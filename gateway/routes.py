@@ -107,13 +107,17 @@ def stream_head(defaults: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The head of a 200 NDJSON stream handed to another process, as this
     server writes it (its default headers first); `connection: close`, as
     that process closes the connection when the stream ends."""
-    lines = [b"HTTP/1.1 200 OK\r\n", *(b"%s: %s\r\n" % (k, v) for k, v in defaults)]
-    return b"".join(
-        [
-            *lines,
-            b"content-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
-        ]
+    own = b"".join(b"%s: %s\r\n" % (k, v) for k, v in defaults)
+    return (
+        b"HTTP/1.1 200 OK\r\n"
+        + own
+        + b"content-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
     )
+
+
+def http_chunk(data: bytes) -> bytes:
+    """`data` as one chunk of an HTTP/1.1 chunked body (b"" is the last chunk)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -355,8 +359,7 @@ class Endpoint:
         following, send_first = resumed
         head = stream_head(defaults)
         if send_first:
-            line = self._line(first.result())  # type: ignore[arg-type]
-            head += b"%x\r\n%s\r\n" % (len(line), line)
+            head += http_chunk(self._line(first.result()))  # type: ignore[arg-type]
         if not first.done():
             first.cancel()
             await asyncio.wait([first])

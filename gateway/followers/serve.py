@@ -22,9 +22,10 @@ from typing import Any
 from agentplane.v1 import log_pb2
 
 from gateway.families import family_of
+from gateway.followers.process import FOLLOWED_PATH
 from gateway.followers.wire import Channel
 from gateway.httprule import bindings
-from gateway.routes import Endpoint
+from gateway.routes import Endpoint, http_chunk
 from gateway.transport import InProcessTransport
 from service.api.log import LogServicer
 from service.base.config import Settings
@@ -35,8 +36,6 @@ from service.store.store import Store
 
 log = logging.getLogger("agentplane.followers")
 
-# The streams' last chunk, once the body has ended.
-LAST_CHUNK = b"0\r\n\r\n"
 # How long an ended stream's last bytes may take to reach a stalled client.
 FLUSH_SECONDS = 5.0
 
@@ -46,7 +45,7 @@ def watch_endpoint(transport: InProcessTransport, max_body: int) -> Endpoint:
     service = log_pb2.DESCRIPTOR.services_by_name["LogService"]
     family = family_of(service)
     assert family is not None
-    (b,) = (b for b in bindings([service]) if b.method.name == "WatchLog")
+    (b,) = (b for b in bindings([service]) if b.path == FOLLOWED_PATH)
     return Endpoint(b, family, lambda: transport, max_body)
 
 
@@ -148,13 +147,13 @@ class FollowerServer:
         async for chunk in self.endpoint.ndjson_body(None, messages):
             writer.write(self._frame(chunk))
             await writer.drain()
-        writer.write(LAST_CHUNK)
+        writer.write(http_chunk(b""))  # the body's end
 
     def _frame(self, chunk: bytes) -> bytes:
         """`chunk` as an HTTP/1.1 chunk."""
         body, framed = self._framed
         if chunk is not body:
-            framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+            framed = http_chunk(chunk)
             self._framed = (chunk, framed)
         return framed
 

@@ -28,7 +28,6 @@ from service.app.reaper import StaleTaskReaper
 from service.app.retention_sweeper import RetentionSweeper
 from service.base import metrics
 from service.base.config import Settings
-from service.base.metrics import FOLLOWER_PROCESS
 from service.domain.agh.channels.feed import ChannelFeed, StreamLimiter
 from service.domain.log_feed import LogFeed
 from service.domain.retention.policy import Policies, defaults_from
@@ -138,7 +137,9 @@ class Core:
 
     def _open_streams(self) -> int:
         """Live streams: the feeds' readers here, and those a follower process serves."""
-        return self.log_feed.readers + self.channel_feed.readers + metrics.open_streams[FOLLOWER_PROCESS]
+        return (
+            self.log_feed.readers + self.channel_feed.readers + metrics.open_streams[metrics.FOLLOWER_PROCESS]
+        )
 
     async def start(self, *, serve_grpc: bool = True) -> None:
         await self.store.open()

@@ -16,9 +16,10 @@ Past either bound a call is UNAVAILABLE (HTTP 503) with a RetryInfo (HTTP
 (`ByteBudget.turn`): one decoded batch holds the event loop for tens of
 milliseconds between two awaits, and with many in progress at once every
 turn of the loop runs several, so whatever else waits (a refusal, a probe,
-a small write) waits for all of them. While BURST_BYTES or more are in flight, small objects come
-from malloc rather than pymalloc, and once the burst is over the freed heap
-is given back to the system (service.base.heap says why).
+a small write) waits for all of them. While BURST_BYTES or more are in
+flight, small objects come from malloc rather than pymalloc, and once the
+burst is over the freed heap is given back to the system (service.base.heap
+says why).
 """
 
 from __future__ import annotations
