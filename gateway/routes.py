@@ -347,8 +347,8 @@ class Endpoint:
         handoff, detach = self.handoff, scope.get("extensions", {}).get(DETACH)
         if handoff is None or detach is None or any(k == b"origin" for k, _ in scope["headers"]):
             return False
-        if first.done() and first.exception() is not None:
-            return False  # the stream's own body reports it
+        if first.done() and (first.exception() is not None or first.result() is None):
+            return False  # the stream's own body reports its error, or its end
         resumed = handoff.resume(request, first.result() if first.done() else None)
         if resumed is None:
             return False

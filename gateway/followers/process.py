@@ -9,12 +9,15 @@ stream has begun (its auth, its input and its cursor checked by the server,
 with their own statuses, and its opening heartbeat sent), the connection's
 file descriptor goes over a Unix socket to a child process
 (`python -m gateway.followers`) that serves the rest of the stream
-(gateway/followers/serve.py) on the other core, at the lowest CPU priority. The server tells it the
-log's head after each commit; it reads the log itself, like a replica.
+(gateway/followers/serve.py) on the other core, at the lowest CPU
+priority. The server tells it the log's head after each commit; it reads
+the log itself, like a replica.
 
-Served here still: streams that end (`stop_at_end`), browser requests
-(the CORS layer adds their headers), gRPC and WebSocket followers, and
-every stream while the process is starting or restarting. A child that
+Long reads to the end (`stop_at_end` from far behind the head) go to the
+child too: a reader from seq 0 of a large log took most of the server's
+loop, and the writes with it. Served here still: short reads to the end,
+browser requests (the CORS layer adds their headers), gRPC and WebSocket
+followers, and every stream while the process is starting or restarting. A child that
 exits is started again after a pause; its streams were cut, and their
 clients resume from their cursor as after any disconnect.
 """
@@ -48,6 +51,10 @@ HEAD_EVERY_SECONDS = 5.0
 # several commits (a packet and a read of the log each), for 5 ms at most
 # of latency on streams whose followers are woken every few ms anyway.
 HEAD_GAP_SECONDS = 0.005
+# A read to the end (`stop_at_end`) within this many positions of the log's
+# head is served by the server; a longer one (a reader from seq 0 of a large
+# log reads ~125,000 entries a second, most of a core) goes to the child.
+READ_HERE_POSITIONS = 10_000
 # The route the child serves: WatchLog's (`GET /v1/log:watch`).
 FOLLOWED_PATH = f"/{log_pb2.DESCRIPTOR.services_by_name['LogService'].full_name}/WatchLog"
 
@@ -174,8 +181,10 @@ class FollowerProcess:
         opening heartbeat is sent (it is what tells the client "now"); a page
         of entries is not: the child starts again from the request's cursor."""
         assert isinstance(request, log_pb2.WatchLogRequest)
-        if request.stop_at_end or not self.ready:
+        if not self.ready:
             return None
+        if request.stop_at_end and not (0 <= request.after_seq < self.notifier.head - READ_HERE_POSITIONS):
+            return None  # a short read to the end: answered here, on its keep-alive connection
         if isinstance(first, log_pb2.WatchLogResponse) and first.HasField("heartbeat"):
             after = log_pb2.WatchLogRequest()
             after.CopyFrom(request)

@@ -9,6 +9,10 @@ without. The
 followers run in another process; each must receive every entry committed
 after its opening heartbeat, in order (checked against the database).
 
+`readers`: the same, with 10 followers and one reader from seq 0 to the
+end (`stop_at_end`, in another process, checked) during the writes in
+between, instead of 100 followers.
+
 `catch-up`: one reader from seq 0 to the end
 (`/v1/log:watch?after_seq=0&stop_at_end=true`, in another process) while
 `/healthz` and `GET /sessions` are probed every ~20 ms: entries/s, and the
@@ -25,10 +29,11 @@ import socket
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from functools import cache
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 
@@ -38,6 +43,7 @@ if TYPE_CHECKING:  # run.py imports this module to register the scenario
     from tests.bench.run import Figures, ServerProcess
 
 LOG_ENTRIES = 1_000_000
+T = TypeVar("T")
 FOLLOWERS = 100
 
 
@@ -92,36 +98,96 @@ def _seqs_after(db: Path, after: int) -> list[int]:
         ]
 
 
+def _bracketed(srv: ServerProcess, total: int, concurrency: int, load: Callable[[], T]) -> tuple[float, T]:
+    """Writes alone, `load()` (which runs writes beside something), writes
+    alone again: so a drift of the machine's speed during the run (up to 40%
+    within minutes here) weighs on both sides. The mean rate alone, printed,
+    and what `load` gave."""
+    from tests.bench.run import runtime_events
+
+    before = runtime_events(srv, total, concurrency, prefix="before")
+    result = load()
+    after = runtime_events(srv, total, concurrency, prefix="after")
+    print(
+        f"    without: {before.rate:,.0f} then {after.rate:,.0f} events/s "
+        f"(server CPU {before.cpu_us:.0f}, {after.cpu_us:.0f} µs/op)"
+    )
+    return (before.rate + after.rate) / 2, result
+
+
+def _checked(reports: list[follow_client.Report], expected: list[int]) -> None:
+    missed = follow_client.problems(reports, expected)
+    if missed:
+        raise RuntimeError(f"{len(missed)} of {len(reports)} followers: {missed[0]}")
+
+
 def followers(srv: ServerProcess, total: int, concurrency: int) -> Figures:
     from tests.bench.run import runtime_events
 
-    # Without followers before and after, so a drift of the machine's speed
-    # during the run (up to 40% within minutes here) weighs on both sides.
-    before = runtime_events(srv, total, concurrency, prefix="before")
-    readers = follow_client.Followers(srv.http_port, FOLLOWERS)
-    try:
-        # The followers' own CPU: on a small machine they compete with the server.
-        readers_cpu = readers.cpu_seconds()
-        followed = runtime_events(srv, total, concurrency, prefix="followed")
-        readers_cpu = readers.cpu_seconds() - readers_cpu
-        expected = _seqs_after(srv.db_path, min(readers.starts))
-        reports = readers.finish(expected[-1])
-    finally:
-        readers.close()
-    missed = follow_client.problems(reports, expected)
-    if missed:
-        raise RuntimeError(f"{len(missed)} of {FOLLOWERS} followers: {missed[0]}")
-    after = runtime_events(srv, total, concurrency, prefix="after")
-    alone = (before.rate + after.rate) / 2
+    def followed() -> tuple[Figures, float]:
+        readers = follow_client.Followers(srv.http_port, FOLLOWERS)
+        try:
+            # The followers' own CPU: on a small machine they compete with the server.
+            readers_cpu = readers.cpu_seconds()
+            during = runtime_events(srv, total, concurrency, prefix="followed")
+            readers_cpu = readers.cpu_seconds() - readers_cpu
+            expected = _seqs_after(srv.db_path, min(readers.starts))
+            _checked(readers.finish(expected[-1]), expected)
+        finally:
+            readers.close()
+        return during, readers_cpu
+
+    alone, (during, readers_cpu) = _bracketed(srv, total, concurrency, followed)
     print(
-        f"    without followers {before.rate:,.0f} then {after.rate:,.0f} events/s "
-        f"(server CPU {before.cpu_us:.0f}, {after.cpu_us:.0f} µs/op); "
-        f"with {FOLLOWERS} between them: {followed.rate:,.0f} events/s = {followed.rate / alone:.0%} of their mean, "
+        f"    with {FOLLOWERS} between them: {during.rate:,.0f} events/s = {during.rate / alone:.0%} of their mean, "
         f"each follower got all {total:,} entries in order; "
         f"the followers' process used {readers_cpu / total * 1e6:.0f} µs CPU per event"
     )
-    followed.unit = f"events/s with {FOLLOWERS} followers"
-    return followed
+    during.unit = f"events/s with {FOLLOWERS} followers"
+    return during
+
+
+READERS_FOLLOWERS = 10
+
+
+def readers(srv: ServerProcess, total: int, concurrency: int) -> Figures:
+    """`followers` with 10 followers and a reader from seq 0 while the writes run."""
+    from tests.bench.run import _cpu_seconds, runtime_events
+
+    ctx = multiprocessing.get_context("spawn")
+
+    def read() -> tuple[Figures, float, tuple[str, list[int], bool, float]]:
+        own = _cpu_seconds(srv.pid)  # the server process's own, without its children
+        live = follow_client.Followers(srv.http_port, READERS_FOLLOWERS)
+        parent, child = ctx.Pipe()
+        reader = ctx.Process(target=_read_all, args=(srv.http_port, child))
+        reader.start()
+        try:
+            during = runtime_events(srv, total, concurrency, prefix="during")
+            own = _cpu_seconds(srv.pid) - own
+            expected = _seqs_after(srv.db_path, min(live.starts))
+            _checked(live.finish(expected[-1]), expected)
+            got = parent.recv()
+        finally:
+            live.close()
+            reader.join()
+        return during, own, got
+
+    alone, (during, own, (status, seqs, ended, seconds)) = _bracketed(srv, total, concurrency, read)
+    if (
+        not status.startswith("HTTP/1.1 200")
+        or not ended
+        or seqs != sorted(set(seqs))
+        or len(seqs) < LOG_ENTRIES
+    ):
+        raise RuntimeError(f"the reader from 0 was answered {status!r} and got {len(seqs):,} entries")
+    print(
+        f"    with {READERS_FOLLOWERS} followers and a reader from 0 between them: {during.rate:,.0f} events/s "
+        f"= {during.rate / alone:.0%} of their mean; the server process's own CPU {own / total * 1e6:.0f} µs "
+        f"per event; the reader got {len(seqs):,} entries in order in {seconds:.1f} s"
+    )
+    during.unit = f"events/s with {READERS_FOLLOWERS} followers and a reader from 0"
+    return during
 
 
 def _read_all(port: int, pipe: Connection) -> None:

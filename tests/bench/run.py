@@ -237,6 +237,14 @@ SCENARIOS = {
             prepare=followers.prepare,
         ),
         Scenario(
+            "readers",
+            followers.readers,
+            20_000,
+            16,
+            "1M-entry log: writes with 10 followers and a reader from seq 0, against writes alone",
+            prepare=followers.prepare,
+        ),
+        Scenario(
             "catch-up",
             followers.catch_up,
             1,

@@ -167,6 +167,24 @@ async def test_sigterm_ends_every_stream_with_its_cursor_within_the_grace_period
     assert "cursor=" in closed.value.rcvd.reason
 
 
+async def test_a_long_read_to_the_end_goes_to_the_follower_process_and_a_short_one_stays(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A read from far behind the head would take the server's loop from
+    the writes: the follower process serves it (and closes the connection
+    after it, saying so); a short one is answered on its keep-alive connection."""
+    fill(database_url, 12_000)
+    with server(tmp_path, database_url) as (base, _, _, _):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            whole = await http.get("/v1/log:watch", params={"after_seq": 0, "stop_at_end": "true"})
+            seqs = [json.loads(line)["result"]["entry"]["seq"] for line in whole.text.splitlines()]
+            tail = await http.get("/v1/log:watch", params={"after_seq": seqs[-101], "stop_at_end": "true"})
+    assert whole.status_code == 200 and whole.headers["connection"] == "close"
+    assert len(seqs) == 12_000 and seqs == sorted(set(seqs))
+    assert tail.status_code == 200 and "connection" not in tail.headers
+    assert [json.loads(line)["result"]["entry"]["seq"] for line in tail.text.splitlines()] == seqs[-100:]
+
+
 def rss_bytes(pid: int) -> int:
     """The resident memory of the server and of its follower process."""
     total = 0
